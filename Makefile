@@ -1,0 +1,101 @@
+# kxdp — build, test and demo. `make help` lists the targets.
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BUILD ?= build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= cc
+PREFIX ?= /usr/local
+PY ?= /usr/bin/python3
+
+# Debian packages that building, testing and the demo need.
+DEB_PKGS := clang llvm make pkg-config gcc libc6-dev bpftool libbpf-dev \
+	libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev libjansson-dev \
+	libcmocka-dev python3-pytest python3-scapy python3-pyroute2 \
+	containernetworking-plugins iproute2 socat util-linux
+
+PKGS := libbpf libelf zlib libnl-3.0 libnl-route-3.0 jansson
+USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Iinclude -Iuser -I$(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+USER_LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
+	-Ivmlinux/$(ARCH) -Iinclude -Ibpf
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_HDRS := $(wildcard bpf/lib/*.h) include/kxdp_abi.h
+LIB_SRCS := $(filter-out user/main_%.c,$(wildcard user/*.c))
+LIB_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
+USER_HDRS := $(wildcard user/*.h) include/kxdp_abi.h $(BUILD)/kxdp.skel.h
+BINS := $(BUILD)/kxdp-agent $(BUILD)/kxdp-cni $(BUILD)/kxdp
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all deps check unit e2e demo vmlinux clean help install
+all: $(BINS) $(BUILD)/kxdp.bpf.o
+
+help:
+	@echo "make            build BPF object, skeleton and binaries into $(BUILD)/"
+	@echo "make deps       install the Debian packages kxdp needs (idempotent)"
+	@echo "make check      deps + build + unit + e2e tests; ends with 'N passed, N failed'"
+	@echo "make demo       deps + build + the reference cluster demo"
+	@echo "make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends $$missing </dev/null; \
+	else echo "deps: all Debian packages present"; fi
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS)
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+# Every program and the maps linked into one object, so they share the maps.
+$(BUILD)/kxdp.bpf.o: $(BPF_OBJS)
+	$(BPFTOOL) gen object $@ $^
+
+$(BUILD)/kxdp.skel.h: $(BUILD)/kxdp.bpf.o
+	$(BPFTOOL) gen skeleton $< name kxdp > $@
+
+$(BUILD)/user/%.o: user/%.c $(USER_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -c $< -o $@
+
+$(BUILD)/libkxdp.a: $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/kxdp-agent: $(BUILD)/user/main_agent.o $(BUILD)/libkxdp.a
+	$(CC) -o $@ $^ $(USER_LDLIBS)
+$(BUILD)/kxdp-cni: $(BUILD)/user/main_cni.o $(BUILD)/libkxdp.a
+	$(CC) -o $@ $^ $(USER_LDLIBS)
+$(BUILD)/kxdp: $(BUILD)/user/main_cli.o $(BUILD)/libkxdp.a
+	$(CC) -o $@ $^ $(USER_LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkxdp.a $(USER_HDRS) tests/unit/testlib.h
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
+
+unit: all $(UNIT_TESTS)
+e2e: all
+
+check: deps
+	$(MAKE) all $(UNIT_TESTS)
+	tests/run-all.sh $(BUILD)
+
+demo: deps
+	$(MAKE) all
+	@tests/demo.sh $(BUILD)
+
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
+
+install: all
+	install -D -m 0755 $(BUILD)/kxdp-agent $(DESTDIR)$(PREFIX)/bin/kxdp-agent
+	install -D -m 0755 $(BUILD)/kxdp $(DESTDIR)$(PREFIX)/bin/kxdp
+	install -D -m 0755 $(BUILD)/kxdp-cni $(DESTDIR)/opt/cni/bin/kxdp
+	install -D -m 0644 $(BUILD)/kxdp.bpf.o $(DESTDIR)$(PREFIX)/lib/kxdp/kxdp.bpf.o
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Conntrack: one entry per direction, keyed by the tuple the packet carries on
+ * arrival, so a single lookup tells a forward packet (DNAT) from a reply
+ * (reverse NAT).
+ */
+#ifndef KX_BPF_CT_H
+#define KX_BPF_CT_H
+
+#include "maps.h"
+#include "parse.h"
+
+#define CT_TOUCH_NS 1000000000ULL /* refresh last_seen at most once a second */
+
+static __always_inline void ct_key_of(const struct pkt *p, struct kx_ct_key *k)
+{
+	k->saddr = p->saddr;
+	k->daddr = p->daddr;
+	k->sport = p->sport;
+	k->dport = p->dport;
+	k->proto = p->proto;
+	k->pad[0] = 0;
+	k->pad[1] = 0;
+	k->pad[2] = 0;
+}
+
+static __always_inline struct kx_ct_val *ct_lookup(const struct pkt *p)
+{
+	struct kx_ct_key k;
+
+	ct_key_of(p, &k);
+	return bpf_map_lookup_elem(&kx_ct, &k);
+}
+
+/* Note activity on a hit: idle time for GC, FIN/RST for early expiry. */
+static __always_inline void ct_touch(struct kx_ct_val *v, const struct pkt *p)
+{
+	__u64 now = bpf_ktime_get_ns();
+
+	if (now - v->last_seen_ns > CT_TOUCH_NS)
+		v->last_seen_ns = now;
+	if ((p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) && !(v->flags & KX_CT_F_CLOSING))
+		v->flags |= KX_CT_F_CLOSING;
+}
+
+/*
+ * Record a new flow from client p to service (vip, vport) served by backend
+ * b: the forward entry (client tuple -> backend) and the reply entry
+ * (backend tuple -> VIP). Returns 0 or a negative map error.
+ */
+static __always_inline int ct_create(const struct pkt *p, __u32 svc_id, __u32 backend_id,
+				     const struct kx_backend *b)
+{
+	struct kx_ct_key k;
+	struct kx_ct_val v = {
+		.dir = KX_CT_FORWARD,
+		.svc_id = svc_id,
+		.backend_id = backend_id,
+		.last_seen_ns = bpf_ktime_get_ns(),
+	};
+	int err;
+
+	ct_key_of(p, &k);
+	v.nat_addr = b->addr;
+	v.nat_port = b->port;
+	err = bpf_map_update_elem(&kx_ct, &k, &v, BPF_ANY);
+	if (err)
+		return err;
+
+	k.saddr = b->addr;
+	k.sport = b->port;
+	k.daddr = p->saddr;
+	k.dport = p->sport;
+	v.dir = KX_CT_REPLY;
+	v.nat_addr = p->daddr;
+	v.nat_port = p->dport;
+	return bpf_map_update_elem(&kx_ct, &k, &v, BPF_ANY);
+}
+
+#endif /* KX_BPF_CT_H */

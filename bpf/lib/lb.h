@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Service lookup and backend selection. */
+#ifndef KX_BPF_LB_H
+#define KX_BPF_LB_H
+
+#include "maps.h"
+#include "parse.h"
+
+static __always_inline struct kx_svc_val *svc_lookup(const struct pkt *p, __u8 scope)
+{
+	struct kx_svc_key k = {
+		.vip = p->daddr,
+		.port = p->dport,
+		.proto = p->proto,
+		.scope = scope,
+	};
+
+	return bpf_map_lookup_elem(&kx_svc, &k);
+}
+
+/*
+ * Strict round robin: one atomic counter per service shared by every CPU,
+ * as IPVS's rr. Returns the chosen backend and its id, or NULL when a slot
+ * or backend is missing (the agent is mid-update or the maps are damaged).
+ */
+static __always_inline struct kx_backend *lb_select(const struct kx_svc_val *svc,
+						    __u32 *backend_id)
+{
+	struct kx_slot_key sk = { .svc_id = svc->id };
+	__u32 svc_id = svc->id;
+	__u64 *pos;
+	__u32 *id;
+
+	if (svc->count == 0)
+		return NULL;
+	pos = bpf_map_lookup_elem(&kx_rr, &svc_id);
+	if (!pos)
+		return NULL;
+	sk.slot = __sync_fetch_and_add(pos, 1) % svc->count;
+	id = bpf_map_lookup_elem(&kx_slots, &sk);
+	if (!id)
+		return NULL;
+	*backend_id = *id;
+	return bpf_map_lookup_elem(&kx_backends, id);
+}
+
+#endif /* KX_BPF_LB_H */

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The datapath maps. maps.bpf.c defines them (KX_DEFINE_MAPS); every other
+ * BPF file sees them as extern, and the static linker joins them into one
+ * object, so all programs share the same maps.
+ */
+#ifndef KX_BPF_MAPS_H
+#define KX_BPF_MAPS_H
+
+#include "common.h"
+
+#ifdef KX_DEFINE_MAPS
+#define KX_MAP
+#else
+#define KX_MAP extern
+#endif
+
+/* Service lookup: (VIP, port, proto, scope) -> service id and backend count. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KX_MAX_SERVICES);
+	__type(key, struct kx_svc_key);
+	__type(value, struct kx_svc_val);
+} kx_svc SEC(".maps");
+
+/* Backend set of each service: (svc id, slot) -> backend id, written before the service entry. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KX_MAX_SLOTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct kx_slot_key);
+	__type(value, __u32);
+} kx_slots SEC(".maps");
+
+/* Backends: id -> address, port, state; shared by every service that uses them. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KX_MAX_BACKENDS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct kx_backend);
+} kx_backends SEC(".maps");
+
+/* Round-robin position of each service: one counter shared by all CPUs, so rr is strict. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KX_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u64);
+} kx_rr SEC(".maps");
+
+/* Conntrack: packet 5-tuple -> NAT to apply; LRU so a full table evicts the oldest flow. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KX_CT_SIZE);
+	__type(key, struct kx_ct_key);
+	__type(value, struct kx_ct_val);
+} kx_ct SEC(".maps");
+
+/* Pods wired on this node: pod IP -> host veth and MACs; written by kxdp-cni, anti-spoofing truth. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KX_MAX_ENDPOINTS);
+	__type(key, __be32);
+	__type(value, struct kx_endpoint);
+} kx_endpoints SEC(".maps");
+
+/* Per-CPU counters by enum kx_stat: what the datapath did and why it dropped. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KX_STAT_MAX);
+	__type(key, __u32);
+	__type(value, struct kx_counter);
+} kx_stats SEC(".maps");
+
+#endif /* KX_BPF_MAPS_H */

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Delivering a packet straight into a pod of this node, as a bridge would. */
+#ifndef KX_BPF_REDIRECT_H
+#define KX_BPF_REDIRECT_H
+
+#include "maps.h"
+#include "stats.h"
+
+/*
+ * If daddr is a pod of this node, set the Ethernet header a bridge would
+ * deliver (host veth MAC -> pod MAC) and hand the packet to the pod's
+ * interface with bpf_redirect_peer (TC ingress only). Returns the TC verdict,
+ * or -1 when daddr is not a local pod.
+ */
+static __always_inline int redirect_to_pod(struct __sk_buff *skb, __be32 daddr)
+{
+	struct kx_endpoint *ep = bpf_map_lookup_elem(&kx_endpoints, &daddr);
+	__u8 macs[2 * ETH_ALEN];
+
+	if (!ep)
+		return -1;
+	__builtin_memcpy(macs, ep->pod_mac, ETH_ALEN);
+	__builtin_memcpy(macs + ETH_ALEN, ep->host_mac, ETH_ALEN);
+	if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
+		return drop(skb, KX_STAT_DROP_REWRITE);
+	stat_count(skb, KX_STAT_REDIRECT_LOCAL);
+	return bpf_redirect_peer(ep->ifindex, 0);
+}
+
+#endif /* KX_BPF_REDIRECT_H */

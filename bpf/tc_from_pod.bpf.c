@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tc_from_pod: TC ingress of every pod's host-side veth, i.e. everything a
+ * pod sends. It plays the bridge (ARP answers, delivery to pods of the node)
+ * and the service proxy (ClusterIP load balancing, DNAT, reverse NAT).
+ */
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/stats.h"
+#include "lib/parse.h"
+#include "lib/nat.h"
+#include "lib/ct.h"
+#include "lib/lb.h"
+#include "lib/icmp.h"
+#include "lib/arp.h"
+#include "lib/redirect.h"
+
+#define CONTINUE (-1)
+
+/* Anti-spoofing: the source must be the pod wired behind this very veth. */
+static __always_inline bool source_is_pod(struct __sk_buff *skb, __be32 saddr)
+{
+	struct kx_endpoint *ep = bpf_map_lookup_elem(&kx_endpoints, &saddr);
+
+	return ep && ep->ifindex == skb->ifindex;
+}
+
+/* A new SYN on a flow whose backend has gone must pick a live one. */
+static __always_inline bool ct_backend_gone(const struct kx_ct_val *ct, const struct pkt *p)
+{
+	struct kx_backend *b;
+	__u32 id = ct->backend_id;
+
+	if ((p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
+		return false;
+	b = bpf_map_lookup_elem(&kx_backends, &id);
+	return !b || b->addr != ct->nat_addr || b->port != ct->nat_port;
+}
+
+/* Reject: turn the packet into ICMP port unreachable and send it back. */
+static __always_inline int reject_no_backend(struct __sk_buff *skb, const struct pkt *p)
+{
+	if (icmp_port_unreach(skb, p))
+		return drop(skb, KX_STAT_DROP_REWRITE);
+	stat_count(skb, KX_STAT_REJECT_NO_BACKEND);
+	return bpf_redirect_peer(skb->ifindex, 0);
+}
+
+/* First packet of a flow to a service: pick a backend, record it, DNAT. */
+static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p,
+					    const struct kx_svc_val *svc)
+{
+	struct kx_backend *b;
+	__u32 backend_id = 0;
+
+	if (svc->count == 0)
+		return reject_no_backend(skb, p);
+	b = lb_select(svc, &backend_id);
+	if (!b)
+		return drop(skb, KX_STAT_DROP_NO_SLOT);
+	if (ct_create(p, svc->id, backend_id, b))
+		return drop(skb, KX_STAT_DROP_CT_FULL);
+	if (nat_rewrite(skb, p, false, b->addr, b->port))
+		return drop(skb, KX_STAT_DROP_REWRITE);
+	stat_count(skb, KX_STAT_SVC_NEW);
+	return CONTINUE;
+}
+
+/* Conntrack hit: DNAT a forward packet, restore the VIP on a reply. */
+static __always_inline int ct_apply(struct __sk_buff *skb, struct pkt *p, struct kx_ct_val *ct)
+{
+	bool reply = ct->dir == KX_CT_REPLY;
+	__be32 addr = ct->nat_addr;
+	__be16 port = ct->nat_port;
+
+	ct_touch(ct, p);
+	if (nat_rewrite(skb, p, reply, addr, port))
+		return drop(skb, KX_STAT_DROP_REWRITE);
+	stat_count(skb, reply ? KX_STAT_REVNAT : KX_STAT_SVC_ESTABLISHED);
+	return CONTINUE;
+}
+
+/* Service and conntrack handling of a TCP/UDP packet; CONTINUE to deliver it. */
+static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
+{
+	struct kx_ct_val *ct = ct_lookup(p);
+	struct kx_svc_val *svc;
+
+	if (ct && (ct->dir == KX_CT_REPLY || !ct_backend_gone(ct, p)))
+		return ct_apply(skb, p, ct);
+	svc = svc_lookup(p, KX_SCOPE_INTERNAL);
+	if (!svc)
+		return CONTINUE;
+	return service_new_flow(skb, p, svc);
+}
+
+/* Everything a pod sends enters here (TC ingress of its host-side veth). */
+SEC("tc")
+int tc_from_pod(struct __sk_buff *skb)
+{
+	__be16 proto = parse_eth_proto(skb);
+	struct pkt p;
+	int ret;
+
+	if (proto == bpf_htons(ETH_P_ARP))
+		return arp_answer(skb);
+	if (proto != bpf_htons(ETH_P_IP))
+		goto pass;
+	if (parse_ipv4(skb, &p)) {
+		stat_count(skb, KX_STAT_MALFORMED);
+		return TC_ACT_OK;
+	}
+	if (!source_is_pod(skb, p.saddr))
+		return drop(skb, KX_STAT_DROP_SPOOFED);
+	if (p.has_ports) {
+		ret = pod_nat(skb, &p);
+		if (ret != CONTINUE)
+			return ret;
+	}
+	ret = redirect_to_pod(skb, p.daddr);
+	if (ret >= 0)
+		return ret;
+pass:
+	stat_count(skb, KX_STAT_PASS);
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tc_to_pod: TC egress of every pod's host-side veth, i.e. what the node's
+ * own stack sends to a pod. Replies from a backend on the node's host network
+ * (the API server behind default/kubernetes) come this way and get their
+ * source back to VIP:port here; pod-to-pod traffic skips this hook
+ * (bpf_redirect_peer) and was already translated by tc_from_pod.
+ */
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/stats.h"
+#include "lib/parse.h"
+#include "lib/nat.h"
+#include "lib/ct.h"
+
+SEC("tc")
+int tc_to_pod(struct __sk_buff *skb)
+{
+	struct kx_ct_val *ct;
+	struct pkt p;
+
+	if (parse_eth_proto(skb) != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	if (parse_ipv4(skb, &p) || !p.has_ports)
+		return TC_ACT_OK;
+	ct = ct_lookup(&p);
+	if (!ct || ct->dir != KX_CT_REPLY)
+		return TC_ACT_OK;
+
+	ct_touch(ct, &p);
+	if (nat_rewrite(skb, &p, true, ct->nat_addr, ct->nat_port))
+		return drop(skb, KX_STAT_DROP_REWRITE);
+	stat_count(skb, KX_STAT_REVNAT);
+	return TC_ACT_OK;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kxdp datapath ABI: the one definition of every map key and value, map name,
+ * enum and limit shared by the BPF programs (bpf/) and user space (user/).
+ *
+ * Pinned maps outlive the agent, so a layout change here is a new map name
+ * (kx_<what>_v2) plus a migration on agent start, never an edit in place.
+ * All multi-byte addresses and ports are in network byte order (__be*).
+ */
+#ifndef KXDP_ABI_H
+#define KXDP_ABI_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+/* Map names: the kernel keeps 15 characters, pins use the same name. */
+#define KX_MAP_SVC "kx_svc"
+#define KX_MAP_SLOTS "kx_slots"
+#define KX_MAP_BACKENDS "kx_backends"
+#define KX_MAP_RR "kx_rr"
+#define KX_MAP_CT "kx_ct"
+#define KX_MAP_ENDPOINTS "kx_endpoints"
+#define KX_MAP_STATS "kx_stats"
+
+/* Program names, also their pin names under <bpffs>/kxdp/. */
+#define KX_PROG_TC_FROM_POD "tc_from_pod"
+#define KX_PROG_TC_TO_POD "tc_to_pod"
+
+/* Directory under the bpffs mount that holds every kxdp pin. */
+#define KX_PIN_DIR "kxdp"
+
+/* Limits: map sizes. Raising one changes the map: see the note above. */
+#define KX_MAX_SERVICES 131072 /* (VIP, port, proto, scope) entries */
+#define KX_MAX_BACKENDS 262144 /* distinct (IP, port) backends */
+#define KX_MAX_SLOTS 524288 /* sum of backend counts over services */
+#define KX_MAX_BACKENDS_PER_SVC 65535 /* kx_svc_val.count is 16 bits */
+#define KX_CT_SIZE 262144 /* conntrack entries, two per flow */
+#define KX_MAX_ENDPOINTS 4096 /* pods wired on one node */
+
+/* TC priority and handle kxdp's filters use on pod veths. */
+#define KX_TC_PRIO 1
+#define KX_TC_HANDLE 1
+
+/* Service scope: where the service address is reached from. */
+enum kx_scope {
+	KX_SCOPE_INTERNAL = 0, /* ClusterIP, from pods and the node */
+	KX_SCOPE_EXTERNAL = 1, /* NodePort, ExternalIP, LoadBalancer */
+};
+
+/* Backend selection algorithm of a service. */
+enum kx_algo {
+	KX_ALGO_RR = 0, /* strict round robin, one counter per service */
+};
+
+/* Lookup key of kx_svc. */
+struct kx_svc_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 scope; /* enum kx_scope */
+};
+
+/* Value of kx_svc: published last, after its slots exist. */
+struct kx_svc_val {
+	__u32 id; /* 1..KX_MAX_SERVICES-1; index of kx_rr, key of kx_slots */
+	__u16 count; /* backends in slots 0..count-1; 0 = reject */
+	__u8 flags; /* reserved, 0 */
+	__u8 algo; /* enum kx_algo */
+};
+
+/* Key of kx_slots: the slot'th backend of service svc_id. */
+struct kx_slot_key {
+	__u32 svc_id;
+	__u32 slot;
+};
+
+/* Backend state: new connections go to active ones only. */
+enum kx_backend_state {
+	KX_BACKEND_ACTIVE = 0,
+	KX_BACKEND_TERMINATING = 1,
+};
+
+/* Value of kx_backends, keyed by a __u32 backend id (1..KX_MAX_BACKENDS-1). */
+struct kx_backend {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 state; /* enum kx_backend_state */
+};
+
+/* Conntrack direction: which rewrite a hit asks for. */
+enum kx_ct_dir {
+	KX_CT_FORWARD = 1, /* client -> VIP: DNAT to the backend */
+	KX_CT_REPLY = 2, /* backend -> client: source back to VIP:port */
+};
+
+/* Conntrack flags, kept in kx_ct_val.flags. */
+#define KX_CT_F_SEEN_REPLY (1 << 0)
+#define KX_CT_F_CLOSING (1 << 1) /* FIN or RST seen */
+
+/*
+ * Key of kx_ct: the 5-tuple exactly as the packet carries it when it reaches
+ * the program, before any rewrite. A forward entry is keyed by the client's
+ * tuple towards the VIP, a reply entry by the backend's tuple towards the
+ * client, so one lookup serves both directions.
+ */
+struct kx_ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* Value of kx_ct: the address and port the hit rewrites to. */
+struct kx_ct_val {
+	__be32 nat_addr; /* forward: backend IP; reply: VIP */
+	__be16 nat_port; /* forward: backend port; reply: service port */
+	__u8 dir; /* enum kx_ct_dir */
+	__u8 flags; /* KX_CT_F_* */
+	__u32 svc_id;
+	__u32 backend_id;
+	__u64 last_seen_ns; /* bpf_ktime_get_ns() of the last update */
+};
+
+/* Value of kx_endpoints, keyed by the pod's IPv4 address (__be32). */
+struct kx_endpoint {
+	__u32 ifindex; /* host-side veth */
+	__u8 pod_mac[6]; /* MAC of the pod's interface */
+	__u8 host_mac[6]; /* MAC of the host-side veth */
+};
+
+/*
+ * Counters of kx_stats (a per-CPU array indexed by this enum). Drops are
+ * named so `kxdp stats` and bpftool show why a packet went.
+ */
+enum kx_stat {
+	KX_STAT_PASS = 0, /* handed to the kernel untouched */
+	KX_STAT_MALFORMED, /* truncated or invalid IPv4, left to the kernel */
+	KX_STAT_ARP_REPLY, /* pod ARP answered with the host MAC */
+	KX_STAT_REDIRECT_LOCAL, /* delivered to a pod of this node */
+	KX_STAT_SVC_NEW, /* new connection to a service, backend chosen */
+	KX_STAT_SVC_ESTABLISHED, /* conntrack forward hit, DNAT */
+	KX_STAT_REVNAT, /* conntrack reply hit, source back to VIP */
+	KX_STAT_REJECT_NO_BACKEND, /* ICMP port unreachable sent */
+	KX_STAT_DROP_SPOOFED, /* source IP is not the sending pod's */
+	KX_STAT_DROP_NO_SLOT, /* service slot or backend missing */
+	KX_STAT_DROP_CT_FULL, /* conntrack insert failed */
+	KX_STAT_DROP_REWRITE, /* a packet rewrite helper failed */
+	KX_STAT_MAX,
+};
+
+/* Value of kx_stats. */
+struct kx_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#endif /* KXDP_ABI_H */

@@ -1,0 +1,667 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include "k8s.h"
+
+/* Which object an error is about: "service test/test", "items[4]". */
+struct obj_ctx {
+	char what[K8S_NAME_MAX + 96];
+};
+
+static void ctx_set(struct obj_ctx *c, const char *kind, const char *ns, const char *name)
+{
+	if (ns && *ns)
+		snprintf(c->what, sizeof(c->what), "%s %s/%s", kind, ns, name);
+	else
+		snprintf(c->what, sizeof(c->what), "%s %s", kind, name);
+}
+
+/* Copy an optional string member; -1 if present but not a string or too long. */
+static int opt_str(json_t *obj, const char *key, char *out, size_t n, const struct obj_ctx *c,
+		   const char *field, struct kx_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	out[0] = '\0';
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		kx_errf(err, "%s: %s: want a string", c->what, field);
+		return -1;
+	}
+	if (json_string_length(v) >= n) {
+		kx_errf(err, "%s: %s: longer than %zu characters", c->what, field, n - 1);
+		return -1;
+	}
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int req_str(json_t *obj, const char *key, char *out, size_t n, const struct obj_ctx *c,
+		   const char *field, struct kx_err *err)
+{
+	if (opt_str(obj, key, out, n, c, field, err))
+		return -1;
+	if (!out[0]) {
+		kx_errf(err, "%s: %s: missing", c->what, field);
+		return -1;
+	}
+	return 0;
+}
+
+/* An optional object member; -1 if present but not an object. */
+static int opt_obj(json_t *obj, const char *key, json_t **out, const struct obj_ctx *c,
+		   const char *field, struct kx_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_object(v)) {
+		kx_errf(err, "%s: %s: want an object", c->what, field);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int opt_arr(json_t *obj, const char *key, json_t **out, const struct obj_ctx *c,
+		   const char *field, struct kx_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_array(v)) {
+		kx_errf(err, "%s: %s: want an array", c->what, field);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int opt_bool(json_t *obj, const char *key, bool dflt, bool *out, const struct obj_ctx *c,
+		    const char *field, struct kx_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = dflt;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v)) {
+		kx_errf(err, "%s: %s: want true or false", c->what, field);
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+static int port_num(json_t *v, uint16_t *out, const struct obj_ctx *c, const char *field,
+		    struct kx_err *err)
+{
+	json_int_t n;
+
+	if (!json_is_integer(v)) {
+		kx_errf(err, "%s: %s: want a port number", c->what, field);
+		return -1;
+	}
+	n = json_integer_value(v);
+	if (n < 1 || n > 65535) {
+		kx_errf(err, "%s: %s: %lld is not a port (1-65535)", c->what, field, (long long)n);
+		return -1;
+	}
+	*out = (uint16_t)n;
+	return 0;
+}
+
+/* Protocol name to IPPROTO_*; 0 for SCTP (valid, not served yet); -1 invalid. */
+static int proto_of(json_t *obj, uint8_t *out, const struct obj_ctx *c, const char *field,
+		    struct kx_err *err)
+{
+	char p[16];
+
+	if (opt_str(obj, "protocol", p, sizeof(p), c, field, err))
+		return -1;
+	if (!p[0] || !strcmp(p, "TCP"))
+		*out = IPPROTO_TCP;
+	else if (!strcmp(p, "UDP"))
+		*out = IPPROTO_UDP;
+	else if (!strcmp(p, "SCTP"))
+		*out = 0;
+	else {
+		kx_errf(err, "%s: %s: unknown protocol \"%s\" (TCP, UDP or SCTP)", c->what, field, p);
+		return -1;
+	}
+	return 0;
+}
+
+/* Parse "a.b.c.d"; 1 = IPv4, 0 = IPv6 (skipped), -1 = invalid. */
+static int parse_ip(const char *s, uint32_t *out)
+{
+	struct in6_addr a6;
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) == 1) {
+		*out = a.s_addr;
+		return 1;
+	}
+	if (inet_pton(AF_INET6, s, &a6) == 1)
+		return 0;
+	return -1;
+}
+
+static int ip_field(json_t *v, uint32_t *out, const struct obj_ctx *c, const char *field,
+		    struct kx_err *err)
+{
+	int r;
+
+	*out = 0;
+	if (!json_is_string(v)) {
+		kx_errf(err, "%s: %s: want an IP address string", c->what, field);
+		return -1;
+	}
+	r = parse_ip(json_string_value(v), out);
+	if (r < 0) {
+		kx_errf(err, "%s: %s: \"%s\" is not an IP address", c->what, field,
+			json_string_value(v));
+		return -1;
+	}
+	return r;
+}
+
+/* Parse "a.b.c.d/len" (IPv4); 1 ok, 0 IPv6, -1 invalid. */
+static int parse_cidr(const char *s, uint32_t *addr, uint8_t *len)
+{
+	char buf[64];
+	char *slash, *end;
+	long n;
+	int r;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return -1;
+	*slash = '\0';
+	r = parse_ip(buf, addr);
+	if (r <= 0)
+		return r;
+	errno = 0;
+	n = strtol(slash + 1, &end, 10);
+	if (errno || *end || end == slash + 1 || n < 0 || n > 32)
+		return -1;
+	*len = (uint8_t)n;
+	return 1;
+}
+
+static int metadata(json_t *item, const char *kind, bool namespaced, char *ns, size_t ns_n,
+		    char *name, struct obj_ctx *c, struct kx_err *err)
+{
+	json_t *md;
+
+	if (opt_obj(item, "metadata", &md, c, "metadata", err))
+		return -1;
+	if (!md) {
+		kx_errf(err, "%s: metadata: missing", c->what);
+		return -1;
+	}
+	if (req_str(md, "name", name, K8S_NAME_MAX, c, "metadata.name", err))
+		return -1;
+	if (namespaced && req_str(md, "namespace", ns, ns_n, c, "metadata.namespace", err))
+		return -1;
+	ctx_set(c, kind, namespaced ? ns : NULL, name);
+	return 0;
+}
+
+static int decode_service_ports(json_t *spec, struct k8s_service *s, const struct obj_ctx *c,
+				struct kx_err *err)
+{
+	json_t *ports, *p;
+	size_t i;
+	char field[64];
+
+	if (opt_arr(spec, "ports", &ports, c, "spec.ports", err))
+		return -1;
+	if (!ports)
+		return 0;
+	s->ports = calloc(json_array_size(ports) + 1, sizeof(*s->ports));
+	if (!s->ports) {
+		kx_errf(err, "%s: out of memory", c->what);
+		return -1;
+	}
+	json_array_foreach(ports, i, p) {
+		struct k8s_svc_port *sp = &s->ports[s->n_ports];
+
+		snprintf(field, sizeof(field), "spec.ports[%zu]", i);
+		if (!json_is_object(p)) {
+			kx_errf(err, "%s: %s: want an object", c->what, field);
+			return -1;
+		}
+		snprintf(field, sizeof(field), "spec.ports[%zu].name", i);
+		if (opt_str(p, "name", sp->name, sizeof(sp->name), c, field, err))
+			return -1;
+		snprintf(field, sizeof(field), "spec.ports[%zu].port", i);
+		if (port_num(json_object_get(p, "port"), &sp->port, c, field, err))
+			return -1;
+		snprintf(field, sizeof(field), "spec.ports[%zu].protocol", i);
+		if (proto_of(p, &sp->proto, c, field, err))
+			return -1;
+		if (!sp->proto) {
+			pr_info("%s: port %u/SCTP skipped: SCTP is not served yet", c->what,
+				sp->port);
+			continue;
+		}
+		s->n_ports++;
+	}
+	return 0;
+}
+
+/* The service's IPv4 cluster IP: from clusterIPs (dual stack) or clusterIP. */
+static int decode_cluster_ip(json_t *spec, struct k8s_service *s, const struct obj_ctx *c,
+			     struct kx_err *err)
+{
+	json_t *ips, *v;
+	size_t i;
+	char field[48];
+
+	v = json_object_get(spec, "clusterIP");
+	if (v && json_is_string(v) && (!strcmp(json_string_value(v), "None") ||
+				       !*json_string_value(v)))
+		return 0; /* headless, or not allocated */
+	if (opt_arr(spec, "clusterIPs", &ips, c, "spec.clusterIPs", err))
+		return -1;
+	if (ips) {
+		json_array_foreach(ips, i, v) {
+			snprintf(field, sizeof(field), "spec.clusterIPs[%zu]", i);
+			int r = ip_field(v, &s->cluster_ip, c, field, err);
+
+			if (r < 0)
+				return -1;
+			if (r == 1)
+				return 0;
+		}
+		return 0;
+	}
+	v = json_object_get(spec, "clusterIP");
+	if (!v || json_is_null(v))
+		return 0;
+	return ip_field(v, &s->cluster_ip, c, "spec.clusterIP", err) < 0 ? -1 : 0;
+}
+
+static int decode_service(json_t *item, struct k8s_state *st, struct obj_ctx *c,
+			  struct kx_err *err)
+{
+	struct k8s_service *s = &st->svcs[st->n_svcs];
+	char type[32];
+	json_t *spec;
+
+	memset(s, 0, sizeof(*s));
+	if (metadata(item, "service", true, s->ns, sizeof(s->ns), s->name, c, err))
+		return -1;
+	if (opt_obj(item, "spec", &spec, c, "spec", err))
+		return -1;
+	if (!spec) {
+		kx_errf(err, "%s: spec: missing", c->what);
+		return -1;
+	}
+	if (opt_str(spec, "type", type, sizeof(type), c, "spec.type", err))
+		return -1;
+	if (type[0] && strcmp(type, "ClusterIP") && strcmp(type, "NodePort") &&
+	    strcmp(type, "LoadBalancer") && strcmp(type, "ExternalName")) {
+		kx_errf(err, "%s: spec.type: unknown type \"%s\"", c->what, type);
+		return -1;
+	}
+	if (!strcmp(type, "ExternalName"))
+		return 0; /* a DNS alias: nothing to proxy */
+	if (decode_cluster_ip(spec, s, c, err) || decode_service_ports(spec, s, c, err)) {
+		free(s->ports);
+		return -1;
+	}
+	st->n_svcs++;
+	return 0;
+}
+
+static int decode_slice_ports(json_t *item, struct k8s_slice *sl, const struct obj_ctx *c,
+			      struct kx_err *err)
+{
+	json_t *ports, *p;
+	size_t i;
+	char field[48];
+
+	if (opt_arr(item, "ports", &ports, c, "ports", err))
+		return -1;
+	if (!ports)
+		return 0;
+	sl->ports = calloc(json_array_size(ports) + 1, sizeof(*sl->ports));
+	if (!sl->ports) {
+		kx_errf(err, "%s: out of memory", c->what);
+		return -1;
+	}
+	json_array_foreach(ports, i, p) {
+		struct k8s_slice_port *sp = &sl->ports[sl->n_ports];
+
+		snprintf(field, sizeof(field), "ports[%zu]", i);
+		if (!json_is_object(p)) {
+			kx_errf(err, "%s: %s: want an object", c->what, field);
+			return -1;
+		}
+		snprintf(field, sizeof(field), "ports[%zu].name", i);
+		if (opt_str(p, "name", sp->name, sizeof(sp->name), c, field, err))
+			return -1;
+		snprintf(field, sizeof(field), "ports[%zu].port", i);
+		if (port_num(json_object_get(p, "port"), &sp->port, c, field, err))
+			return -1;
+		snprintf(field, sizeof(field), "ports[%zu].protocol", i);
+		if (proto_of(p, &sp->proto, c, field, err))
+			return -1;
+		if (sp->proto)
+			sl->n_ports++;
+	}
+	return 0;
+}
+
+static int decode_endpoint(json_t *e, size_t i, struct k8s_slice *sl, const struct obj_ctx *c,
+			   struct kx_err *err)
+{
+	json_t *addrs, *cond, *a;
+	struct k8s_endpoint ep = { 0 };
+	char field[64];
+	size_t j;
+
+	snprintf(field, sizeof(field), "endpoints[%zu]", i);
+	if (!json_is_object(e)) {
+		kx_errf(err, "%s: %s: want an object", c->what, field);
+		return -1;
+	}
+	snprintf(field, sizeof(field), "endpoints[%zu].addresses", i);
+	if (opt_arr(e, "addresses", &addrs, c, field, err))
+		return -1;
+	if (!addrs || json_array_size(addrs) == 0) {
+		kx_errf(err, "%s: %s: missing", c->what, field);
+		return -1;
+	}
+	snprintf(field, sizeof(field), "endpoints[%zu].conditions", i);
+	if (opt_obj(e, "conditions", &cond, c, field, err))
+		return -1;
+	/* API semantics: a nil ready or serving means true. */
+	snprintf(field, sizeof(field), "endpoints[%zu].conditions.ready", i);
+	if (opt_bool(cond, "ready", true, &ep.ready, c, field, err))
+		return -1;
+	snprintf(field, sizeof(field), "endpoints[%zu].conditions.serving", i);
+	if (opt_bool(cond, "serving", ep.ready, &ep.serving, c, field, err))
+		return -1;
+	snprintf(field, sizeof(field), "endpoints[%zu].conditions.terminating", i);
+	if (opt_bool(cond, "terminating", false, &ep.terminating, c, field, err))
+		return -1;
+	snprintf(field, sizeof(field), "endpoints[%zu].nodeName", i);
+	if (opt_str(e, "nodeName", ep.node, sizeof(ep.node), c, field, err))
+		return -1;
+	/* Kubernetes allows one address per endpoint today; take them all. */
+	json_array_foreach(addrs, j, a) {
+		snprintf(field, sizeof(field), "endpoints[%zu].addresses[%zu]", i, j);
+		int r = ip_field(a, &ep.addr, c, field, err);
+
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		sl->eps[sl->n_eps++] = ep;
+	}
+	return 0;
+}
+
+static int decode_slice(json_t *item, struct k8s_state *st, struct obj_ctx *c,
+			struct kx_err *err)
+{
+	struct k8s_slice *sl = &st->slices[st->n_slices];
+	json_t *eps, *e, *md, *labels;
+	char family[16];
+	size_t i, total = 0;
+
+	memset(sl, 0, sizeof(*sl));
+	if (metadata(item, "endpointslice", true, sl->ns, sizeof(sl->ns), sl->name, c, err))
+		return -1;
+	if (req_str(item, "addressType", family, sizeof(family), c, "addressType", err))
+		return -1;
+	if (strcmp(family, "IPv4"))
+		return 0; /* IPv6 and FQDN slices: not served yet */
+	md = json_object_get(item, "metadata");
+	if (opt_obj(md, "labels", &labels, c, "metadata.labels", err))
+		return -1;
+	if (labels && opt_str(labels, "kubernetes.io/service-name", sl->service,
+			      sizeof(sl->service), c,
+			      "metadata.labels[kubernetes.io/service-name]", err))
+		return -1;
+	if (!sl->service[0])
+		return 0; /* not tied to a service */
+	if (opt_arr(item, "endpoints", &eps, c, "endpoints", err))
+		return -1;
+	if (eps) {
+		json_array_foreach(eps, i, e) {
+			json_t *a = json_is_object(e) ? json_object_get(e, "addresses") : NULL;
+
+			total += json_is_array(a) ? json_array_size(a) : 0;
+		}
+	}
+	sl->eps = calloc(total + 1, sizeof(*sl->eps));
+	if (!sl->eps) {
+		kx_errf(err, "%s: out of memory", c->what);
+		return -1;
+	}
+	if (decode_slice_ports(item, sl, c, err))
+		goto fail;
+	if (eps) {
+		json_array_foreach(eps, i, e) {
+			if (decode_endpoint(e, i, sl, c, err))
+				goto fail;
+		}
+	}
+	st->n_slices++;
+	return 0;
+fail:
+	free(sl->eps);
+	free(sl->ports);
+	return -1;
+}
+
+/* This node's IPv4 pod CIDR: spec.podCIDRs, spec.podCIDR, kube-router's annotation. */
+static int decode_pod_cidr(json_t *item, struct k8s_node *n, const struct obj_ctx *c,
+			   struct kx_err *err)
+{
+	json_t *spec = json_object_get(item, "spec"), *cidrs, *v, *md, *ann;
+	const char *cands[8];
+	const char *fields[8];
+	char fbuf[8][48];
+	size_t i, nc = 0;
+
+	if (spec && !json_is_object(spec)) {
+		kx_errf(err, "%s: spec: want an object", c->what);
+		return -1;
+	}
+	if (opt_arr(spec, "podCIDRs", &cidrs, c, "spec.podCIDRs", err))
+		return -1;
+	if (cidrs) {
+		json_array_foreach(cidrs, i, v) {
+			if (nc >= 6)
+				break;
+			snprintf(fbuf[nc], sizeof(fbuf[nc]), "spec.podCIDRs[%zu]", i);
+			fields[nc] = fbuf[nc];
+			cands[nc++] = json_is_string(v) ? json_string_value(v) : NULL;
+		}
+	}
+	v = json_object_get(spec, "podCIDR");
+	if (v && !json_is_null(v)) {
+		fields[nc] = "spec.podCIDR";
+		cands[nc++] = json_is_string(v) ? json_string_value(v) : NULL;
+	}
+	md = json_object_get(item, "metadata");
+	ann = json_object_get(md, "annotations");
+	v = json_is_object(ann) ? json_object_get(ann, "kube-router.io/pod-cidr") : NULL;
+	if (v) {
+		fields[nc] = "metadata.annotations[kube-router.io/pod-cidr]";
+		cands[nc++] = json_is_string(v) ? json_string_value(v) : NULL;
+	}
+	for (i = 0; i < nc; i++) {
+		int r = cands[i] ? parse_cidr(cands[i], &n->pod_cidr, &n->pod_cidr_len) : -1;
+
+		if (r < 0) {
+			kx_errf(err, "%s: %s: \"%s\" is not a CIDR", c->what, fields[i],
+				cands[i] ? cands[i] : "(not a string)");
+			return -1;
+		}
+		if (r == 1)
+			return 0;
+	}
+	return 0;
+}
+
+static int decode_node(json_t *item, struct k8s_state *st, struct obj_ctx *c, struct kx_err *err)
+{
+	struct k8s_node *n = &st->nodes[st->n_nodes];
+	json_t *status, *addrs, *a;
+	char field[48], type[32];
+	size_t i;
+
+	memset(n, 0, sizeof(*n));
+	if (metadata(item, "node", false, NULL, 0, n->name, c, err))
+		return -1;
+	if (decode_pod_cidr(item, n, c, err))
+		return -1;
+	status = json_object_get(item, "status");
+	if (status && !json_is_object(status)) {
+		kx_errf(err, "%s: status: want an object", c->what);
+		return -1;
+	}
+	if (opt_arr(status, "addresses", &addrs, c, "status.addresses", err))
+		return -1;
+	if (addrs) {
+		json_array_foreach(addrs, i, a) {
+			snprintf(field, sizeof(field), "status.addresses[%zu].type", i);
+			if (!json_is_object(a)) {
+				kx_errf(err, "%s: status.addresses[%zu]: want an object", c->what,
+					i);
+				return -1;
+			}
+			if (opt_str(a, "type", type, sizeof(type), c, field, err))
+				return -1;
+			if (strcmp(type, "InternalIP") || n->internal_ip)
+				continue;
+			snprintf(field, sizeof(field), "status.addresses[%zu].address", i);
+			if (ip_field(json_object_get(a, "address"), &n->internal_ip, c, field,
+				     err) < 0)
+				return -1;
+		}
+	}
+	st->n_nodes++;
+	return 0;
+}
+
+int k8s_decode_list(json_t *root, struct k8s_state *st, struct kx_err *err)
+{
+	struct obj_ctx c;
+	json_t *items, *item;
+	size_t i, n;
+	char kind[64];
+	int ret = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (!json_is_object(root)) {
+		kx_errf(err, "state: want a JSON object of kind List");
+		return -1;
+	}
+	items = json_object_get(root, "items");
+	if (!json_is_array(items)) {
+		kx_errf(err, "state: items: want an array (kubectl get ... -o json output)");
+		return -1;
+	}
+	n = json_array_size(items);
+	st->svcs = calloc(n + 1, sizeof(*st->svcs));
+	st->slices = calloc(n + 1, sizeof(*st->slices));
+	st->nodes = calloc(n + 1, sizeof(*st->nodes));
+	if (!st->svcs || !st->slices || !st->nodes) {
+		kx_errf(err, "state: out of memory for %zu items", n);
+		k8s_state_free(st);
+		return -1;
+	}
+	json_array_foreach(items, i, item) {
+		snprintf(c.what, sizeof(c.what), "items[%zu]", i);
+		if (!json_is_object(item)) {
+			kx_errf(err, "%s: want an object", c.what);
+			ret = -1;
+			break;
+		}
+		if (req_str(item, "kind", kind, sizeof(kind), &c, "kind", err)) {
+			ret = -1;
+			break;
+		}
+		if (!strcmp(kind, "Service"))
+			ret = decode_service(item, st, &c, err);
+		else if (!strcmp(kind, "EndpointSlice"))
+			ret = decode_slice(item, st, &c, err);
+		else if (!strcmp(kind, "Node"))
+			ret = decode_node(item, st, &c, err);
+		else {
+			kx_errf(err, "%s: kind: unknown kind \"%s\" (want Service, EndpointSlice or Node)",
+				c.what, kind);
+			ret = -1;
+		}
+		if (ret)
+			break;
+	}
+	if (ret)
+		k8s_state_free(st);
+	return ret;
+}
+
+int k8s_decode_string(const char *text, struct k8s_state *st, struct kx_err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loads(text, 0, &jerr);
+	int ret;
+
+	if (!root) {
+		kx_errf(err, "state: invalid JSON at line %d column %d: %s", jerr.line,
+			jerr.column, jerr.text);
+		return -1;
+	}
+	ret = k8s_decode_list(root, st, err);
+	json_decref(root);
+	return ret;
+}
+
+int k8s_decode_file(const char *path, struct k8s_state *st, struct kx_err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(path, 0, &jerr);
+	int ret;
+
+	if (!root) {
+		kx_errf(err, "%s: line %d column %d: %s", path, jerr.line, jerr.column, jerr.text);
+		return -1;
+	}
+	ret = k8s_decode_list(root, st, err);
+	json_decref(root);
+	return ret;
+}
+
+void k8s_state_free(struct k8s_state *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_svcs; i++)
+		free(st->svcs[i].ports);
+	for (i = 0; i < st->n_slices; i++) {
+		free(st->slices[i].ports);
+		free(st->slices[i].eps);
+	}
+	free(st->svcs);
+	free(st->slices);
+	free(st->nodes);
+	memset(st, 0, sizeof(*st));
+}

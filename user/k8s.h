@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Decoding Kubernetes objects (v1 Service, discovery.k8s.io/v1 EndpointSlice,
+ * v1 Node) from JSON into plain structs, validating every field kxdp uses.
+ * IPv4 only for now; IPv6 addresses are skipped, not rejected.
+ */
+#ifndef KX_K8S_H
+#define KX_K8S_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "log.h"
+
+#define K8S_NAME_MAX 254 /* DNS subdomain: 253 + NUL */
+
+struct k8s_svc_port {
+	char name[64];
+	uint16_t port;
+	uint8_t proto; /* IPPROTO_TCP / IPPROTO_UDP */
+};
+
+struct k8s_service {
+	char ns[64];
+	char name[K8S_NAME_MAX];
+	uint32_t cluster_ip; /* network order; 0 = none (headless, IPv6-only) */
+	struct k8s_svc_port *ports;
+	size_t n_ports;
+};
+
+struct k8s_endpoint {
+	uint32_t addr; /* network order */
+	bool ready;
+	bool serving;
+	bool terminating;
+	char node[K8S_NAME_MAX];
+};
+
+struct k8s_slice_port {
+	char name[64];
+	uint16_t port;
+	uint8_t proto;
+};
+
+struct k8s_slice {
+	char ns[64];
+	char name[K8S_NAME_MAX];
+	char service[K8S_NAME_MAX];
+	struct k8s_slice_port *ports;
+	size_t n_ports;
+	struct k8s_endpoint *eps;
+	size_t n_eps;
+};
+
+struct k8s_node {
+	char name[K8S_NAME_MAX];
+	uint32_t internal_ip; /* network order, 0 = unknown */
+	uint32_t pod_cidr; /* network order */
+	uint8_t pod_cidr_len; /* 0 = no IPv4 pod CIDR */
+};
+
+/* Everything kxdp reads from the cluster. */
+struct k8s_state {
+	struct k8s_service *svcs;
+	size_t n_svcs;
+	struct k8s_slice *slices;
+	size_t n_slices;
+	struct k8s_node *nodes;
+	size_t n_nodes;
+};
+
+/* Decode a `kind: List` document; on error err names the object and field. */
+int k8s_decode_list(json_t *root, struct k8s_state *st, struct kx_err *err);
+int k8s_decode_file(const char *path, struct k8s_state *st, struct kx_err *err);
+int k8s_decode_string(const char *text, struct k8s_state *st, struct kx_err *err);
+void k8s_state_free(struct k8s_state *st);
+
+#endif /* KX_K8S_H */

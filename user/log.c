@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <stdio.h>
+#include "log.h"
+
+int kx_log_verbosity = KX_LOG_INFO;
+const char *kx_log_prog = "kxdp";
+
+void kx_log(enum kx_log_level level, const char *fmt, ...)
+{
+	static const char *const names[] = { "warning", "info", "debug" };
+	va_list ap;
+
+	if ((int)level > kx_log_verbosity)
+		return;
+	fprintf(stderr, "%s: %s: ", kx_log_prog, names[level]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void kx_errf(struct kx_err *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Leveled one-line logging to stderr: pr_warn, pr_info, pr_debug. */
+#ifndef KX_LOG_H
+#define KX_LOG_H
+
+#include <stdarg.h>
+
+enum kx_log_level { KX_LOG_WARN = 0, KX_LOG_INFO = 1, KX_LOG_DEBUG = 2 };
+
+extern int kx_log_verbosity; /* highest level printed; -v raises it */
+extern const char *kx_log_prog; /* prefix of every line */
+
+void kx_log(enum kx_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define pr_warn(...) kx_log(KX_LOG_WARN, __VA_ARGS__)
+#define pr_info(...) kx_log(KX_LOG_INFO, __VA_ARGS__)
+#define pr_debug(...) kx_log(KX_LOG_DEBUG, __VA_ARGS__)
+
+/* An error message carried up to whoever reports it, one line. */
+struct kx_err {
+	char msg[512];
+};
+
+void kx_errf(struct kx_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif /* KX_LOG_H */

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <linux/magic.h>
+#include "kxdp_abi.h"
+#include "maps.h"
+
+int kx_pin_path(char *buf, size_t n, const char *bpffs, const char *name)
+{
+	int len = snprintf(buf, n, "%s/%s/%s", bpffs, KX_PIN_DIR, name);
+
+	return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
+int kx_check_bpffs(const char *dir, struct kx_err *err)
+{
+	struct statfs sfs;
+
+	if (statfs(dir, &sfs)) {
+		kx_errf(err, "bpffs %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (sfs.f_type != BPF_FS_MAGIC) {
+		kx_errf(err, "bpffs %s: not a bpf filesystem (mount -t bpf bpf %s)", dir, dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_one(const char *bpffs, const char *name, int *fd, struct kx_err *err)
+{
+	char path[4096];
+
+	if (kx_pin_path(path, sizeof(path), bpffs, name)) {
+		kx_errf(err, "bpffs path too long: %s", bpffs);
+		return -1;
+	}
+	*fd = bpf_obj_get(path);
+	if (*fd < 0) {
+		kx_errf(err, "map %s: %s (is kxdp-agent running with --bpffs %s?)", path,
+			strerror(errno), bpffs);
+		return -1;
+	}
+	return 0;
+}
+
+int kx_maps_open_pinned(const char *bpffs, struct kx_maps *m, struct kx_err *err)
+{
+	memset(m, 0xff, sizeof(*m)); /* every fd -1 */
+	if (open_one(bpffs, KX_MAP_SVC, &m->svc, err) ||
+	    open_one(bpffs, KX_MAP_SLOTS, &m->slots, err) ||
+	    open_one(bpffs, KX_MAP_BACKENDS, &m->backends, err) ||
+	    open_one(bpffs, KX_MAP_RR, &m->rr, err) || open_one(bpffs, KX_MAP_CT, &m->ct, err) ||
+	    open_one(bpffs, KX_MAP_ENDPOINTS, &m->endpoints, err) ||
+	    open_one(bpffs, KX_MAP_STATS, &m->stats, err)) {
+		kx_maps_close(m);
+		return -1;
+	}
+	return 0;
+}
+
+void kx_maps_close(struct kx_maps *m)
+{
+	int *fds = (int *)m;
+
+	for (size_t i = 0; i < sizeof(*m) / sizeof(int); i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}

@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model.h"
+
+int kx_svc_key_cmp(const struct kx_svc_key *a, const struct kx_svc_key *b)
+{
+	if (a->vip != b->vip)
+		return ntohl(a->vip) < ntohl(b->vip) ? -1 : 1;
+	if (a->port != b->port)
+		return ntohs(a->port) < ntohs(b->port) ? -1 : 1;
+	if (a->proto != b->proto)
+		return a->proto < b->proto ? -1 : 1;
+	return (int)a->scope - (int)b->scope;
+}
+
+static int svc_cmp(const void *a, const void *b)
+{
+	return kx_svc_key_cmp(&((const struct kx_svc_desc *)a)->key,
+			      &((const struct kx_svc_desc *)b)->key);
+}
+
+static int backend_cmp(const void *pa, const void *pb)
+{
+	const struct kx_backend_desc *a = pa, *b = pb;
+
+	if (a->addr != b->addr)
+		return ntohl(a->addr) < ntohl(b->addr) ? -1 : 1;
+	return (int)a->port - (int)b->port;
+}
+
+static bool has_backend(const struct kx_backend_desc *bs, size_t n, uint32_t addr, uint16_t port)
+{
+	for (size_t i = 0; i < n; i++)
+		if (bs[i].addr == addr && bs[i].port == port)
+			return true;
+	return false;
+}
+
+/*
+ * Backends of one service port, as kube-proxy picks them: the ready
+ * endpoints; when none is ready, the serving and terminating ones (KEP-1669).
+ * An endpoint listed in several slices counts once.
+ */
+static int collect_backends(const struct k8s_state *st, const struct k8s_service *s,
+			    const struct k8s_svc_port *sp, struct kx_svc_desc *d,
+			    struct kx_err *err)
+{
+	size_t cap = 0, n_ready = 0, n_term = 0, i, j, k;
+	struct kx_backend_desc *ready, *term;
+
+	for (i = 0; i < st->n_slices; i++)
+		cap += st->slices[i].n_eps;
+	ready = calloc(cap + 1, sizeof(*ready));
+	term = calloc(cap + 1, sizeof(*term));
+	if (!ready || !term) {
+		free(ready);
+		free(term);
+		kx_errf(err, "service %s/%s: out of memory", s->ns, s->name);
+		return -1;
+	}
+	for (i = 0; i < st->n_slices; i++) {
+		const struct k8s_slice *sl = &st->slices[i];
+
+		if (strcmp(sl->ns, s->ns) || strcmp(sl->service, s->name))
+			continue;
+		for (j = 0; j < sl->n_ports; j++) {
+			const struct k8s_slice_port *p = &sl->ports[j];
+
+			if (strcmp(p->name, sp->name) || p->proto != sp->proto)
+				continue;
+			for (k = 0; k < sl->n_eps; k++) {
+				const struct k8s_endpoint *e = &sl->eps[k];
+				struct kx_backend_desc b = { e->addr, p->port, p->proto,
+							     KX_BACKEND_ACTIVE };
+
+				if (e->ready && !has_backend(ready, n_ready, b.addr, b.port)) {
+					ready[n_ready++] = b;
+				} else if (!e->ready && e->serving && e->terminating &&
+					   !has_backend(term, n_term, b.addr, b.port)) {
+					b.state = KX_BACKEND_TERMINATING;
+					term[n_term++] = b;
+				}
+			}
+		}
+	}
+	if (n_ready) {
+		d->backends = ready;
+		d->n_backends = n_ready;
+		free(term);
+	} else {
+		d->backends = term;
+		d->n_backends = n_term;
+		free(ready);
+	}
+	if (d->n_backends > KX_MAX_BACKENDS_PER_SVC) {
+		pr_warn("service %s: %zu endpoints, only the first %d are used", d->name,
+			d->n_backends, KX_MAX_BACKENDS_PER_SVC);
+		d->n_backends = KX_MAX_BACKENDS_PER_SVC;
+	}
+	qsort(d->backends, d->n_backends, sizeof(*d->backends), backend_cmp);
+	return 0;
+}
+
+static void node_info(const struct k8s_state *st, const char *node, struct kx_table *t)
+{
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		if (strcmp(st->nodes[i].name, node))
+			continue;
+		t->node_ip = st->nodes[i].internal_ip;
+		t->pod_cidr = st->nodes[i].pod_cidr;
+		t->pod_cidr_len = st->nodes[i].pod_cidr_len;
+	}
+}
+
+int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table *t,
+		   struct kx_err *err)
+{
+	size_t cap = 0, i, j;
+
+	memset(t, 0, sizeof(*t));
+	node_info(st, node, t);
+	for (i = 0; i < st->n_svcs; i++)
+		cap += st->svcs[i].n_ports;
+	t->svcs = calloc(cap + 1, sizeof(*t->svcs));
+	if (!t->svcs) {
+		kx_errf(err, "model: out of memory for %zu service ports", cap);
+		return -1;
+	}
+	for (i = 0; i < st->n_svcs; i++) {
+		const struct k8s_service *s = &st->svcs[i];
+
+		if (!s->cluster_ip)
+			continue; /* headless or IPv6-only */
+		for (j = 0; j < s->n_ports; j++) {
+			struct kx_svc_desc *d = &t->svcs[t->n_svcs];
+
+			d->key.vip = s->cluster_ip;
+			d->key.port = htons(s->ports[j].port);
+			d->key.proto = s->ports[j].proto;
+			d->key.scope = KX_SCOPE_INTERNAL;
+			d->algo = KX_ALGO_RR;
+			snprintf(d->name, sizeof(d->name), "%s/%s%s%s", s->ns, s->name,
+				 s->ports[j].name[0] ? ":" : "", s->ports[j].name);
+			if (collect_backends(st, s, &s->ports[j], d, err))
+				goto fail;
+			t->n_svcs++;
+		}
+	}
+	qsort(t->svcs, t->n_svcs, sizeof(*t->svcs), svc_cmp);
+	for (i = 1; i < t->n_svcs; i++) {
+		const struct kx_svc_desc *a = &t->svcs[i - 1], *b = &t->svcs[i];
+		char ip[INET_ADDRSTRLEN];
+
+		if (kx_svc_key_cmp(&a->key, &b->key))
+			continue;
+		inet_ntop(AF_INET, &b->key.vip, ip, sizeof(ip));
+		kx_errf(err, "service %s: %s:%u/%s is already served by service %s", b->name, ip,
+			ntohs(b->key.port), b->key.proto == IPPROTO_TCP ? "TCP" : "UDP", a->name);
+		goto fail;
+	}
+	return 0;
+fail:
+	kx_table_free(t);
+	return -1;
+}
+
+void kx_table_free(struct kx_table *t)
+{
+	for (size_t i = 0; i < t->n_svcs; i++)
+		free(t->svcs[i].backends);
+	free(t->svcs);
+	memset(t, 0, sizeof(*t));
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The model: a pure function from the cluster's objects and this node's name
+ * to the desired service table. No kernel, no I/O: unit-tested on fixtures.
+ */
+#ifndef KX_MODEL_H
+#define KX_MODEL_H
+
+#include "k8s.h"
+#include "kxdp_abi.h"
+
+struct kx_backend_desc {
+	uint32_t addr; /* network order */
+	uint16_t port; /* host order */
+	uint8_t proto;
+	uint8_t state; /* enum kx_backend_state */
+};
+
+struct kx_svc_desc {
+	struct kx_svc_key key; /* as the datapath looks it up */
+	char name[K8S_NAME_MAX + 128]; /* "ns/name:port-name" for logs and the CLI */
+	uint8_t algo; /* enum kx_algo */
+	struct kx_backend_desc *backends; /* sorted by address, port */
+	size_t n_backends;
+};
+
+struct kx_table {
+	struct kx_svc_desc *svcs; /* sorted by key */
+	size_t n_svcs;
+	uint32_t node_ip; /* this node's InternalIP, network order, 0 = unknown */
+	uint32_t pod_cidr; /* this node's pod CIDR, network order */
+	uint8_t pod_cidr_len; /* 0 = unknown */
+};
+
+int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table *t,
+		   struct kx_err *err);
+void kx_table_free(struct kx_table *t);
+
+/* Order of service keys and of backends, shared by the model and sync. */
+int kx_svc_key_cmp(const struct kx_svc_key *a, const struct kx_svc_key *b);
+
+#endif /* KX_MODEL_H */

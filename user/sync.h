@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Sync: make the maps hold the desired table, in an order in which every
+ * packet sees a consistent service (backends -> slots -> service entry ->
+ * cleanup). Idempotent, never flushes: a restart reconciles what it finds.
+ */
+#ifndef KX_SYNC_H
+#define KX_SYNC_H
+
+#include "maps.h"
+#include "model.h"
+
+/* What the maps hold, read back: for sync and for the CLI. */
+struct kx_svc_entry {
+	struct kx_svc_key key;
+	struct kx_svc_val val;
+};
+
+struct kx_backend_entry {
+	uint32_t id;
+	struct kx_backend b;
+};
+
+struct kx_snapshot {
+	struct kx_svc_entry *svcs; /* sorted by key */
+	size_t n_svcs;
+	struct kx_backend_entry *backends; /* sorted by id */
+	size_t n_backends;
+};
+
+int kx_snapshot_read(const struct kx_maps *m, struct kx_snapshot *s, struct kx_err *err);
+void kx_snapshot_free(struct kx_snapshot *s);
+const struct kx_backend *kx_snapshot_backend(const struct kx_snapshot *s, uint32_t id);
+
+/* Counts of what an apply changed, for logs and tests. */
+struct kx_sync_stats {
+	size_t svc_added, svc_changed, svc_removed;
+	size_t backends_added, backends_removed;
+	size_t failed; /* services that did not fit (map full) */
+};
+
+/*
+ * Apply t to the maps. Returns 0, or -1 with err naming the first object that
+ * could not be written; every other service is still applied.
+ */
+int kx_sync_apply(const struct kx_maps *m, const struct kx_table *t, struct kx_sync_stats *st,
+		  struct kx_err *err);
+
+#endif /* KX_SYNC_H */
