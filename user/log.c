@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <stdio.h>
+#include <bpf/libbpf.h>
 #include "log.h"
 
 int kx_log_verbosity = KX_LOG_INFO;
@@ -28,4 +29,13 @@ void kx_errf(struct kx_err *err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
+}
+
+/* libbpf's own messages: shown with -v, since kxdp reports each failure itself. */
+int kx_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (kx_log_verbosity < KX_LOG_DEBUG || level == LIBBPF_DEBUG)
+		return 0;
+	fprintf(stderr, "%s: libbpf: ", kx_log_prog);
+	return vfprintf(stderr, fmt, ap);
 }

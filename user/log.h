@@ -23,4 +23,8 @@ struct kx_err {
 
 void kx_errf(struct kx_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* For libbpf_set_print(): libbpf messages only with -v. */
+#include <bpf/libbpf.h>
+int kx_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap);
+
 #endif /* KX_LOG_H */

@@ -131,6 +131,7 @@ int main(int argc, char **argv)
 	int ret;
 
 	kx_log_prog = "kxdp-agent";
+	libbpf_set_print(kx_libbpf_print);
 	if (parse_opts(argc, argv, &o))
 		return 2;
 	if (kx_loader_load(o.bpffs, &err) || kx_maps_open_pinned(o.bpffs, &maps, &err)) {

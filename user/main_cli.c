@@ -205,6 +205,7 @@ int main(int argc, char **argv)
 	bool json = false;
 	int c, ret;
 
+	libbpf_set_print(kx_libbpf_print);
 	while ((c = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b': bpffs = optarg; break;
