@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tc_from_pod and tc_to_pod through BPF_PROG_RUN with crafted frames: the
+ * verdict, every rewritten byte, checksums re-verified here, map contents.
+ * Maps are the skeleton's own (nothing pinned); services are written by the
+ * real sync code. Needs root (CAP_BPF, CAP_NET_ADMIN).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "testlib.h"
+#include "kxdp.skel.h"
+#include "model.h"
+#include "sync.h"
+
+#define TC_ACT_OK 0
+#define TC_ACT_SHOT 2
+#define TC_ACT_REDIRECT 7
+#define POD_IFINDEX 1 /* the test's "host veth": lo, which BPF_PROG_RUN resolves */
+
+static const uint8_t client_mac[6] = { 0x02, 0xc1, 0, 0, 0, 0x01 };
+static const uint8_t backend_mac[6] = { 0x02, 0xb1, 0, 0, 0, 0x02 };
+static const uint8_t other_mac[6] = { 0x02, 0xb2, 0, 0, 0, 0x03 };
+static const uint8_t host_mac_a[6] = { 0x02, 0xaa, 0, 0, 0, 0x0a };
+static const uint8_t host_mac_b[6] = { 0x02, 0xbb, 0, 0, 0, 0x0b };
+
+struct fx {
+	struct kxdp *skel;
+	struct kx_maps m;
+	int from_pod, to_pod;
+};
+
+static void add_endpoint(struct fx *f, const char *ip, const uint8_t *pod_mac,
+			 const uint8_t *host_mac, uint32_t ifindex)
+{
+	struct kx_endpoint ep = { .ifindex = ifindex };
+	uint32_t a = ip4(ip);
+
+	memcpy(ep.pod_mac, pod_mac, 6);
+	memcpy(ep.host_mac, host_mac, 6);
+	assert_int_equal(bpf_map_update_elem(f->m.endpoints, &a, &ep, BPF_ANY), 0);
+}
+
+/* A one-service table: vip:port/proto -> n backends. */
+static void set_service(struct fx *f, const char *vip, uint16_t port, uint8_t proto,
+			const char **ips, uint16_t bport, size_t n)
+{
+	struct kx_backend_desc b[4];
+	struct kx_svc_desc d = { .key = { ip4(vip), htons(port), proto, KX_SCOPE_INTERNAL } };
+	struct kx_table t = { .svcs = &d, .n_svcs = 1 };
+	struct kx_err err;
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = (struct kx_backend_desc){ ip4(ips[i]), bport, proto, KX_BACKEND_ACTIVE };
+	d.backends = b;
+	d.n_backends = n;
+	strcpy(d.name, "t/svc");
+	if (kx_sync_apply(&f->m, &t, NULL, &err))
+		fail_msg("sync: %s", err.msg);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->skel = kxdp__open_and_load();
+	if (!f->skel) {
+		fprintf(stderr, "loading the BPF object failed (%s): these tests need root\n",
+			strerror(errno));
+		return -1;
+	}
+	f->m.svc = bpf_map__fd(f->skel->maps.kx_svc);
+	f->m.slots = bpf_map__fd(f->skel->maps.kx_slots);
+	f->m.backends = bpf_map__fd(f->skel->maps.kx_backends);
+	f->m.rr = bpf_map__fd(f->skel->maps.kx_rr);
+	f->m.ct = bpf_map__fd(f->skel->maps.kx_ct);
+	f->m.endpoints = bpf_map__fd(f->skel->maps.kx_endpoints);
+	f->m.stats = bpf_map__fd(f->skel->maps.kx_stats);
+	f->from_pod = bpf_program__fd(f->skel->progs.tc_from_pod);
+	f->to_pod = bpf_program__fd(f->skel->progs.tc_to_pod);
+	add_endpoint(f, "12.0.2.10", client_mac, host_mac_a, POD_IFINDEX);
+	add_endpoint(f, "12.0.2.20", backend_mac, host_mac_b, POD_IFINDEX);
+	add_endpoint(f, "12.0.2.30", other_mac, host_mac_b, POD_IFINDEX);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	kxdp__destroy(f->skel);
+	free(f);
+	return 0;
+}
+
+/* Run prog once (repeat = 1: a DNAT must not run twice) on in; out gets the result. */
+static int run(int prog, const uint8_t *in, size_t len, uint8_t *out, uint32_t *out_len)
+{
+	struct __sk_buff ctx = { .ifindex = POD_IFINDEX };
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len,
+			    .data_out = out, .data_size_out = 256, .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	int e = bpf_prog_test_run_opts(prog, &o);
+
+	assert_int_equal(e, 0);
+	*out_len = o.data_size_out;
+	return (int)o.retval;
+}
+
+static uint64_t stat_packets(struct fx *f, uint32_t what)
+{
+	int n = libbpf_num_possible_cpus();
+	struct kx_counter per[n];
+	uint64_t sum = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(f->m.stats, &what, per), 0);
+	for (int i = 0; i < n; i++)
+		sum += per[i].packets;
+	return sum;
+}
+
+static void assert_ip(const uint8_t *p, const char *ip)
+{
+	uint32_t a;
+
+	memcpy(&a, p, 4);
+	assert_int_equal(a, ip4(ip));
+}
+
+static void test_arp_request_answered_with_host_mac(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[42] = { 0 }, out[256];
+	uint32_t len, gw = ip4("12.0.2.1"), me = ip4("12.0.2.10");
+
+	memset(in, 0xff, 6);
+	memcpy(in + 6, client_mac, 6);
+	put16(in + 12, 0x0806);
+	put16(in + 14, 1);
+	put16(in + 16, 0x0800);
+	in[18] = 6;
+	in[19] = 4;
+	put16(in + 20, 1);
+	memcpy(in + 22, client_mac, 6);
+	memcpy(in + 28, &me, 4);
+	memcpy(in + 38, &gw, 4);
+
+	assert_int_equal(run(f->from_pod, in, sizeof(in), out, &len), TC_ACT_REDIRECT);
+	assert_int_equal(len, 42);
+	assert_memory_equal(out, client_mac, 6); /* back to the pod */
+	assert_memory_equal(out + 6, host_mac_a, 6);
+	assert_int_equal(get16(out + 12), 0x0806);
+	assert_memory_equal(out + 14, in + 14, 6); /* htype, ptype, hlen, plen */
+	assert_int_equal(get16(out + 20), 2); /* reply */
+	assert_memory_equal(out + 22, host_mac_a, 6); /* sender: the host veth */
+	assert_ip(out + 28, "12.0.2.1"); /* for the asked address */
+	assert_memory_equal(out + 32, client_mac, 6);
+	assert_ip(out + 38, "12.0.2.10");
+
+	/* A probe for its own address (duplicate detection) is not answered. */
+	memcpy(in + 38, &me, 4);
+	assert_int_equal(run(f->from_pod, in, sizeof(in), out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, sizeof(in));
+}
+
+static void test_pod_to_pod_redirect_rewrites_macs(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 40000,
+			    "12.0.2.30", 8080, 0x02, NULL);
+
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_int_equal(len, n);
+	assert_memory_equal(out, other_mac, 6);
+	assert_memory_equal(out + 6, host_mac_b, 6);
+	assert_memory_equal(out + 12, in + 12, n - 12); /* L3 and up untouched */
+}
+
+static void test_syn_to_vip_round_robin_dnat(void **state)
+{
+	const char *ips[] = { "12.0.2.20", "12.0.2.30" };
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	struct kx_ct_key k = { 0 };
+	struct kx_ct_val v;
+	uint32_t len;
+	size_t n;
+
+	set_service(f, "12.0.182.73", 5432, IPPROTO_TCP, ips, 5001, 2);
+	for (int i = 0; i < 4; i++) {
+		uint16_t sport = 41000 + i;
+		const char *want = ips[i % 2];
+
+		n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", sport,
+			     "12.0.182.73", 5432, 0x02, NULL);
+		assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+		assert_int_equal(len, n);
+		/* Ethernet to the chosen local backend */
+		assert_memory_equal(out, i % 2 ? other_mac : backend_mac, 6);
+		assert_memory_equal(out + 6, host_mac_b, 6);
+		/* IPv4: only daddr and the checksum change */
+		assert_memory_equal(out + 14, in + 14, 10);
+		assert_memory_equal(out + 26, in + 26, 4);
+		assert_ip(out + 30, want);
+		assert_int_equal(csum_check(out + 14, 20), 0);
+		/* TCP: only dport and the checksum change */
+		assert_int_equal(get16(out + 34), sport);
+		assert_int_equal(get16(out + 36), 5001);
+		assert_memory_equal(out + 38, in + 38, 12);
+		assert_memory_equal(out + 52, in + 52, n - 52);
+		assert_int_equal(l4_csum_check(out + 14), 0);
+
+		/* conntrack: forward entry by the client tuple, reply entry by the backend's */
+		k.saddr = ip4("12.0.2.10");
+		k.daddr = ip4("12.0.182.73");
+		k.sport = htons(sport);
+		k.dport = htons(5432);
+		k.proto = IPPROTO_TCP;
+		assert_int_equal(bpf_map_lookup_elem(f->m.ct, &k, &v), 0);
+		assert_int_equal(v.dir, KX_CT_FORWARD);
+		assert_int_equal(v.nat_addr, ip4(want));
+		assert_int_equal(v.nat_port, htons(5001));
+		k.saddr = ip4(want);
+		k.daddr = ip4("12.0.2.10");
+		k.sport = htons(5001);
+		k.dport = htons(sport);
+		assert_int_equal(bpf_map_lookup_elem(f->m.ct, &k, &v), 0);
+		assert_int_equal(v.dir, KX_CT_REPLY);
+		assert_int_equal(v.nat_addr, ip4("12.0.182.73"));
+		assert_int_equal(v.nat_port, htons(5432));
+	}
+
+	/* Established: the same flow keeps its backend (the first, 12.0.2.20). */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 41000, "12.0.182.73",
+		     5432, 0x10, "data");
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.20");
+	assert_int_equal(l4_csum_check(out + 14), 0);
+}
+
+static void test_backend_reply_reverse_nat(void **state)
+{
+	const char *ips[] = { "12.0.2.20" };
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+
+	set_service(f, "12.0.182.73", 5432, IPPROTO_TCP, ips, 5001, 1);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 42000, "12.0.182.73",
+		     5432, 0x02, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+
+	n = build_l4(in, host_mac_b, backend_mac, IPPROTO_TCP, "12.0.2.20", 5001, "12.0.2.10",
+		     42000, 0x12, "pong");
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_memory_equal(out, client_mac, 6);
+	assert_memory_equal(out + 6, host_mac_a, 6);
+	assert_ip(out + 26, "12.0.182.73"); /* source back to the VIP */
+	assert_ip(out + 30, "12.0.2.10");
+	assert_int_equal(get16(out + 34), 5432);
+	assert_int_equal(get16(out + 36), 42000);
+	assert_int_equal(csum_check(out + 14, 20), 0);
+	assert_int_equal(l4_csum_check(out + 14), 0);
+	assert_memory_equal(out + 54, "pong", 4);
+}
+
+static void test_udp_dnat_and_reply(void **state)
+{
+	const char *ips[] = { "12.0.2.20" };
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+
+	set_service(f, "12.0.128.10", 53, IPPROTO_UDP, ips, 5353, 1);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.10", 33333, "12.0.128.10",
+		     53, 0, "query");
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.20");
+	assert_int_equal(get16(out + 36), 5353);
+	assert_int_equal(csum_check(out + 14, 20), 0);
+	assert_int_equal(l4_csum_check(out + 14), 0);
+
+	n = build_l4(in, host_mac_b, backend_mac, IPPROTO_UDP, "12.0.2.20", 5353, "12.0.2.10",
+		     33333, 0, "answer");
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 26, "12.0.128.10");
+	assert_int_equal(get16(out + 34), 53);
+	assert_int_equal(l4_csum_check(out + 14), 0);
+
+	/* A UDP checksum of 0 means "none" and stays 0 through the DNAT. */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.10", 33334, "12.0.128.10",
+		     53, 0, "query");
+	put16(in + 40, 0);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.20");
+	assert_int_equal(get16(out + 40), 0);
+	assert_int_equal(csum_check(out + 14, 20), 0);
+}
+
+static void test_no_endpoint_icmp_port_unreachable(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint64_t before = stat_packets(f, KX_STAT_REJECT_NO_BACKEND);
+	uint32_t len;
+	size_t n;
+
+	set_service(f, "12.0.182.99", 80, IPPROTO_TCP, NULL, 0, 0);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 43000, "12.0.182.99",
+		     80, 0x02, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_int_equal(len, 14 + 20 + 8 + 20 + 20);
+	assert_memory_equal(out, client_mac, 6);
+	assert_memory_equal(out + 6, host_mac_a, 6);
+	assert_int_equal(get16(out + 12), 0x0800);
+	assert_int_equal(out[14], 0x45);
+	assert_int_equal(get16(out + 16), 20 + 8 + 20 + 20);
+	assert_int_equal(out[23], IPPROTO_ICMP);
+	assert_ip(out + 26, "12.0.182.99");
+	assert_ip(out + 30, "12.0.2.10");
+	assert_int_equal(csum_check(out + 14, 20), 0);
+	assert_int_equal(out[34], 3); /* destination unreachable */
+	assert_int_equal(out[35], 3); /* port unreachable */
+	assert_int_equal(csum_check(out + 34, 8 + 20 + 20), 0);
+	assert_memory_equal(out + 42, in + 14, 20 + 20); /* original IP + TCP header */
+	assert_int_equal(stat_packets(f, KX_STAT_REJECT_NO_BACKEND), before + 1);
+
+	/* UDP: 8 bytes of the datagram quoted */
+	set_service(f, "12.0.182.99", 81, IPPROTO_UDP, NULL, 0, 0);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.10", 43001, "12.0.182.99",
+		     81, 0, "hello?");
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_int_equal(len, 14 + 20 + 8 + 20 + 8);
+	assert_int_equal(csum_check(out + 14, 20), 0);
+	assert_int_equal(csum_check(out + 34, 8 + 20 + 8), 0);
+	assert_memory_equal(out + 42, in + 14, 28);
+}
+
+static void test_spoofed_source_dropped_and_counted(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint64_t before = stat_packets(f, KX_STAT_DROP_SPOOFED);
+	uint32_t len;
+	size_t n;
+
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.99", 1234, "12.0.2.30",
+		     80, 0x02, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_SHOT);
+	assert_int_equal(stat_packets(f, KX_STAT_DROP_SPOOFED), before + 1);
+
+	/* A pod's own address on another pod's veth is spoofed too. */
+	add_endpoint(f, "12.0.2.40", other_mac, host_mac_b, 9999);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.40", 1234, "12.0.2.30",
+		     80, 0, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_SHOT);
+	assert_int_equal(stat_packets(f, KX_STAT_DROP_SPOOFED), before + 2);
+}
+
+static void test_truncated_and_foreign_frames_pass_untouched(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+
+	/* Just an Ethernet header (BPF_PROG_RUN needs at least that much) */
+	memset(in, 0, sizeof(in));
+	memcpy(in, host_mac_a, 6);
+	put16(in + 12, 0x0806);
+	assert_int_equal(run(f->from_pod, in, 14, out, &len), TC_ACT_OK);
+	/* IPv4 whose header length is invalid (ihl 4) */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 44000, "12.0.182.73",
+		     5432, 0x02, NULL);
+	in[14] = 0x44;
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+	/* IPv4 claiming 40 bytes of options the frame does not hold */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.10", 44000, "12.0.128.10",
+		     53, 0, NULL);
+	in[14] = 0x4f;
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+	/* TCP to a VIP with its header cut short: not load-balanced, left to the kernel */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 44000, "12.0.182.73",
+		     5432, 0x02, NULL);
+	put16(in + 16, 20 + 10);
+	in[24] = in[25] = 0;
+	put16(in + 24, csum_check(in + 14, 20));
+	assert_int_equal(run(f->from_pod, in, 14 + 20 + 10, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, 14 + 20 + 10);
+	/* IPv6 and other EtherTypes: untouched */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 44001, "12.0.182.73",
+		     5432, 0x02, NULL);
+	put16(in + 12, 0x86dd);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+	/* A fragment is never load-balanced */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.10", 44002, "12.0.128.10",
+		     53, 0, "frag");
+	put16(in + 20, 0x2000); /* MF */
+	in[24] = in[25] = 0;
+	put16(in + 24, csum_check(in + 14, 20));
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+}
+
+static void test_tc_to_pod_host_backend_reply(void **state)
+{
+	const char *ips[] = { "10.124.242.130" };
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+
+	set_service(f, "12.0.128.1", 443, IPPROTO_TCP, ips, 6443, 1);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 45000, "12.0.128.1",
+		     443, 0x02, NULL);
+	/* the node's own address is no local pod: DNAT, then the kernel delivers */
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+	assert_ip(out + 30, "10.124.242.130");
+	assert_int_equal(get16(out + 36), 6443);
+	assert_int_equal(l4_csum_check(out + 14), 0);
+
+	n = build_l4(in, client_mac, host_mac_a, IPPROTO_TCP, "10.124.242.130", 6443, "12.0.2.10",
+		     45000, 0x12, NULL);
+	assert_int_equal(run(f->to_pod, in, n, out, &len), TC_ACT_OK);
+	assert_ip(out + 26, "12.0.128.1");
+	assert_int_equal(get16(out + 34), 443);
+	assert_int_equal(csum_check(out + 14, 20), 0);
+	assert_int_equal(l4_csum_check(out + 14), 0);
+
+	/* Unrelated traffic to the pod is untouched. */
+	n = build_l4(in, client_mac, host_mac_a, IPPROTO_TCP, "10.124.242.130", 22, "12.0.2.10",
+		     45001, 0x12, NULL);
+	assert_int_equal(run(f->to_pod, in, n, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+}
+
+static void test_sync_reconciles_in_place(void **state)
+{
+	const char *two[] = { "12.0.2.20", "12.0.2.30" }, *one[] = { "12.0.2.30" };
+	struct fx *f = *state;
+	struct kx_snapshot s;
+	struct kx_slot_key sk;
+	struct kx_err err;
+	uint32_t id, bid;
+
+	set_service(f, "12.0.182.50", 80, IPPROTO_TCP, two, 8080, 2);
+	assert_int_equal(kx_snapshot_read(&f->m, &s, &err), 0);
+	assert_int_equal(s.n_svcs, 1); /* the other services of earlier tests are gone */
+	assert_int_equal(s.svcs[0].val.count, 2);
+	id = s.svcs[0].val.id;
+	assert_int_equal(s.n_backends, 2);
+	kx_snapshot_free(&s);
+
+	set_service(f, "12.0.182.50", 80, IPPROTO_TCP, one, 8080, 1);
+	assert_int_equal(kx_snapshot_read(&f->m, &s, &err), 0);
+	assert_int_equal(s.n_svcs, 1);
+	assert_int_equal(s.svcs[0].val.id, id); /* same id: the rr counter and CT stay valid */
+	assert_int_equal(s.svcs[0].val.count, 1);
+	assert_int_equal(s.n_backends, 1);
+	assert_int_equal(s.backends[0].b.addr, ip4("12.0.2.30"));
+	sk.svc_id = id;
+	sk.slot = 0;
+	assert_int_equal(bpf_map_lookup_elem(f->m.slots, &sk, &bid), 0);
+	assert_int_equal(bid, s.backends[0].id);
+	sk.slot = 1;
+	assert_int_equal(bpf_map_lookup_elem(f->m.slots, &sk, &bid), -ENOENT); /* stale slot removed */
+	kx_snapshot_free(&s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_arp_request_answered_with_host_mac),
+		cmocka_unit_test(test_pod_to_pod_redirect_rewrites_macs),
+		cmocka_unit_test(test_syn_to_vip_round_robin_dnat),
+		cmocka_unit_test(test_backend_reply_reverse_nat),
+		cmocka_unit_test(test_udp_dnat_and_reply),
+		cmocka_unit_test(test_no_endpoint_icmp_port_unreachable),
+		cmocka_unit_test(test_spoofed_source_dropped_and_counted),
+		cmocka_unit_test(test_truncated_and_foreign_frames_pass_untouched),
+		cmocka_unit_test(test_tc_to_pod_host_backend_reply),
+		cmocka_unit_test(test_sync_reconciles_in_place),
+	};
+
+	kx_log_verbosity = KX_LOG_WARN - 1;
+	libbpf_set_print(kx_libbpf_print);
+	return cmocka_run_group_tests_name("datapath", tests, setup, teardown);
+}

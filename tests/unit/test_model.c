@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The model on JSON fixtures: objects + node name -> desired service table. */
+#include <netinet/in.h>
+#include "testlib.h"
+#include "model.h"
+
+static void build(const char *file, const char *node, struct kx_table *t)
+{
+	char path[512];
+	struct k8s_state st;
+	struct kx_err err = { "" };
+
+	snprintf(path, sizeof(path), "%s/%s", KX_FIXTURES, file);
+	if (k8s_decode_file(path, &st, &err))
+		fail_msg("decode %s: %s", path, err.msg);
+	if (kx_model_build(&st, node, t, &err))
+		fail_msg("model %s: %s", path, err.msg);
+	k8s_state_free(&st);
+}
+
+static const struct kx_svc_desc *find(const struct kx_table *t, const char *vip, uint16_t port,
+				      uint8_t proto)
+{
+	for (size_t i = 0; i < t->n_svcs; i++)
+		if (t->svcs[i].key.vip == ip4(vip) && t->svcs[i].key.port == htons(port) &&
+		    t->svcs[i].key.proto == proto)
+			return &t->svcs[i];
+	return NULL;
+}
+
+static void assert_backend(const struct kx_svc_desc *d, size_t i, const char *ip, uint16_t port,
+			   uint8_t state)
+{
+	assert_true(i < d->n_backends);
+	assert_int_equal(d->backends[i].addr, ip4(ip));
+	assert_int_equal(d->backends[i].port, port);
+	assert_int_equal(d->backends[i].state, state);
+}
+
+static void test_reference_cluster(void **unused)
+{
+	const struct kx_svc_desc *d;
+	struct kx_table t;
+
+	build("../../manifests/examples/reference-cluster.json", "node130", &t);
+	assert_int_equal(t.n_svcs, 2);
+	d = find(&t, "12.0.182.73", 5432, IPPROTO_TCP);
+	assert_non_null(d);
+	assert_string_equal(d->name, "test/test:postgres");
+	assert_int_equal(d->key.scope, KX_SCOPE_INTERNAL);
+	assert_int_equal(d->algo, KX_ALGO_RR);
+	assert_int_equal(d->n_backends, 2);
+	assert_backend(d, 0, "12.0.1.93", 5001, KX_BACKEND_ACTIVE);
+	assert_backend(d, 1, "12.0.2.132", 5001, KX_BACKEND_ACTIVE);
+	d = find(&t, "12.0.128.1", 443, IPPROTO_TCP);
+	assert_non_null(d);
+	assert_int_equal(d->n_backends, 1);
+	assert_backend(d, 0, "10.124.242.130", 6443, KX_BACKEND_ACTIVE);
+	assert_int_equal(t.node_ip, ip4("10.124.242.130"));
+	assert_int_equal(t.pod_cidr, ip4("12.0.2.0"));
+	assert_int_equal(t.pod_cidr_len, 24);
+	kx_table_free(&t);
+}
+
+static void test_multiport_named_ports_several_slices(void **unused)
+{
+	const struct kx_svc_desc *d;
+	struct kx_table t;
+
+	build("multiport.json", "n1", &t);
+	assert_int_equal(t.n_svcs, 3); /* SCTP skipped */
+	d = find(&t, "10.96.0.10", 80, IPPROTO_TCP);
+	assert_non_null(d);
+	/* named target port: each slice's own number; other namespace and IPv6 ignored */
+	assert_int_equal(d->n_backends, 4);
+	assert_backend(d, 0, "10.244.0.7", 8080, KX_BACKEND_ACTIVE);
+	assert_backend(d, 1, "10.244.1.5", 8080, KX_BACKEND_ACTIVE);
+	assert_backend(d, 2, "10.244.1.5", 9090, KX_BACKEND_ACTIVE);
+	assert_backend(d, 3, "10.244.2.9", 9090, KX_BACKEND_ACTIVE);
+	d = find(&t, "10.96.0.10", 53, IPPROTO_UDP);
+	assert_non_null(d);
+	assert_int_equal(d->n_backends, 2);
+	assert_backend(d, 0, "10.244.0.7", 5353, KX_BACKEND_ACTIVE);
+	d = find(&t, "10.96.0.10", 53, IPPROTO_TCP);
+	assert_non_null(d);
+	assert_int_equal(d->n_backends, 2);
+	assert_string_equal(d->name, "shop/web:dns-tcp");
+	assert_null(find(&t, "10.96.0.10", 9, 132));
+	kx_table_free(&t);
+}
+
+static void test_ready_terminating_headless_externalname(void **unused)
+{
+	const struct kx_svc_desc *d;
+	struct kx_table t;
+
+	build("conditions.json", "n1", &t);
+	assert_int_equal(t.n_svcs, 4); /* mixed, draining, empty, dual */
+	d = find(&t, "10.96.1.1", 80, IPPROTO_TCP);
+	assert_non_null(d);
+	/* ready ones only; nil conditions mean ready; terminating not used while any is ready */
+	assert_int_equal(d->n_backends, 2);
+	assert_backend(d, 0, "10.0.0.1", 8080, KX_BACKEND_ACTIVE);
+	assert_backend(d, 1, "10.0.0.4", 8080, KX_BACKEND_ACTIVE);
+	d = find(&t, "10.96.1.2", 80, IPPROTO_TCP);
+	assert_non_null(d);
+	/* none ready: fall back to serving + terminating (KEP-1669) */
+	assert_int_equal(d->n_backends, 1);
+	assert_backend(d, 0, "10.0.1.1", 80, KX_BACKEND_TERMINATING);
+	d = find(&t, "10.96.1.3", 80, IPPROTO_TCP);
+	assert_non_null(d);
+	assert_int_equal(d->n_backends, 0); /* kept: the datapath rejects it */
+	assert_non_null(find(&t, "10.96.1.4", 80, IPPROTO_TCP)); /* dual stack: its IPv4 */
+	kx_table_free(&t);
+}
+
+struct bad_case {
+	const char *json;
+	const char *want; /* substring of the one-line error */
+};
+
+#define SVC(spec) \
+	"{\"items\":[{\"kind\":\"Service\",\"metadata\":{\"name\":\"n\",\"namespace\":\"ns\"},\"spec\":" spec "}]}"
+#define SLICE(body)                                                                               \
+	"{\"items\":[{\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"s\",\"namespace\":\"ns\"," \
+	"\"labels\":{\"kubernetes.io/service-name\":\"n\"}},\"addressType\":\"IPv4\"," body "}]}"
+
+static const struct bad_case bad_cases[] = {
+	{ "{\"items\": [", "invalid JSON" },
+	{ "[1,2]", "want a JSON object" },
+	{ "{\"items\": 5}", "items: want an array" },
+	{ "{\"items\": [7]}", "items[0]: want an object" },
+	{ "{\"items\": [{\"metadata\":{}}]}", "items[0]: kind: missing" },
+	{ "{\"items\":[{\"kind\":\"Pod\",\"metadata\":{\"name\":\"x\"}}]}", "unknown kind \"Pod\"" },
+	{ "{\"items\":[{\"kind\":\"Service\",\"metadata\":{\"namespace\":\"ns\"},\"spec\":{}}]}",
+	  "metadata.name: missing" },
+	{ "{\"items\":[{\"kind\":\"Service\",\"metadata\":{\"name\":\"n\",\"namespace\":\"ns\"}}]}",
+	  "service ns/n: spec: missing" },
+	{ SVC("{\"clusterIP\":\"1.2.3\",\"ports\":[{\"port\":80}]}"),
+	  "service ns/n: spec.clusterIP: \"1.2.3\" is not an IP address" },
+	{ SVC("{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":0}]}"),
+	  "service ns/n: spec.ports[0].port: 0 is not a port" },
+	{ SVC("{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80},{\"port\":65536}]}"),
+	  "spec.ports[1].port: 65536 is not a port" },
+	{ SVC("{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":\"80\"}]}"),
+	  "spec.ports[0].port: want a port number" },
+	{ SVC("{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80,\"protocol\":\"ICMP\"}]}"),
+	  "unknown protocol \"ICMP\"" },
+	{ SVC("{\"clusterIP\":\"1.2.3.4\",\"ports\":{\"port\":80}}"), "spec.ports: want an array" },
+	{ SVC("{\"type\":\"Magic\",\"clusterIP\":\"1.2.3.4\"}"), "spec.type: unknown type" },
+	{ SLICE("\"ports\":[{\"port\":80}],\"endpoints\":[{\"addresses\":[\"300.1.1.1\"]}]"),
+	  "endpointslice ns/s: endpoints[0].addresses[0]: \"300.1.1.1\" is not an IP address" },
+	{ SLICE("\"ports\":[{\"port\":80}],\"endpoints\":[{\"addresses\":[\"1.1.1.1\"],"
+		"\"conditions\":{\"ready\":\"yes\"}}]"),
+	  "endpoints[0].conditions.ready: want true or false" },
+	{ SLICE("\"ports\":[{\"port\":80}],\"endpoints\":[{\"addresses\":[]}]"),
+	  "endpoints[0].addresses: missing" },
+	{ SLICE("\"ports\":[{\"port\":-1}],\"endpoints\":[]"), "ports[0].port: -1 is not a port" },
+	{ "{\"items\":[{\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\"},\"spec\":{\"podCIDR\":\"12.0.0.0/33\"}}]}",
+	  "node n1: spec.podCIDR: \"12.0.0.0/33\" is not a CIDR" },
+	{ "{\"items\":[{\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\"},\"status\":{\"addresses\":"
+	  "[{\"type\":\"InternalIP\",\"address\":\"x\"}]}}]}",
+	  "node n1: status.addresses[0].address: \"x\" is not an IP address" },
+	{ "{\"items\":["
+	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80}]}},"
+	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"b\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80}]}}]}",
+	  "1.2.3.4:80/TCP is already served by service ns/a" },
+};
+
+static void test_malformed_input_one_line_error(void **unused)
+{
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		struct kx_err err = { "" };
+		struct k8s_state st;
+		struct kx_table t;
+		int r = k8s_decode_string(bad_cases[i].json, &st, &err);
+
+		if (!r) {
+			r = kx_model_build(&st, "n1", &t, &err);
+			k8s_state_free(&st);
+			if (!r)
+				kx_table_free(&t);
+		}
+		if (!r)
+			fail_msg("case %zu accepted: %s", i, bad_cases[i].json);
+		if (!strstr(err.msg, bad_cases[i].want))
+			fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, err.msg, bad_cases[i].want);
+		if (strchr(err.msg, '\n'))
+			fail_msg("case %zu: error is not one line: %s", i, err.msg);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reference_cluster),
+		cmocka_unit_test(test_multiport_named_ports_several_slices),
+		cmocka_unit_test(test_ready_terminating_headless_externalname),
+		cmocka_unit_test(test_malformed_input_one_line_error),
+	};
+
+	kx_log_verbosity = KX_LOG_WARN - 1;
+	return cmocka_run_group_tests_name("model", tests, NULL, NULL);
+}
