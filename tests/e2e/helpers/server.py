@@ -1,0 +1,42 @@
+#!/usr/bin/python3
+"""Identity server for e2e tests: answers every TCP connection or UDP
+datagram with its own name, so a client can count which backend served it.
+
+usage: server.py tcp|udp BIND_IP PORT NAME
+Prints "ready" once bound, then serves until killed.
+"""
+import socket
+import socketserver
+import sys
+
+
+class TCPHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(NAME)
+
+
+class TCPServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    request_queue_size = 1024
+
+
+def main():
+    global NAME
+    proto, ip, port, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    NAME = (name + "\n").encode()
+    if proto == "tcp":
+        srv = TCPServer((ip, port), TCPHandler)
+        print("ready", flush=True)
+        srv.serve_forever()
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((ip, port))
+        print("ready", flush=True)
+        while True:
+            _, peer = s.recvfrom(2048)
+            s.sendto(NAME, peer)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Building simulated kxdp nodes and pods out of network namespaces.
+
+Every namespace, mount, pin and process made here is removed by cleanup(),
+even after a failure. Nothing is ever linked to the root network namespace:
+a node's "uplink" is a veth pair whose both ends live inside the node.
+Commands that need the pins use nsenter --net (not ip netns exec, which
+remounts /sys).
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("KXDP_BUILD", os.path.join(ROOT, "build"))
+HELPERS = os.path.join(ROOT, "tests", "e2e", "helpers")
+PY = "/usr/bin/python3"
+PREFIX = "kxe2e-"
+CNI_PATH = "/usr/lib/cni"
+
+
+def sh(*args, check=True, input=None, env=None, timeout=60):
+    """Run a command, return CompletedProcess with text output."""
+    r = subprocess.run(args, input=input, capture_output=True, text=True, env=env,
+                       timeout=timeout)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s %s" % (" ".join(args), r.returncode,
+                                                      r.stdout, r.stderr))
+    return r
+
+
+def netns_path(name):
+    return "/run/netns/" + name
+
+
+def in_ns(ns, *args):
+    return ("nsenter", "--net=" + netns_path(ns)) + args
+
+
+def remove_leftovers():
+    """Remove namespaces and mounts an earlier, killed run left behind."""
+    for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
+        name = line.split()[0] if line.strip() else ""
+        if name.startswith(PREFIX):
+            sh("ip", "netns", "del", name, check=False)
+    with open("/proc/mounts") as f:
+        for line in f:
+            mnt = line.split()[1]
+            if "/kxdp-e2e-" in mnt:
+                sh("umount", "-l", mnt, check=False)
+
+
+class Node:
+    """One simulated node: its namespace, uplink, bpffs, agent and pods."""
+
+    def __init__(self, name, node_ip, pod_cidr, gateway):
+        self.name = name
+        self.ns = PREFIX + name
+        self.node_ip = node_ip
+        self.pod_cidr = pod_cidr
+        self.gateway = gateway
+        self.tmp = tempfile.mkdtemp(prefix="kxdp-e2e-")
+        self.bpffs = os.path.join(self.tmp, "bpffs")
+        self.state = os.path.join(self.tmp, "state.json")
+        self.ipam_dir = os.path.join(self.tmp, "ipam")
+        self.agent = None
+        self.agent_log = os.path.join(self.tmp, "agent.log")
+        self.pods = {}
+        self.procs = []
+        os.makedirs(self.bpffs)
+        sh("ip", "netns", "add", self.ns)
+        sh("mount", "-t", "bpf", "bpf", self.bpffs)
+        self.run("ip", "link", "set", "lo", "up")
+        # The node's address lives on an uplink that stays inside the node.
+        self.run("ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink0p")
+        self.run("ip", "addr", "add", node_ip + "/24", "dev", "uplink0")
+        self.run("ip", "link", "set", "uplink0", "up")
+        self.run("ip", "link", "set", "uplink0p", "up")
+
+    def run(self, *args, check=True, **kw):
+        return sh(*in_ns(self.ns, *args), check=check, **kw)
+
+    def write_state(self, obj):
+        tmp = self.state + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(obj, f)
+        os.replace(tmp, self.state)
+
+    def start_agent(self, state):
+        self.write_state(state)
+        log = open(self.agent_log, "a")
+        self.agent = subprocess.Popen(
+            in_ns(self.ns, os.path.join(BUILD, "kxdp-agent"), "--node", self.name,
+                  "--state", self.state, "--bpffs", self.bpffs),
+            stdout=log, stderr=log)
+        self.wait_log("applied", 1)
+
+    def log_lines(self):
+        with open(self.agent_log) as f:
+            return f.read().splitlines()
+
+    def wait_log(self, needle, count, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(needle in l for l in self.log_lines()) >= count:
+                return
+            if self.agent.poll() is not None:
+                raise RuntimeError("agent exited: %s" % "\n".join(self.log_lines()))
+            time.sleep(0.05)
+        raise RuntimeError("agent never logged %r %d times: %s" %
+                           (needle, count, "\n".join(self.log_lines())))
+
+    def apply_state(self, state, needle="applied"):
+        """Rewrite the state file and wait for the agent to take it in."""
+        before = sum(needle in l for l in self.log_lines())
+        time.sleep(0.02)  # a new mtime even on coarse clocks
+        self.write_state(state)
+        self.wait_log(needle, before + 1)
+
+    def cni_conf(self, **extra):
+        conf = {"cniVersion": "1.0.0", "name": "kxdp", "type": "kxdp", "bpffs": self.bpffs,
+                "mtu": 1500,
+                "ipam": {"type": "host-local", "dataDir": self.ipam_dir,
+                         "ranges": [[{"subnet": self.pod_cidr, "gateway": self.gateway}]]}}
+        conf.update(extra)
+        return conf
+
+    def cni(self, command, container_id, netns=None, ifname="eth0", conf=None, env_extra=None,
+            stdin=None, drop_env=()):
+        env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+               "CNI_COMMAND": command, "CNI_CONTAINERID": container_id,
+               "CNI_IFNAME": ifname, "CNI_PATH": CNI_PATH}
+        if netns:
+            env["CNI_NETNS"] = netns
+        env.update(env_extra or {})
+        for k in drop_env:
+            env.pop(k, None)
+        text = stdin if stdin is not None else json.dumps(conf or self.cni_conf())
+        return self.run(os.path.join(BUILD, "kxdp-cni"), check=False, input=text, env=env)
+
+    def add_pod(self, name):
+        ns = self.ns + "-" + name
+        sh("ip", "netns", "add", ns)
+        r = self.cni("ADD", "cid-" + ns, netns_path(ns))
+        if r.returncode != 0:
+            raise RuntimeError("CNI ADD %s: %s %s" % (name, r.stdout, r.stderr))
+        result = json.loads(r.stdout)
+        ip = result["ips"][0]["address"].split("/")[0]
+        self.pods[name] = {"ns": ns, "ip": ip, "result": result}
+        return ip
+
+    def pod_run(self, pod, *args, check=True, **kw):
+        return sh(*in_ns(self.pods[pod]["ns"], *args), check=check, **kw)
+
+    def serve(self, where, proto, ip, port, ident):
+        """Start the identity server in a pod (or "node"); wait until it listens."""
+        ns = self.ns if where == "node" else self.pods[where]["ns"]
+        p = subprocess.Popen(in_ns(ns, PY, os.path.join(HELPERS, "server.py"), proto, ip,
+                                   str(port), ident),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        line = p.stdout.readline()
+        if line.strip() != "ready":
+            raise RuntimeError("server %s did not start: %s" % (ident, p.stderr.read()))
+        return p
+
+    def client(self, pod, proto, ip, port, count):
+        r = self.pod_run(pod, PY, os.path.join(HELPERS, "client.py"), proto, ip, str(port),
+                         str(count), timeout=300)
+        return json.loads(r.stdout)
+
+    def kxdp(self, *args, check=True):
+        return sh(os.path.join(BUILD, "kxdp"), "--bpffs", self.bpffs, *args, check=check)
+
+    def map_dump(self, name):
+        path = os.path.join(self.bpffs, "kxdp", name)
+        return json.loads(sh("bpftool", "-j", "map", "dump", "pinned", path).stdout)
+
+    def cleanup(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        for name, pod in list(self.pods.items()):
+            self.cni("DEL", "cid-" + pod["ns"], netns_path(pod["ns"]))
+            sh("ip", "netns", "del", pod["ns"], check=False)
+        if self.agent:
+            self.agent.send_signal(signal.SIGTERM)
+            try:
+                self.agent.wait(5)
+            except subprocess.TimeoutExpired:
+                self.agent.kill()
+                self.agent.wait()
+        sh("ip", "netns", "del", self.ns, check=False)
+        sh("umount", self.bpffs, check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def k8s_list(*items):
+    return {"apiVersion": "v1", "kind": "List", "items": list(items)}
+
+
+def service(ns, name, cluster_ip, ports):
+    """ports: [(name, port, protocol, target)]"""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"type": "ClusterIP", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
+                     "ports": [{"name": n, "port": p, "protocol": pr, "targetPort": t}
+                               for n, p, pr, t in ports]}}
+
+
+def endpoint_slice(ns, svc, name, ports, addresses, ready=True):
+    """ports: [(name, port, protocol)]"""
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": name, "namespace": ns,
+                         "labels": {"kubernetes.io/service-name": svc}},
+            "addressType": "IPv4",
+            "ports": [{"name": n, "port": p, "protocol": pr} for n, p, pr in ports],
+            "endpoints": [{"addresses": [a], "conditions": {"ready": ready}}
+                          for a in addresses]}
+
+
+def node_object(name, ip, cidr):
+    return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "spec": {"podCIDR": cidr, "podCIDRs": [cidr]},
+            "status": {"addresses": [{"type": "InternalIP", "address": ip}]}}

@@ -1,0 +1,112 @@
+"""One node, pods wired by kxdp-cni with Debian's host-local IPAM, real
+servers and clients in the pods: the bridge-less L2, ClusterIP round robin
+with DNAT and reverse NAT, host-network backends, rejects."""
+import json
+import socket
+import time
+
+import kxnet
+from conftest import API_VIP, EMPTY_VIP, VIP, single_node_state
+
+
+def routes(run, *args):
+    return run("ip", "-j", "route", "show", *args).stdout
+
+
+def test_pod_has_kube_bridge_routes(node):
+    r = json.loads(routes(lambda *a: node.pod_run("a", *a)))
+    default = [x for x in r if x["dst"] == "default"]
+    assert default and default[0]["gateway"] == "12.0.2.1" and default[0]["dev"] == "eth0"
+    assert any(x["dst"] == "12.0.2.0/24" and x["dev"] == "eth0" and x.get("scope") == "link"
+               for x in r)
+
+
+def test_node_has_pod_host_routes_and_no_bridge(node):
+    r = json.loads(routes(node.run, "proto", "180"))
+    for pod in node.pods.values():
+        assert any(x["dst"] == pod["ip"] and x.get("scope") == "link" for x in r), r
+    bridges = node.run("ip", "-j", "link", "show", "type", "bridge").stdout.strip()
+    assert json.loads(bridges or "[]") == []
+
+
+def test_endpoint_map_holds_every_pod(node):
+    entries = node.map_dump("kx_endpoints")
+    # bpftool -j prints raw bytes plus the BTF-formatted key (a __be32 read as host order)
+    ips = {socket.inet_ntoa(int(e["formatted"]["key"]).to_bytes(4, "little")) for e in entries}
+    assert ips == {p["ip"] for p in node.pods.values()}
+
+
+def test_pod_to_pod_on_the_node(node):
+    out = node.client("a", "tcp", node.pods["c"]["ip"], 7000, 5)
+    assert out["counts"] == {"c": 5} and not out["errors"]
+    assert json.loads(node.run("ip", "-j", "link", "show", "type", "bridge").stdout or "[]") == []
+
+
+def test_clusterip_strict_round_robin(node):
+    out = node.client("a", "tcp", VIP, 5432, 1000)
+    assert not out["errors"], out
+    assert out["counts"] == {"b1": 500, "b2": 500}
+    assert out["peers"] == ["%s:5432" % VIP]  # the client sees the VIP as its peer
+
+
+def test_udp_through_clusterip(node):
+    # connected sockets: a reply not from VIP:53 would never be received
+    out = node.client("a", "udp", VIP, 53, 20)
+    assert not out["errors"], out
+    assert out["counts"] == {"b1": 10, "b2": 10}
+    assert out["peers"] == ["%s:53" % VIP]
+
+
+def test_backend_on_node_host_network(node):
+    # default/kubernetes: endpoint is the node's own address (the API server)
+    out = node.client("a", "tcp", API_VIP, 443, 20)
+    assert not out["errors"], out
+    assert out["counts"] == {"apiserver": 20}
+    assert out["peers"] == ["%s:443" % API_VIP]
+
+
+def test_service_without_endpoints_refused_at_once(node):
+    out = node.client("a", "tcp", EMPTY_VIP, 80, 5)
+    assert out["errors"] == {"ConnectionRefusedError": 5}, out
+    assert out["seconds"] < 2.5  # each attempt refused, not timed out (3 s)
+    out = node.client("a", "udp", EMPTY_VIP, 81, 3)
+    assert out["errors"] == {"ConnectionRefusedError": 3}, out
+
+
+def test_svc_list_ipvsadm_layout(node):
+    lines = node.kxdp("svc", "list").stdout.splitlines()
+    assert lines[1] == "Prot LocalAddress:Port Scheduler Flags"
+    assert lines[2].startswith("  -> RemoteAddress:Port           Forward Weight ActiveConn")
+    i = lines.index("TCP  %s:5432 rr" % VIP)
+    backends = sorted(l.split()[1] for l in lines[i + 1:i + 3])
+    assert backends == sorted("%s:5001" % node.pods[p]["ip"] for p in ("b1", "b2"))
+    assert all(l.split()[2:4] == ["Masq", "1"] for l in lines[i + 1:i + 3])
+    assert "TCP  %s:80 rr" % EMPTY_VIP in lines
+    js = json.loads(node.kxdp("svc", "list", "-o", "json").stdout)
+    assert {(s["vip"], s["port"], s["protocol"]) for s in js} >= {(VIP, 5432, "TCP"),
+                                                                   (VIP, 53, "UDP")}
+
+
+def test_bad_state_keeps_last_good(node):
+    before = node.kxdp("svc", "list").stdout
+    bad = single_node_state(node)
+    bad["items"][1]["spec"]["ports"][0]["port"] = 70000
+    node.apply_state(bad, needle="rejected")
+    line = [l for l in node.log_lines() if "rejected" in l][-1]
+    assert "service test/test: spec.ports[0].port: 70000 is not a port" in line
+    assert node.kxdp("svc", "list").stdout == before
+    out = node.client("a", "tcp", VIP, 5432, 10)
+    assert out["counts"] == {"b1": 5, "b2": 5}
+    with open(node.state, "w") as f:
+        f.write("{not json")
+    node.wait_log("rejected", 2)
+    node.apply_state(single_node_state(node))
+
+
+def test_endpoint_change_applies(node):
+    state = single_node_state(node)
+    state["items"][2]["endpoints"] = state["items"][2]["endpoints"][:1]  # only b1
+    node.apply_state(state)
+    assert node.client("a", "tcp", VIP, 5432, 10)["counts"] == {"b1": 10}
+    node.apply_state(single_node_state(node))
+    assert node.client("a", "tcp", VIP, 5432, 10)["counts"] == {"b1": 5, "b2": 5}

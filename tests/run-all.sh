@@ -1,0 +1,60 @@
+#!/bin/bash
+# Runs every suite (unit: cmocka binaries; e2e: pytest in network namespaces)
+# and ends with one line: "N passed, N failed". Exit status 1 if any failed,
+# or if a suite ran no test at all.
+set -u
+build=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+passed=0
+failed=0
+
+for t in "$build"/tests/test_*; do
+	[ -x "$t" ] || continue
+	echo "== unit: $(basename "$t")"
+	out=$("$t" 2>&1)
+	rc=$?
+	echo "$out"
+	p=$(sed -n 's/^.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -1)
+	f=$(sed -n 's/^.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -1)
+	p=${p:-0}
+	f=${f:-0}
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "!! $(basename "$t") exited $rc without a cmocka summary (setup failed?)"
+		f=1
+	fi
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+		echo "!! $(basename "$t") ran no test"
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+done
+
+echo "== e2e: pytest tests/e2e"
+xml="$build/e2e-junit.xml"
+rm -f "$xml"
+KXDP_BUILD="$top/$build" /usr/bin/python3 -m pytest -p no:cacheprovider -v \
+	--junitxml="$xml" tests/e2e
+rc=$?
+if [ "$rc" -eq 5 ] || [ ! -f "$xml" ]; then
+	echo "!! pytest collected no test (exit $rc)"
+	failed=$((failed + 1))
+else
+	read -r t f e s < <(/usr/bin/python3 - "$xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+r = ET.parse(sys.argv[1]).getroot()
+s = r if r.tag == "testsuite" else r.find("testsuite")
+print(s.get("tests"), s.get("failures"), s.get("errors"), s.get("skipped"))
+PY
+)
+	passed=$((passed + t - f - e - s))
+	failed=$((failed + f + e))
+	if [ "$rc" -ne 0 ] && [ $((f + e)) -eq 0 ]; then
+		echo "!! pytest exited $rc"
+		failed=$((failed + 1))
+	fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
