@@ -13,6 +13,7 @@
 #include "lib/nat.h"
 #include "lib/ct.h"
 
+/* What the node's stack sends to a pod leaves here (TC egress of its host-side veth). */
 SEC("tc")
 int tc_to_pod(struct __sk_buff *skb)
 {

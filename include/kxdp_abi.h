@@ -65,8 +65,9 @@ struct kx_svc_key {
 struct kx_svc_val {
 	__u32 id; /* 1..KX_MAX_SERVICES-1; index of kx_rr, key of kx_slots */
 	__u16 count; /* backends in slots 0..count-1; 0 = reject */
-	__u8 flags; /* reserved, 0 */
+	__u8 flags; /* reserved for KX_SVC_F_* (affinity, local policy), 0 */
 	__u8 algo; /* enum kx_algo */
+	__u32 affinity_timeout_s; /* ClientIP affinity idle timeout; 0 = off */
 };
 
 /* Key of kx_slots: the slot'th backend of service svc_id. */
@@ -87,6 +88,8 @@ struct kx_backend {
 	__be16 port;
 	__u8 proto;
 	__u8 state; /* enum kx_backend_state */
+	__u8 flags; /* reserved for KX_BACKEND_F_* (node-local), 0 */
+	__u8 pad[3];
 };
 
 /* Conntrack direction: which rewrite a hit asks for. */
