@@ -99,3 +99,14 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
+
+# Per-packet cost of each program path (BPF_PROG_RUN); the full side-by-side
+# benchmark suite comes with the benchmark issue.
+$(BUILD)/bench/prog_cost: bench/prog_cost.c $(BUILD)/libkxdp.a $(USER_HDRS)
+	@mkdir -p $(@D)
+	$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
+
+.PHONY: bench
+bench: deps
+	$(MAKE) all $(BUILD)/bench/prog_cost
+	$(BUILD)/bench/prog_cost $(if $(QUICK),5000,20000)

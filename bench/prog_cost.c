@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-packet cost of each tc_from_pod / tc_to_pod path, measured with
+ * BPF_PROG_RUN (the kernel's own timing of the program), minus the cost of an
+ * empty program measured the same way. Paths that rewrite the packet run
+ * with repeat = 1 on fresh frames (a larger repeat would rerun the rewritten
+ * buffer); idempotent ones use a large repeat.
+ *
+ * usage: prog_cost [ITERATIONS]   (root; prints a Markdown table)
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+#include <setjmp.h>
+#include "../tests/unit/testlib.h"
+#include "kxdp.skel.h"
+#include "model.h"
+#include "sync.h"
+
+static const uint8_t mac_a[6] = { 2, 0, 0, 0, 0, 0xa }, mac_b[6] = { 2, 0, 0, 0, 0, 0xb };
+static const uint8_t host[6] = { 2, 0, 0, 0, 0, 0xc };
+
+/* Average ns per run of prog on frame, repeat times in the kernel. */
+static double run_ns(int prog, const uint8_t *frame, size_t len, int repeat)
+{
+	struct __sk_buff ctx = { .ifindex = 1 };
+	uint8_t out[256];
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len,
+			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = repeat);
+
+	if (bpf_prog_test_run_opts(prog, &o)) {
+		fprintf(stderr, "BPF_PROG_RUN: %s\n", strerror(errno));
+		exit(1);
+	}
+	return o.duration;
+}
+
+static int empty_prog(void)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "empty", "GPL", insns, 2, NULL);
+
+	if (fd < 0) {
+		fprintf(stderr, "load empty program: %s\n", strerror(errno));
+		exit(1);
+	}
+	return fd;
+}
+
+static void endpoint(int fd, const char *ip, const uint8_t *mac)
+{
+	struct kx_endpoint ep = { .ifindex = 1 };
+	uint32_t a = ip4(ip);
+
+	memcpy(ep.pod_mac, mac, 6);
+	memcpy(ep.host_mac, host, 6);
+	bpf_map_update_elem(fd, &a, &ep, BPF_ANY);
+}
+
+int main(int argc, char **argv)
+{
+	int iters = argc > 1 ? atoi(argv[1]) : 20000, big = 1000000;
+	struct kx_backend_desc b[2] = { { 0, 5001, IPPROTO_TCP, 0 }, { 0, 5001, IPPROTO_TCP, 0 } };
+	struct kx_svc_desc d = { .key = { 0, htons(5432), IPPROTO_TCP, KX_SCOPE_INTERNAL },
+				 .backends = b, .n_backends = 2 };
+	struct kx_table t = { .svcs = &d, .n_svcs = 1 };
+	struct kxdp *skel = kxdp__open_and_load();
+	double redir1 = 0, empty, empty1 = 0, pass, redir, newf = 0, est = 0, rev = 0, to_pod;
+	struct kx_maps m;
+	struct kx_err err;
+	uint8_t f[128];
+	size_t n;
+
+	if (!skel) {
+		fprintf(stderr, "load kxdp: %s (run as root)\n", strerror(errno));
+		return 1;
+	}
+	m.svc = bpf_map__fd(skel->maps.kx_svc);
+	m.slots = bpf_map__fd(skel->maps.kx_slots);
+	m.backends = bpf_map__fd(skel->maps.kx_backends);
+	m.rr = bpf_map__fd(skel->maps.kx_rr);
+	m.ct = bpf_map__fd(skel->maps.kx_ct);
+	m.endpoints = bpf_map__fd(skel->maps.kx_endpoints);
+	m.stats = bpf_map__fd(skel->maps.kx_stats);
+	d.key.vip = ip4("12.0.182.73");
+	b[0].addr = ip4("12.0.2.20");
+	b[1].addr = ip4("12.0.2.30");
+	if (kx_sync_apply(&m, &t, NULL, &err)) {
+		fprintf(stderr, "sync: %s\n", err.msg);
+		return 1;
+	}
+	endpoint(m.endpoints, "12.0.2.10", mac_a);
+	endpoint(m.endpoints, "12.0.2.20", mac_b);
+	endpoint(m.endpoints, "12.0.2.30", mac_b);
+	int from = bpf_program__fd(skel->progs.tc_from_pod);
+	int to = bpf_program__fd(skel->progs.tc_to_pod);
+
+	n = build_l4(f, host, mac_a, IPPROTO_TCP, "12.0.2.10", 1000, "12.0.2.30", 80, 0x10, NULL);
+	int empty_fd = empty_prog();
+
+	empty = run_ns(empty_fd, f, n, big);
+	for (int i = 0; i < iters; i++)
+		empty1 += run_ns(empty_fd, f, n, 1);
+	empty1 /= iters;
+	for (int i = 0; i < iters; i++)
+		redir1 += run_ns(from, f, n, 1);
+	redir1 /= iters;
+	redir = run_ns(from, f, n, big);
+	put16(f + 12, 0x86dd);
+	pass = run_ns(from, f, n, big);
+	for (int i = 0; i < iters; i++) {
+		uint16_t sport = 10000 + i % 50000;
+
+		n = build_l4(f, host, mac_a, IPPROTO_TCP, "12.0.2.10", sport, "12.0.182.73", 5432,
+			     0x02, NULL);
+		newf += run_ns(from, f, n, 1);
+		n = build_l4(f, host, mac_a, IPPROTO_TCP, "12.0.2.10", sport, "12.0.182.73", 5432,
+			     0x10, NULL);
+		est += run_ns(from, f, n, 1);
+		n = build_l4(f, host, mac_b, IPPROTO_TCP, i % 2 ? "12.0.2.30" : "12.0.2.20", 5001,
+			     "12.0.2.10", sport, 0x10, NULL);
+		rev += run_ns(from, f, n, 1);
+	}
+	n = build_l4(f, host, mac_a, IPPROTO_TCP, "10.1.1.1", 22, "12.0.2.10", 1000, 0x10, NULL);
+	to_pod = run_ns(to, f, n, big);
+	printf("| path | ns/packet (minus empty program) |\n|---|---|\n");
+	printf("| empty program, repeat=%d (subtracted from the next three) | %.1f |\n", big, empty);
+	printf("| pass-through (IPv6) | %.1f |\n", pass - empty);
+	printf("| pod to pod, same node (redirect_peer) | %.1f |\n", redir - empty);
+	printf("| pod to pod, same node, repeat=1 (calibrates the repeat=1 rows) | %.1f |\n", redir1 - empty1);
+	printf("| new flow via ClusterIP (rr, 2 CT inserts, DNAT) | %.1f |\n", newf / iters - empty1);
+	printf("| established flow (CT hit, DNAT) | %.1f |\n", est / iters - empty1);
+	printf("| backend reply (CT hit, reverse NAT) | %.1f |\n", rev / iters - empty1);
+	printf("| tc_to_pod, no conntrack hit | %.1f |\n", to_pod - empty);
+	printf("| empty program, repeat=1 (subtracted from the three above) | %.1f |\n", empty1);
+	printf("\nrepeat=%d for idempotent paths; %d fresh frames each for the rewriting ones\n",
+	       big, iters);
+	kxdp__destroy(skel);
+	return 0;
+}
