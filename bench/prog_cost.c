@@ -81,13 +81,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "load kxdp: %s (run as root)\n", strerror(errno));
 		return 1;
 	}
-	m.svc = bpf_map__fd(skel->maps.kx_svc);
-	m.slots = bpf_map__fd(skel->maps.kx_slots);
-	m.backends = bpf_map__fd(skel->maps.kx_backends);
-	m.rr = bpf_map__fd(skel->maps.kx_rr);
-	m.ct = bpf_map__fd(skel->maps.kx_ct);
-	m.endpoints = bpf_map__fd(skel->maps.kx_endpoints);
-	m.stats = bpf_map__fd(skel->maps.kx_stats);
+	if (kx_maps_from_object(skel->obj, &m, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
 	d.key.vip = ip4("12.0.182.73");
 	b[0].addr = ip4("12.0.2.20");
 	b[1].addr = ip4("12.0.2.30");

@@ -5,6 +5,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/magic.h>
 #include "kxdp_abi.h"
 #include "maps.h"
@@ -72,4 +73,20 @@ void kx_maps_close(struct kx_maps *m)
 			close(fds[i]);
 		fds[i] = -1;
 	}
+}
+
+int kx_maps_from_object(struct bpf_object *obj, struct kx_maps *m, struct kx_err *err)
+{
+	static const char *const names[] = { KX_MAP_SVC, KX_MAP_SLOTS, KX_MAP_BACKENDS, KX_MAP_RR,
+					     KX_MAP_CT, KX_MAP_ENDPOINTS, KX_MAP_STATS };
+	int *fds = (int *)m;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		fds[i] = bpf_object__find_map_fd_by_name(obj, names[i]);
+		if (fds[i] < 0) {
+			kx_errf(err, "map %s not in the BPF object", names[i]);
+			return -1;
+		}
+	}
+	return 0;
 }

@@ -64,6 +64,7 @@ static void set_service(struct fx *f, const char *vip, uint16_t port, uint8_t pr
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
+	struct kx_err err;
 
 	f->skel = kxdp__open_and_load();
 	if (!f->skel) {
@@ -71,13 +72,10 @@ static int setup(void **state)
 			strerror(errno));
 		return -1;
 	}
-	f->m.svc = bpf_map__fd(f->skel->maps.kx_svc);
-	f->m.slots = bpf_map__fd(f->skel->maps.kx_slots);
-	f->m.backends = bpf_map__fd(f->skel->maps.kx_backends);
-	f->m.rr = bpf_map__fd(f->skel->maps.kx_rr);
-	f->m.ct = bpf_map__fd(f->skel->maps.kx_ct);
-	f->m.endpoints = bpf_map__fd(f->skel->maps.kx_endpoints);
-	f->m.stats = bpf_map__fd(f->skel->maps.kx_stats);
+	if (kx_maps_from_object(f->skel->obj, &f->m, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		return -1;
+	}
 	f->from_pod = bpf_program__fd(f->skel->progs.tc_from_pod);
 	f->to_pod = bpf_program__fd(f->skel->progs.tc_to_pod);
 	add_endpoint(f, "12.0.2.10", client_mac, host_mac_a, POD_IFINDEX);
