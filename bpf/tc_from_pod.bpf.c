@@ -25,16 +25,23 @@ static __always_inline bool source_is_pod(struct __sk_buff *skb, __be32 saddr)
 	return ep && ep->ifindex == skb->ifindex;
 }
 
-/* A new SYN on a flow whose backend has gone must pick a live one. */
-static __always_inline bool ct_backend_gone(const struct kx_ct_val *ct, const struct pkt *p)
+/*
+ * A new SYN on a conntrack entry that no longer leads anywhere valid (its
+ * backend or its service has gone or changed) must be load-balanced afresh.
+ */
+static __always_inline bool ct_stale_for_syn(const struct kx_ct_val *ct, const struct pkt *p)
 {
+	struct kx_svc_val *svc;
 	struct kx_backend *b;
 	__u32 id = ct->backend_id;
 
 	if ((p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
 		return false;
 	b = bpf_map_lookup_elem(&kx_backends, &id);
-	return !b || b->addr != ct->nat_addr || b->port != ct->nat_port;
+	if (!b || b->addr != ct->nat_addr || b->port != ct->nat_port)
+		return true;
+	svc = svc_lookup(p, KX_SCOPE_INTERNAL);
+	return !svc || svc->id != ct->svc_id;
 }
 
 /* Reject: turn the packet into ICMP port unreachable and send it back. */
@@ -86,7 +93,7 @@ static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
 	struct kx_ct_val *ct = ct_lookup(p);
 	struct kx_svc_val *svc;
 
-	if (ct && (ct->dir == KX_CT_REPLY || !ct_backend_gone(ct, p)))
+	if (ct && (ct->dir == KX_CT_REPLY || !ct_stale_for_syn(ct, p)))
 		return ct_apply(skb, p, ct);
 	svc = svc_lookup(p, KX_SCOPE_INTERNAL);
 	if (!svc)

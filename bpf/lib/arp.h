@@ -26,9 +26,10 @@ struct arp_frame {
 
 /*
  * Answer a request from the pod behind this veth for any address but its
- * own, with the host veth's MAC, and send the reply back into the pod.
- * Anything else (replies, probes, requests from addresses that are not the
- * pod's) goes to the kernel untouched.
+ * own, with the host veth's MAC, and send the reply back into the pod. ARP
+ * claiming an address that is not the pod's is dropped (anti-spoofing, as
+ * for IPv4); the pod's replies, gratuitous ARP and probes from 0.0.0.0 go to
+ * the kernel untouched.
  */
 static __always_inline int arp_answer(struct __sk_buff *skb)
 {
@@ -39,13 +40,13 @@ static __always_inline int arp_answer(struct __sk_buff *skb)
 	if (bpf_skb_load_bytes(skb, 0, &f, sizeof(f)))
 		return TC_ACT_OK;
 	if (f.arp.htype != bpf_htons(ARPHRD_ETHER) || f.arp.ptype != bpf_htons(ETH_P_IP) ||
-	    f.arp.hlen != ETH_ALEN || f.arp.plen != 4 || f.arp.op != bpf_htons(ARPOP_REQUEST))
-		return TC_ACT_OK;
-	if (f.arp.tpa == f.arp.spa)
-		return TC_ACT_OK; /* gratuitous ARP or a duplicate-address probe */
+	    f.arp.hlen != ETH_ALEN || f.arp.plen != 4 || !f.arp.spa)
+		return TC_ACT_OK; /* not Ethernet/IPv4, or a probe from 0.0.0.0 */
 	ep = bpf_map_lookup_elem(&kx_endpoints, &f.arp.spa);
 	if (!ep || ep->ifindex != skb->ifindex)
-		return TC_ACT_OK;
+		return drop(skb, KX_STAT_DROP_SPOOFED); /* claims another's address */
+	if (f.arp.op != bpf_htons(ARPOP_REQUEST) || f.arp.tpa == f.arp.spa)
+		return TC_ACT_OK; /* replies to the node, gratuitous ARP */
 
 	asked = f.arp.tpa;
 	f.arp.op = bpf_htons(ARPOP_REPLY);

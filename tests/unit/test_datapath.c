@@ -162,6 +162,25 @@ static void test_arp_request_answered_with_host_mac(void **state)
 	memcpy(in + 38, &me, 4);
 	assert_int_equal(run(f->from_pod, in, sizeof(in), out, &len), TC_ACT_OK);
 	assert_memory_equal(out, in, sizeof(in));
+
+	/* The pod's ARP reply (to the node's own request) goes to the kernel. */
+	memcpy(in + 38, &gw, 4);
+	put16(in + 20, 2);
+	assert_int_equal(run(f->from_pod, in, sizeof(in), out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, sizeof(in));
+
+	/* A probe from 0.0.0.0 too. */
+	put16(in + 20, 1);
+	memset(in + 28, 0, 4);
+	assert_int_equal(run(f->from_pod, in, sizeof(in), out, &len), TC_ACT_OK);
+
+	/* ARP claiming an address that is not this pod's is dropped and counted. */
+	uint64_t spoofed = stat_packets(f, KX_STAT_DROP_SPOOFED);
+	uint32_t stranger = ip4("12.0.2.77");
+
+	memcpy(in + 28, &stranger, 4);
+	assert_int_equal(run(f->from_pod, in, sizeof(in), out, &len), TC_ACT_SHOT);
+	assert_int_equal(stat_packets(f, KX_STAT_DROP_SPOOFED), spoofed + 1);
 }
 
 static void test_pod_to_pod_redirect_rewrites_macs(void **state)
@@ -239,6 +258,38 @@ static void test_syn_to_vip_round_robin_dnat(void **state)
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
 	assert_ip(out + 30, "12.0.2.20");
 	assert_int_equal(l4_csum_check(out + 14), 0);
+}
+
+static void test_syn_on_stale_conntrack_reselects(void **state)
+{
+	const char *first[] = { "12.0.2.20" }, *second[] = { "12.0.2.30" };
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+
+	set_service(f, "12.0.182.60", 80, IPPROTO_TCP, first, 8080, 1);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 46000, "12.0.182.60",
+		     80, 0x02, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.20");
+
+	/* The backend goes away; the same tuple's next SYN must not follow the old entry. */
+	set_service(f, "12.0.182.60", 80, IPPROTO_TCP, second, 8080, 1);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.30");
+	assert_int_equal(l4_csum_check(out + 14), 0);
+
+	/* A non-SYN segment of the old flow keeps the recorded translation. */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 46001, "12.0.182.60",
+		     80, 0x02, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.30");
+	set_service(f, "12.0.182.60", 80, IPPROTO_TCP, first, 8080, 1);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 46001, "12.0.182.60",
+		     80, 0x10, "x");
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.30");
 }
 
 static void test_backend_reply_reverse_nat(void **state)
@@ -481,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_arp_request_answered_with_host_mac),
 		cmocka_unit_test(test_pod_to_pod_redirect_rewrites_macs),
 		cmocka_unit_test(test_syn_to_vip_round_robin_dnat),
+		cmocka_unit_test(test_syn_on_stale_conntrack_reselects),
 		cmocka_unit_test(test_backend_reply_reverse_nat),
 		cmocka_unit_test(test_udp_dnat_and_reply),
 		cmocka_unit_test(test_no_endpoint_icmp_port_unreachable),
