@@ -26,8 +26,10 @@ static __always_inline bool source_is_pod(struct __sk_buff *skb, __be32 saddr)
 }
 
 /*
- * A new SYN on a conntrack entry that no longer leads anywhere valid (its
- * backend or its service has gone or changed) must be load-balanced afresh.
+ * A new SYN on a conntrack entry of a closed connection (the client reuses
+ * its port), or on one that no longer leads anywhere valid (its backend or
+ * its service has gone or changed), is a new connection: load-balance it.
+ * A retransmitted SYN of a live attempt keeps its backend.
  */
 static __always_inline bool ct_stale_for_syn(const struct kx_ct_val *ct, const struct pkt *p)
 {
@@ -37,6 +39,8 @@ static __always_inline bool ct_stale_for_syn(const struct kx_ct_val *ct, const s
 
 	if ((p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
 		return false;
+	if (ct->flags & KX_CT_F_CLOSING)
+		return true;
 	b = bpf_map_lookup_elem(&kx_backends, &id);
 	if (!b || b->addr != ct->nat_addr || b->port != ct->nat_port)
 		return true;

@@ -32,15 +32,44 @@ static __always_inline struct kx_ct_val *ct_lookup(const struct pkt *p)
 	return bpf_map_lookup_elem(&kx_ct, &k);
 }
 
-/* Note activity on a hit: idle time for GC, FIN/RST for early expiry. */
+/* The key of the other direction's entry of the flow v belongs to. */
+static __always_inline void ct_twin_key(const struct kx_ct_val *v, const struct pkt *p,
+					struct kx_ct_key *k)
+{
+	ct_key_of(p, k);
+	if (v->dir == KX_CT_FORWARD) { /* twin: backend -> client */
+		k->saddr = v->nat_addr;
+		k->sport = v->nat_port;
+		k->daddr = p->saddr;
+		k->dport = p->sport;
+	} else { /* twin: client -> VIP */
+		k->saddr = p->daddr;
+		k->sport = p->dport;
+		k->daddr = v->nat_addr;
+		k->dport = v->nat_port;
+	}
+}
+
+/*
+ * Note activity on a hit: idle time for GC, and FIN/RST in either direction
+ * marks both entries closing, so a later SYN reusing the tuple is a new
+ * connection and load-balanced afresh.
+ */
 static __always_inline void ct_touch(struct kx_ct_val *v, const struct pkt *p)
 {
 	__u64 now = bpf_ktime_get_ns();
+	struct kx_ct_val *twin;
+	struct kx_ct_key k;
 
 	if (now - v->last_seen_ns > CT_TOUCH_NS)
 		v->last_seen_ns = now;
-	if ((p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) && !(v->flags & KX_CT_F_CLOSING))
-		v->flags |= KX_CT_F_CLOSING;
+	if (!(p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) || (v->flags & KX_CT_F_CLOSING))
+		return;
+	v->flags |= KX_CT_F_CLOSING;
+	ct_twin_key(v, p, &k);
+	twin = bpf_map_lookup_elem(&kx_ct, &k);
+	if (twin)
+		twin->flags |= KX_CT_F_CLOSING;
 }
 
 /*

@@ -292,6 +292,42 @@ static void test_syn_on_stale_conntrack_reselects(void **state)
 	assert_ip(out + 30, "12.0.2.30");
 }
 
+static void test_port_reuse_after_close_is_a_new_connection(void **state)
+{
+	const char *ips[] = { "12.0.2.20", "12.0.2.30" };
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	struct kx_ct_key k = { .saddr = ip4("12.0.2.10"), .daddr = ip4("12.0.182.61"),
+			       .sport = htons(47000), .dport = htons(80), .proto = IPPROTO_TCP };
+	struct kx_ct_val v;
+	uint32_t len;
+	size_t n;
+
+	set_service(f, "12.0.182.61", 80, IPPROTO_TCP, ips, 8080, 2);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 47000, "12.0.182.61",
+		     80, 0x02, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.20");
+	/* A retransmitted SYN of the same attempt stays on its backend. */
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.20");
+
+	/* The server closes: its FIN marks both entries closing. */
+	n = build_l4(in, host_mac_b, backend_mac, IPPROTO_TCP, "12.0.2.20", 8080, "12.0.2.10",
+		     47000, 0x11, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_int_equal(bpf_map_lookup_elem(f->m.ct, &k, &v), 0);
+	assert_true(v.flags & KX_CT_F_CLOSING);
+
+	/* The client reuses the port: a new connection, the next backend in turn. */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 47000, "12.0.182.61",
+		     80, 0x02, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.30");
+	assert_int_equal(bpf_map_lookup_elem(f->m.ct, &k, &v), 0);
+	assert_false(v.flags & KX_CT_F_CLOSING);
+}
+
 static void test_backend_reply_reverse_nat(void **state)
 {
 	const char *ips[] = { "12.0.2.20" };
@@ -533,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_pod_to_pod_redirect_rewrites_macs),
 		cmocka_unit_test(test_syn_to_vip_round_robin_dnat),
 		cmocka_unit_test(test_syn_on_stale_conntrack_reselects),
+		cmocka_unit_test(test_port_reuse_after_close_is_a_new_connection),
 		cmocka_unit_test(test_backend_reply_reverse_nat),
 		cmocka_unit_test(test_udp_dnat_and_reply),
 		cmocka_unit_test(test_no_endpoint_icmp_port_unreachable),
