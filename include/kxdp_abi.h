@@ -65,10 +65,24 @@ struct kx_svc_key {
 struct kx_svc_val {
 	__u32 id; /* 1..KX_MAX_SERVICES-1; index of kx_rr, key of kx_slots */
 	__u16 count; /* backends in slots 0..count-1; 0 = reject */
-	__u8 flags; /* reserved for KX_SVC_F_* (affinity, local policy), 0 */
+	__u8 flags; /* KX_SVC_F_* */
 	__u8 algo; /* enum kx_algo */
 	__u32 affinity_timeout_s; /* ClientIP affinity idle timeout; 0 = off */
 };
+
+/*
+ * kx_svc_val.flags. A service's backend set lives in one of two slot ranges,
+ * [0, count) or [KX_SLOT_HIGH_BASE, KX_SLOT_HIGH_BASE + count): a new set is
+ * written into the unused range and published by one update of the service
+ * entry that flips KX_SVC_F_SLOTS_HIGH, so no packet sees a half-written set.
+ */
+#define KX_SVC_F_SLOTS_HIGH (1 << 0)
+#define KX_SLOT_HIGH_BASE 65536
+
+static inline __u32 kx_slot_base(__u8 svc_flags)
+{
+	return svc_flags & KX_SVC_F_SLOTS_HIGH ? KX_SLOT_HIGH_BASE : 0;
+}
 
 /* Key of kx_slots: the slot'th backend of service svc_id. */
 struct kx_slot_key {

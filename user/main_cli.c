@@ -113,7 +113,7 @@ static int svc_list(const struct kx_maps *m, bool json)
 		if (!json)
 			printf("%s  %s rr\n", proto_name(s->key.proto), name);
 		for (j = 0; j < s->val.count; j++) {
-			struct kx_slot_key sk = { s->val.id, (uint32_t)j };
+			struct kx_slot_key sk = { s->val.id, kx_slot_base(s->val.flags) + (uint32_t)j };
 			const struct kx_backend *b;
 			uint32_t bid, act = 0, inact = 0;
 			char ip[INET_ADDRSTRLEN], dname[64];

@@ -240,35 +240,66 @@ static const struct kx_svc_entry *find_svc(const struct kx_snapshot *cur,
 	return bsearch(&e, cur->svcs, cur->n_svcs, sizeof(e), svc_entry_cmp);
 }
 
-/* Slots first, then the entry that publishes their count. */
+/* Does the published slot range of old already hold exactly ids[0..n)? */
+static bool slots_equal(const struct kx_maps *m, const struct kx_svc_entry *old,
+			const uint32_t *ids, size_t n)
+{
+	struct kx_slot_key sk = { .svc_id = old->val.id };
+	uint32_t base = kx_slot_base(old->val.flags), cur;
+
+	if (old->val.count != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		sk.slot = base + i;
+		if (bpf_map_lookup_elem(m->slots, &sk, &cur) || cur != ids[i])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A changed backend set goes into the slot range the service does not use,
+ * then one update of the service entry publishes it (count and range
+ * together); the old range is removed by cleanup_slots().
+ */
 static int write_service(const struct kx_maps *m, const struct kx_svc_desc *d,
 			 const struct kx_svc_entry *old, struct id_pool *ids,
 			 struct want_backend *w, size_t n_w, struct kx_sync_stats *st,
 			 struct kx_err *err)
 {
 	struct kx_svc_val val = { .algo = d->algo };
+	uint32_t *bids = calloc(d->n_backends + 1, sizeof(*bids));
 	struct kx_slot_key sk;
 	uint64_t zero = 0;
 	size_t i;
 
-	val.id = old ? old->val.id : pool_alloc(ids);
-	if (!val.id)
+	if (!bids)
 		goto full;
-	sk.svc_id = val.id;
 	for (i = 0; i < d->n_backends; i++) {
 		struct kx_backend b = backend_of(&d->backends[i]);
 		struct want_backend *hit = find_want(w, n_w, &b);
-		uint32_t cur_id;
 
 		if (!hit || !hit->id)
 			goto full;
-		sk.slot = i;
-		if (old && !bpf_map_lookup_elem(m->slots, &sk, &cur_id) && cur_id == hit->id)
-			continue;
-		if (bpf_map_update_elem(m->slots, &sk, &hit->id, BPF_ANY))
-			goto full;
+		bids[i] = hit->id;
 	}
+	val.id = old ? old->val.id : pool_alloc(ids);
+	if (!val.id)
+		goto full;
 	val.count = d->n_backends;
+	val.flags = old ? old->val.flags : 0;
+	if (!old || !slots_equal(m, old, bids, d->n_backends)) {
+		if (old)
+			val.flags ^= KX_SVC_F_SLOTS_HIGH;
+		sk.svc_id = val.id;
+		for (i = 0; i < d->n_backends; i++) {
+			sk.slot = kx_slot_base(val.flags) + i;
+			if (bpf_map_update_elem(m->slots, &sk, &bids[i], BPF_ANY))
+				goto full;
+		}
+	}
+	free(bids);
+	bids = NULL;
 	if (old && !memcmp(&old->val, &val, sizeof(val)))
 		return 0;
 	if (!old && bpf_map_update_elem(m->rr, &val.id, &zero, BPF_ANY))
@@ -281,6 +312,7 @@ static int write_service(const struct kx_maps *m, const struct kx_svc_desc *d,
 		st->svc_added++;
 	return 0;
 full:
+	free(bids);
 	kx_errf(err, "service %s: does not fit in the maps (%s)", d->name,
 		errno ? strerror(errno) : "no free id");
 	st->failed++;
@@ -290,6 +322,7 @@ full:
 /* Slot count a live service id publishes, for the slot cleanup. */
 struct live_count {
 	uint32_t id;
+	uint32_t base;
 	uint32_t count;
 };
 
@@ -300,7 +333,7 @@ static int live_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Delete every slot at or past the count its service publishes now. */
+/* Delete every slot outside the range its service publishes now. */
 static void cleanup_slots(const struct kx_maps *m, const struct kx_table *t)
 {
 	struct live_count *live = calloc(t->n_svcs + 1, sizeof(*live)), *hit, k;
@@ -315,6 +348,7 @@ static void cleanup_slots(const struct kx_maps *m, const struct kx_table *t)
 		if (bpf_map_lookup_elem(m->svc, &t->svcs[i].key, &val))
 			continue;
 		live[n].id = val.id;
+		live[n].base = kx_slot_base(val.flags);
 		live[n++].count = val.count;
 	}
 	qsort(live, n, sizeof(*live), live_cmp);
@@ -323,7 +357,7 @@ static void cleanup_slots(const struct kx_maps *m, const struct kx_table *t)
 		more = !bpf_map_get_next_key(m->slots, &sk, &next);
 		k.id = sk.svc_id;
 		hit = bsearch(&k, live, n, sizeof(k), live_cmp);
-		if (!hit || sk.slot >= hit->count)
+		if (!hit || sk.slot < hit->base || sk.slot >= hit->base + hit->count)
 			bpf_map_delete_elem(m->slots, &sk);
 		sk = next;
 	}

@@ -36,7 +36,7 @@ static __always_inline struct kx_backend *lb_select(const struct kx_svc_val *svc
 	pos = bpf_map_lookup_elem(&kx_rr, &svc_id);
 	if (!pos)
 		return NULL;
-	sk.slot = __sync_fetch_and_add(pos, 1) % svc->count;
+	sk.slot = kx_slot_base(svc->flags) + __sync_fetch_and_add(pos, 1) % svc->count;
 	id = bpf_map_lookup_elem(&kx_slots, &sk);
 	if (!id)
 		return NULL;

@@ -551,15 +551,43 @@ static void test_sync_reconciles_in_place(void **state)
 	assert_int_equal(s.n_svcs, 1);
 	assert_int_equal(s.svcs[0].val.id, id); /* same id: the rr counter and CT stay valid */
 	assert_int_equal(s.svcs[0].val.count, 1);
+	/* the new set was written to the other slot range and published at once */
+	assert_true(s.svcs[0].val.flags & KX_SVC_F_SLOTS_HIGH);
 	assert_int_equal(s.n_backends, 1);
 	assert_int_equal(s.backends[0].b.addr, ip4("12.0.2.30"));
 	sk.svc_id = id;
-	sk.slot = 0;
+	sk.slot = KX_SLOT_HIGH_BASE;
 	assert_int_equal(bpf_map_lookup_elem(f->m.slots, &sk, &bid), 0);
 	assert_int_equal(bid, s.backends[0].id);
-	sk.slot = 1;
-	assert_int_equal(bpf_map_lookup_elem(f->m.slots, &sk, &bid), -ENOENT); /* stale slot removed */
+	for (sk.slot = 0; sk.slot < 2; sk.slot++) /* the old range is gone */
+		assert_int_equal(bpf_map_lookup_elem(f->m.slots, &sk, &bid), -ENOENT);
+	sk.slot = KX_SLOT_HIGH_BASE + 1;
+	assert_int_equal(bpf_map_lookup_elem(f->m.slots, &sk, &bid), -ENOENT);
 	kx_snapshot_free(&s);
+
+	/* Applying the same table again writes nothing and keeps the range. */
+	struct kx_sync_stats st;
+	struct kx_backend_desc b = { ip4("12.0.2.30"), 8080, IPPROTO_TCP, KX_BACKEND_ACTIVE };
+	struct kx_svc_desc d = { .key = { ip4("12.0.182.50"), htons(80), IPPROTO_TCP,
+					  KX_SCOPE_INTERNAL },
+				 .backends = &b, .n_backends = 1 };
+	struct kx_table t = { .svcs = &d, .n_svcs = 1 };
+
+	assert_int_equal(kx_sync_apply(&f->m, &t, &st, &err), 0);
+	assert_int_equal(st.svc_added + st.svc_changed + st.svc_removed, 0);
+	assert_int_equal(st.backends_added + st.backends_removed, 0);
+	assert_int_equal(kx_snapshot_read(&f->m, &s, &err), 0);
+	assert_true(s.svcs[0].val.flags & KX_SVC_F_SLOTS_HIGH);
+	kx_snapshot_free(&s);
+
+	/* And traffic follows the published range. */
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 48000,
+			    "12.0.182.50", 80, 0x02, NULL);
+
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.30");
 }
 
 int main(void)
