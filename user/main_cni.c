@@ -292,6 +292,17 @@ static void endpoint_forget(const char *bpffs, int ifindex)
 	kx_maps_close(&m);
 }
 
+static void endpoint_forget_addr(const char *bpffs, uint32_t addr)
+{
+	struct kx_maps m;
+	struct kx_err err;
+
+	if (kx_maps_open_pinned(bpffs, &m, &err))
+		return;
+	bpf_map_delete_elem(m.endpoints, &addr);
+	kx_maps_close(&m);
+}
+
 static void mac_str(const uint8_t *m, char *out)
 {
 	sprintf(out, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
@@ -393,6 +404,7 @@ static void cmd_del(const struct cni_env *env, const struct cni_conf *c)
 {
 	struct kx_err err = { "" };
 	struct nl_sock *sk = kx_nl_open(&err);
+	struct pod p = { 0 };
 	char host_if[IFNAMSIZ];
 	int ifindex, code;
 	json_t *r;
@@ -406,6 +418,12 @@ static void cmd_del(const struct cni_env *env, const struct cni_conf *c)
 			kx_nl_close(sk);
 			cni_fail(CNI_ERR_NETLINK, err.msg);
 		}
+	} else if (c->prev_result && !ipam_address(c->prev_result, &p, &err)) {
+		/*
+		 * The veth went with the pod's netns. The address is still leased
+		 * to this container until the IPAM DEL below, so its entry is ours.
+		 */
+		endpoint_forget_addr(c->bpffs, p.addr);
 	}
 	kx_nl_close(sk);
 	r = ipam_exec(env, c, "DEL", &code, &err);

@@ -2,6 +2,8 @@
 with the right code, nothing half-made left behind, DEL idempotent, CHECK."""
 import json
 import os
+import socket
+import time
 
 import kxnet
 
@@ -97,3 +99,26 @@ def test_add_check_del_lifecycle(node):
                     if x["dst"] == ip]
     finally:
         kxnet.sh("ip", "netns", "del", ns)
+
+
+def test_del_after_netns_is_gone(node):
+    """The runtime removed the pod's netns first: the veth went with it, and
+    DEL (with prevResult, as runtimes send it) still clears entry and lease."""
+    ns = node.ns + "-gone"
+    kxnet.sh("ip", "netns", "add", ns)
+    links, held = host_links(node), leases(node)
+    r = node.cni("ADD", "gone", kxnet.netns_path(ns))
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads(r.stdout)
+    ip = res["ips"][0]["address"].split("/")[0]
+    kxnet.sh("ip", "netns", "del", ns)
+    deadline = time.monotonic() + 10  # the kernel tears a netns down asynchronously
+    while host_links(node) != links and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert host_links(node) == links  # the veth pair died with the netns
+    r = node.cni("DEL", "gone", kxnet.netns_path(ns), conf=node.cni_conf(prevResult=res))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert leases(node) == held
+    entries = node.map_dump("kx_endpoints")
+    assert ip not in {socket.inet_ntoa(int(e["formatted"]["key"]).to_bytes(4, "little"))
+                      for e in entries}
