@@ -6,6 +6,14 @@ BPFTOOL ?= bpftool
 CC ?= cc
 PREFIX ?= /usr/local
 PY ?= /usr/bin/python3
+# make V=1 shows every command.
+ifeq ($(V),1)
+Q :=
+msg := @true
+else
+Q := @
+msg := @printf '  %-8s %s\n'
+endif
 
 # Debian packages that building, testing and the demo need.
 DEB_PKGS := clang llvm make pkg-config gcc libc6-dev bpftool libbpf-dev \
@@ -50,32 +58,41 @@ deps:
 
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS)
 	@mkdir -p $(@D)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(msg) BPF $@
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 # Every program and the maps linked into one object, so they share the maps.
 $(BUILD)/kxdp.bpf.o: $(BPF_OBJS)
-	$(BPFTOOL) gen object $@ $^
+	$(msg) LINK $@
+	$(Q)$(BPFTOOL) gen object $@ $^
 
 $(BUILD)/kxdp.skel.h: $(BUILD)/kxdp.bpf.o
-	$(BPFTOOL) gen skeleton $< name kxdp > $@
+	$(msg) SKEL $@
+	$(Q)$(BPFTOOL) gen skeleton $< name kxdp > $@
 
 $(BUILD)/user/%.o: user/%.c $(USER_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(USER_CFLAGS) -c $< -o $@
+	$(msg) CC $@
+	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
 
 $(BUILD)/libkxdp.a: $(LIB_OBJS)
-	$(AR) rcs $@ $^
+	$(msg) AR $@
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/kxdp-agent: $(BUILD)/user/main_agent.o $(BUILD)/libkxdp.a
-	$(CC) -o $@ $^ $(USER_LDLIBS)
+	$(msg) LD $@
+	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
 $(BUILD)/kxdp-cni: $(BUILD)/user/main_cni.o $(BUILD)/libkxdp.a
-	$(CC) -o $@ $^ $(USER_LDLIBS)
+	$(msg) LD $@
+	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
 $(BUILD)/kxdp: $(BUILD)/user/main_cli.o $(BUILD)/libkxdp.a
-	$(CC) -o $@ $^ $(USER_LDLIBS)
+	$(msg) LD $@
+	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkxdp.a $(USER_HDRS) tests/unit/testlib.h
 	@mkdir -p $(@D)
-	$(CC) $(USER_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
+	$(msg) TEST $@
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
 
 unit: all $(UNIT_TESTS)
 e2e: all
@@ -104,7 +121,8 @@ clean:
 # benchmark suite comes with the benchmark issue.
 $(BUILD)/bench/prog_cost: bench/prog_cost.c $(BUILD)/libkxdp.a $(USER_HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
+	$(msg) BENCH $@
+	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
 
 .PHONY: bench
 bench: deps

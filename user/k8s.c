@@ -278,6 +278,8 @@ static int decode_cluster_ip(json_t *spec, struct k8s_service *s, const struct o
 		return -1;
 	if (ips) {
 		json_array_foreach(ips, i, v) {
+			if (json_is_string(v) && !strcmp(json_string_value(v), "None"))
+				return 0; /* headless */
 			snprintf(field, sizeof(field), "spec.clusterIPs[%zu]", i);
 			int r = ip_field(v, &s->cluster_ip, c, field, err);
 
