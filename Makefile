@@ -19,7 +19,7 @@ endif
 DEB_PKGS := clang llvm make pkg-config gcc libc6-dev bpftool libbpf-dev \
 	libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev libjansson-dev \
 	libcmocka-dev python3-pytest python3-scapy python3-pyroute2 \
-	containernetworking-plugins iproute2 socat util-linux
+	containernetworking-plugins iproute2 iputils-ping socat util-linux
 
 PKGS := libbpf libelf zlib libnl-3.0 libnl-route-3.0 jansson
 USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \

@@ -26,6 +26,8 @@
 /* Program names, also their pin names under <bpffs>/kxdp/. */
 #define KX_PROG_TC_FROM_POD "tc_from_pod"
 #define KX_PROG_TC_TO_POD "tc_to_pod"
+#define KX_PROG_XDP_NETDEV "xdp_netdev"
+#define KX_PROG_TC_NETDEV "tc_netdev"
 
 /* Directory under the bpffs mount that holds every kxdp pin. */
 #define KX_PIN_DIR "kxdp"
@@ -166,8 +168,12 @@ enum kx_stat {
 	KX_STAT_DROP_NO_SLOT, /* service slot or backend missing */
 	KX_STAT_DROP_CT_FULL, /* conntrack insert failed */
 	KX_STAT_DROP_REWRITE, /* a packet rewrite helper failed */
+	KX_STAT_XDP_PASS, /* uplink frames passed on by xdp_netdev */
 	KX_STAT_MAX,
 };
+
+/* Entries of kx_stats: room for new counters without changing the map. */
+#define KX_STAT_SLOTS 256
 
 /* Value of kx_stats. */
 struct kx_counter {

@@ -4,6 +4,7 @@
  * cluster state read from a Kubernetes List file (re-read when it changes).
  * A bad file is reported in one line and the last good state keeps serving.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -12,7 +13,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/stat.h>
+#include "conflist.h"
 #include "k8s.h"
+#include "netlink.h"
+#include "tc.h"
 #include "loader.h"
 #include "maps.h"
 #include "model.h"
@@ -22,7 +27,17 @@ struct agent_opts {
 	const char *node;
 	const char *state;
 	const char *bpffs;
+	const char *uplink; /* NULL: the interface holding the node's InternalIP */
+	const char *cni_conf_dir; /* "" = do not write the CNI config */
 	bool once;
+};
+
+/* What the agent keeps between applies. */
+struct agent {
+	struct agent_opts o;
+	struct kx_maps maps;
+	struct nl_sock *nl;
+	int uplink_ifindex; /* where the uplink programs were last attached, 0 = none */
 };
 
 static volatile sig_atomic_t stop;
@@ -34,11 +49,14 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kxdp-agent --node NAME --state FILE [--bpffs DIR] [--once] [-v]\n"
-		   "  --node NAME   this node's name (as in the Node object)\n"
-		   "  --state FILE  Kubernetes List JSON (kubectl get nodes,services,endpointslices -A -o json)\n"
-		   "  --bpffs DIR   bpffs mount holding the pins (default " KX_DEFAULT_BPFFS ")\n"
-		   "  --once        apply the state once and exit\n"
+	fprintf(f, "usage: kxdp-agent --node NAME --state FILE [--bpffs DIR] [--uplink IF]\n"
+		   "                  [--cni-conf-dir DIR] [--once] [-v]\n"
+		   "  --node NAME         this node's name (as in the Node object)\n"
+		   "  --state FILE        Kubernetes List JSON (kubectl get nodes,services,endpointslices -A -o json)\n"
+		   "  --bpffs DIR         bpffs mount holding the pins (default " KX_DEFAULT_BPFFS ")\n"
+		   "  --uplink IF         the node's uplink (default: the interface holding its InternalIP)\n"
+		   "  --cni-conf-dir DIR  where to write " KX_CNI_CONFLIST " (default " KX_DEFAULT_CNI_CONF_DIR "; '' = nowhere)\n"
+		   "  --once              apply the state once and exit\n"
 		   "  -v            more log lines (repeat for debug)\n"
 		   "exit codes: 0 ok, 1 failed (message on stderr), 2 bad usage\n");
 }
@@ -48,17 +66,21 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 	static const struct option longopts[] = {
 		{ "node", required_argument, NULL, 'n' },   { "state", required_argument, NULL, 's' },
 		{ "bpffs", required_argument, NULL, 'b' },  { "once", no_argument, NULL, 'o' },
+		{ "uplink", required_argument, NULL, 'u' }, { "cni-conf-dir", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	o->bpffs = KX_DEFAULT_BPFFS;
+	o->cni_conf_dir = KX_DEFAULT_CNI_CONF_DIR;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->node = optarg; break;
 		case 's': o->state = optarg; break;
 		case 'b': o->bpffs = optarg; break;
+		case 'u': o->uplink = optarg; break;
+		case 'c': o->cni_conf_dir = optarg; break;
 		case 'o': o->once = true; break;
 		case 'v': kx_log_verbosity++; break;
 		case 'h': usage(stdout); exit(0);
@@ -77,9 +99,136 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 	return 0;
 }
 
-/* Read, model and apply the state file once. The maps change only if it is valid. */
-static int apply_state(const struct agent_opts *o, const struct kx_maps *maps)
+/* The uplink: --uplink, or the interface that holds the node's InternalIP. */
+static int find_uplink(struct agent *a, const struct kx_table *t, struct kx_link *l)
 {
+	struct kx_err err = { "" };
+	char ip[INET_ADDRSTRLEN];
+	int r;
+
+	if (a->o.uplink)
+		r = kx_nl_link_by_name(a->nl, a->o.uplink, l, &err);
+	else if (t->node_ip)
+		r = kx_nl_link_by_addr(a->nl, t->node_ip, l, &err);
+	else {
+		pr_warn("node %s: no InternalIP in the state, so no uplink: pass --uplink",
+			a->o.node);
+		return -1;
+	}
+	if (r == -ENODEV && !a->o.uplink) {
+		inet_ntop(AF_INET, &t->node_ip, ip, sizeof(ip));
+		pr_warn("node %s: no interface holds its InternalIP %s: pass --uplink", a->o.node,
+			ip);
+	} else if (r) {
+		pr_warn("%s", err.msg);
+	}
+	return r ? -1 : 0;
+}
+
+/* IP forwarding: pods on other nodes are reached through this node's stack. */
+static void enable_forwarding(void)
+{
+	const char *path = "/proc/sys/net/ipv4/ip_forward";
+	char cur = '0';
+	FILE *f = fopen(path, "r+");
+
+	if (!f) {
+		pr_warn("%s: %s", path, strerror(errno));
+		return;
+	}
+	if (fread(&cur, 1, 1, f) == 1 && cur != '1') {
+		rewind(f);
+		if (fputs("1\n", f) < 0)
+			pr_warn("%s: %s", path, strerror(errno));
+		else
+			pr_info("IP forwarding enabled (%s)", path);
+	}
+	fclose(f);
+}
+
+/* Routes to other nodes' pods; a node off the uplink's subnet is reported. */
+static void sync_routes(struct agent *a, const struct kx_table *t, const struct kx_link *up)
+{
+	struct kx_nl_route *want = calloc(t->n_routes + 1, sizeof(*want));
+	struct kx_route_stats st;
+	struct kx_err err = { "" };
+	size_t n = 0;
+
+	if (!want) {
+		pr_warn("routes: out of memory");
+		return;
+	}
+	for (size_t i = 0; i < t->n_routes; i++) {
+		const struct kx_route_desc *r = &t->routes[i];
+		char via[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN], own[INET_ADDRSTRLEN];
+
+		if (!kx_nl_on_link_subnet(a->nl, up->ifindex, r->via)) {
+			inet_ntop(AF_INET, &r->via, via, sizeof(via));
+			inet_ntop(AF_INET, &r->dst, dst, sizeof(dst));
+			inet_ntop(AF_INET, &up->addr, own, sizeof(own));
+			pr_warn("node %s: InternalIP %s is not on uplink %s's subnet (%s/%u): its pods %s/%u are unreachable from here",
+				r->node, via, up->name, own, up->prefixlen, dst, r->len);
+			continue;
+		}
+		want[n++] = (struct kx_nl_route){ r->dst, r->len, r->via, up->ifindex };
+	}
+	if (kx_nl_routes_sync(a->nl, KX_RTPROT_NODE, want, n, &st, &err))
+		pr_warn("routes: %s", err.msg);
+	if (st.added || st.replaced || st.removed)
+		pr_info("routes to other nodes' pods: %zu kept, +%zu ~%zu -%zu", n, st.added,
+			st.replaced, st.removed);
+	free(want);
+}
+
+static void write_cni_config(struct agent *a, const struct kx_table *t, const struct kx_link *up)
+{
+	struct kx_cni_params p = { t->pod_cidr, t->pod_cidr_len, up ? up->mtu : 1500,
+				   a->o.bpffs };
+	struct kx_err err = { "" };
+	int r;
+
+	if (!a->o.cni_conf_dir[0])
+		return;
+	if (!t->pod_cidr_len) {
+		pr_warn("node %s: no pod CIDR in the state yet, CNI config not written", a->o.node);
+		return;
+	}
+	if (mkdir(a->o.cni_conf_dir, 0755) && errno != EEXIST)
+		pr_warn("mkdir %s: %s", a->o.cni_conf_dir, strerror(errno));
+	r = kx_conflist_write(a->o.cni_conf_dir, &p, &err);
+	if (r < 0)
+		pr_warn("%s", err.msg);
+	else if (r > 0)
+		pr_info("CNI config written: %s/%s", a->o.cni_conf_dir, KX_CNI_CONFLIST);
+}
+
+/* The node around the maps: uplink programs, routes, forwarding, CNI config. */
+static void setup_node(struct agent *a, const struct kx_table *t)
+{
+	struct kx_err err = { "" };
+	struct kx_link up;
+	bool have_uplink = !find_uplink(a, t, &up);
+
+	if (have_uplink && up.ifindex != a->uplink_ifindex) {
+		if (kx_tc_attach_uplink(up.ifindex, up.name, a->o.bpffs, &err)) {
+			pr_warn("%s", err.msg);
+		} else {
+			a->uplink_ifindex = up.ifindex;
+			pr_info("uplink %s: %s and %s attached", up.name, KX_PROG_XDP_NETDEV,
+				KX_PROG_TC_NETDEV);
+		}
+	}
+	if (have_uplink) {
+		enable_forwarding();
+		sync_routes(a, t, &up);
+	}
+	write_cni_config(a, t, have_uplink ? &up : NULL);
+}
+
+/* Read, model and apply the state file once. The maps change only if it is valid. */
+static int apply_state(struct agent *a)
+{
+	const struct agent_opts *o = &a->o;
 	struct kx_sync_stats st;
 	struct k8s_state ks;
 	struct kx_table t;
@@ -96,12 +245,13 @@ static int apply_state(const struct agent_opts *o, const struct kx_maps *maps)
 		pr_warn("state %s rejected, keeping the last good state: %s", o->state, err.msg);
 		return -1;
 	}
-	ret = kx_sync_apply(maps, &t, &st, &err);
+	ret = kx_sync_apply(&a->maps, &t, &st, &err);
+	if (ret)
+		pr_warn("%s", err.msg);
+	setup_node(a, &t);
 	pr_info("applied %s: %zu services (+%zu ~%zu -%zu), backends +%zu -%zu%s", o->state,
 		t.n_svcs, st.svc_added, st.svc_changed, st.svc_removed, st.backends_added,
 		st.backends_removed, ret ? ", some did not fit" : "");
-	if (ret)
-		pr_warn("%s", err.msg);
 	kx_table_free(&t);
 	return ret;
 }
@@ -124,36 +274,41 @@ static bool state_changed(const char *path, struct stat *last)
 int main(int argc, char **argv)
 {
 	struct timespec tick = { 0, 200 * 1000 * 1000 };
-	struct agent_opts o = { 0 };
+	struct agent a = { 0 };
 	struct stat last = { 0 };
-	struct kx_maps maps;
 	struct kx_err err;
 	int ret;
 
 	kx_log_prog = "kxdp-agent";
 	libbpf_set_print(kx_libbpf_print);
-	if (parse_opts(argc, argv, &o))
+	if (parse_opts(argc, argv, &a.o))
 		return 2;
-	if (kx_loader_load(o.bpffs, &err) || kx_maps_open_pinned(o.bpffs, &maps, &err)) {
+	if (kx_loader_load(a.o.bpffs, &err) || kx_maps_open_pinned(a.o.bpffs, &a.maps, &err)) {
 		pr_warn("%s", err.msg);
 		return 1;
 	}
-	pr_info("node %s: datapath loaded, pins under %s/%s", o.node, o.bpffs, KX_PIN_DIR);
-	if (stat(o.state, &last))
-		pr_warn("state %s: %s", o.state, strerror(errno));
-	ret = apply_state(&o, &maps);
-	if (o.once) {
-		kx_maps_close(&maps);
-		return ret ? 1 : 0;
+	a.nl = kx_nl_open(&err);
+	if (!a.nl) {
+		pr_warn("%s", err.msg);
+		kx_maps_close(&a.maps);
+		return 1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	while (!stop) {
-		nanosleep(&tick, NULL);
-		if (state_changed(o.state, &last))
-			apply_state(&o, &maps);
+	pr_info("node %s: datapath loaded, pins under %s/%s", a.o.node, a.o.bpffs, KX_PIN_DIR);
+	if (stat(a.o.state, &last))
+		pr_warn("state %s: %s", a.o.state, strerror(errno));
+	ret = apply_state(&a);
+	if (!a.o.once) {
+		signal(SIGINT, on_signal);
+		signal(SIGTERM, on_signal);
+		while (!stop) {
+			nanosleep(&tick, NULL);
+			if (state_changed(a.o.state, &last))
+				apply_state(&a);
+		}
+		pr_info("signal %d: exiting, the datapath keeps running from its pins", (int)stop);
+		ret = 0;
 	}
-	pr_info("signal %d: exiting, the datapath keeps running from its pins", (int)stop);
-	kx_maps_close(&maps);
-	return 0;
+	kx_nl_close(a.nl);
+	kx_maps_close(&a.maps);
+	return ret ? 1 : 0;
 }

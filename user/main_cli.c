@@ -29,6 +29,7 @@ static const char *const stat_names[KX_STAT_MAX] = {
 	[KX_STAT_DROP_NO_SLOT] = "drop_no_slot",
 	[KX_STAT_DROP_CT_FULL] = "drop_ct_full",
 	[KX_STAT_DROP_REWRITE] = "drop_rewrite",
+	[KX_STAT_XDP_PASS] = "xdp_pass",
 };
 
 static void usage(FILE *f)

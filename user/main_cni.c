@@ -377,7 +377,7 @@ static void cmd_add(const struct cni_env *env, const struct cni_conf *c, int net
 		goto fail;
 	code = CNI_ERR_NETLINK;
 	if (kx_nl_link_up(sk, p.host_if, &err) ||
-	    kx_nl_route_add(sk, p.addr, 32, 0, p.host_ifindex, KX_RTPROT, &err))
+	    kx_nl_route_add(sk, p.addr, 32, 0, p.host_ifindex, KX_RTPROT_POD, &err))
 		goto fail;
 	print_result(env, &p);
 	json_decref(p.ipam_result);

@@ -104,15 +104,37 @@ static int collect_backends(const struct k8s_state *st, const struct k8s_service
 	return 0;
 }
 
-static void node_info(const struct k8s_state *st, const char *node, struct kx_table *t)
+/* This node's address and pod CIDR, and a route to every other node's pods. */
+static int node_info(const struct k8s_state *st, const char *node, struct kx_table *t,
+		     struct kx_err *err)
 {
-	for (size_t i = 0; i < st->n_nodes; i++) {
-		if (strcmp(st->nodes[i].name, node))
-			continue;
-		t->node_ip = st->nodes[i].internal_ip;
-		t->pod_cidr = st->nodes[i].pod_cidr;
-		t->pod_cidr_len = st->nodes[i].pod_cidr_len;
+	t->routes = calloc(st->n_nodes + 1, sizeof(*t->routes));
+	if (!t->routes) {
+		kx_errf(err, "model: out of memory for %zu nodes", st->n_nodes);
+		return -1;
 	}
+	for (size_t i = 0; i < st->n_nodes; i++) {
+		const struct k8s_node *n = &st->nodes[i];
+		struct kx_route_desc *r = &t->routes[t->n_routes];
+
+		if (!strcmp(n->name, node)) {
+			t->node_ip = n->internal_ip;
+			t->pod_cidr = n->pod_cidr;
+			t->pod_cidr_len = n->pod_cidr_len;
+			continue;
+		}
+		if (!n->pod_cidr_len || !n->internal_ip) {
+			pr_info("node %s: no %s yet, no route to its pods", n->name,
+				n->internal_ip ? "IPv4 pod CIDR" : "InternalIP");
+			continue;
+		}
+		r->dst = n->pod_cidr;
+		r->len = n->pod_cidr_len;
+		r->via = n->internal_ip;
+		snprintf(r->node, sizeof(r->node), "%s", n->name);
+		t->n_routes++;
+	}
+	return 0;
 }
 
 int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table *t,
@@ -121,13 +143,14 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 	size_t cap = 0, i, j;
 
 	memset(t, 0, sizeof(*t));
-	node_info(st, node, t);
+	if (node_info(st, node, t, err))
+		return -1;
 	for (i = 0; i < st->n_svcs; i++)
 		cap += st->svcs[i].n_ports;
 	t->svcs = calloc(cap + 1, sizeof(*t->svcs));
 	if (!t->svcs) {
 		kx_errf(err, "model: out of memory for %zu service ports", cap);
-		return -1;
+		goto fail;
 	}
 	for (i = 0; i < st->n_svcs; i++) {
 		const struct k8s_service *s = &st->svcs[i];
@@ -172,5 +195,6 @@ void kx_table_free(struct kx_table *t)
 	for (size_t i = 0; i < t->n_svcs; i++)
 		free(t->svcs[i].backends);
 	free(t->svcs);
+	free(t->routes);
 	memset(t, 0, sizeof(*t));
 }

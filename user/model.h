@@ -24,12 +24,22 @@ struct kx_svc_desc {
 	size_t n_backends;
 };
 
+/* A route to another node's pods: <pod CIDR> via <its InternalIP>. */
+struct kx_route_desc {
+	uint32_t dst; /* network order */
+	uint8_t len;
+	uint32_t via; /* network order */
+	char node[K8S_NAME_MAX];
+};
+
 struct kx_table {
 	struct kx_svc_desc *svcs; /* sorted by key */
 	size_t n_svcs;
 	uint32_t node_ip; /* this node's InternalIP, network order, 0 = unknown */
 	uint32_t pod_cidr; /* this node's pod CIDR, network order */
 	uint8_t pod_cidr_len; /* 0 = unknown */
+	struct kx_route_desc *routes; /* one per other node with a pod CIDR and an IP */
+	size_t n_routes;
 };
 
 int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table *t,

@@ -231,3 +231,277 @@ void kx_netns_leave(int back)
 		pr_warn("return to own netns: %s", strerror(errno));
 	close(back);
 }
+
+/* Fill l from an address object of the cache (its link's name and MTU too). */
+static int link_fill(struct nl_sock *sk, int ifindex, struct kx_link *l, struct kx_err *err)
+{
+	struct rtnl_link *link = NULL;
+	int e = rtnl_link_get_kernel(sk, ifindex, NULL, &link);
+
+	if (e) {
+		kx_errf(err, "link %d: %s", ifindex, nl_geterror(e));
+		return -1;
+	}
+	l->ifindex = ifindex;
+	snprintf(l->name, sizeof(l->name), "%s", rtnl_link_get_name(link));
+	l->mtu = (int)rtnl_link_get_mtu(link);
+	rtnl_link_put(link);
+	return 0;
+}
+
+struct addr_match {
+	uint32_t want; /* address to find, or 0: first IPv4 of ifindex */
+	int ifindex;
+	struct kx_link *out;
+	bool found;
+};
+
+static void addr_visit(struct nl_object *obj, void *arg)
+{
+	struct rtnl_addr *a = (struct rtnl_addr *)obj;
+	struct addr_match *m = arg;
+	struct nl_addr *local = rtnl_addr_get_local(a);
+	uint32_t v;
+
+	if (m->found || rtnl_addr_get_family(a) != AF_INET || !local ||
+	    nl_addr_get_len(local) != 4)
+		return;
+	memcpy(&v, nl_addr_get_binary_addr(local), 4);
+	if (m->want ? v != m->want : rtnl_addr_get_ifindex(a) != m->ifindex)
+		return;
+	m->found = true;
+	m->out->ifindex = rtnl_addr_get_ifindex(a);
+	m->out->addr = v;
+	m->out->prefixlen = (uint8_t)rtnl_addr_get_prefixlen(a);
+}
+
+static int addr_find(struct nl_sock *sk, struct addr_match *m, struct kx_err *err)
+{
+	struct nl_cache *cache = NULL;
+	int e = rtnl_addr_alloc_cache(sk, &cache);
+
+	if (e) {
+		kx_errf(err, "list addresses: %s", nl_geterror(e));
+		return -1;
+	}
+	nl_cache_foreach(cache, addr_visit, m);
+	nl_cache_free(cache);
+	return 0;
+}
+
+int kx_nl_link_by_addr(struct nl_sock *sk, uint32_t addr, struct kx_link *l, struct kx_err *err)
+{
+	struct addr_match m = { .want = addr, .out = l };
+
+	memset(l, 0, sizeof(*l));
+	if (addr_find(sk, &m, err))
+		return -1;
+	if (!m.found)
+		return -ENODEV;
+	return link_fill(sk, l->ifindex, l, err);
+}
+
+int kx_nl_link_by_name(struct nl_sock *sk, const char *name, struct kx_link *l,
+		       struct kx_err *err)
+{
+	struct addr_match m = { .out = l };
+	int ifindex;
+
+	memset(l, 0, sizeof(*l));
+	if (kx_nl_link_info(sk, name, &ifindex, NULL, NULL, err)) {
+		if (!err || !err->msg[0])
+			kx_errf(err, "uplink %s: no such interface", name);
+		return -ENODEV;
+	}
+	m.ifindex = ifindex;
+	if (addr_find(sk, &m, err))
+		return -1;
+	l->ifindex = ifindex;
+	return link_fill(sk, ifindex, l, err);
+}
+
+struct subnet_match {
+	int ifindex;
+	uint32_t gw;
+	bool on;
+};
+
+static void subnet_visit(struct nl_object *obj, void *arg)
+{
+	struct rtnl_addr *a = (struct rtnl_addr *)obj;
+	struct subnet_match *m = arg;
+	struct nl_addr *local = rtnl_addr_get_local(a);
+	int len = rtnl_addr_get_prefixlen(a);
+	uint32_t v, mask;
+
+	if (rtnl_addr_get_family(a) != AF_INET || rtnl_addr_get_ifindex(a) != m->ifindex ||
+	    !local || nl_addr_get_len(local) != 4 || len <= 0 || len > 32)
+		return;
+	memcpy(&v, nl_addr_get_binary_addr(local), 4);
+	mask = htonl(0xffffffffu << (32 - len));
+	if ((v & mask) == (m->gw & mask))
+		m->on = true;
+}
+
+bool kx_nl_on_link_subnet(struct nl_sock *sk, int ifindex, uint32_t gw)
+{
+	struct subnet_match m = { ifindex, gw, false };
+	struct nl_cache *cache = NULL;
+
+	if (rtnl_addr_alloc_cache(sk, &cache))
+		return false;
+	nl_cache_foreach(cache, subnet_visit, &m);
+	nl_cache_free(cache);
+	return m.on;
+}
+
+/* What a main-table IPv4 route of the kernel says, for the sync below. */
+struct seen_route {
+	uint32_t dst;
+	uint8_t len;
+	uint8_t proto;
+	uint32_t priority; /* metric: kxdp's routes have 0 */
+	uint32_t gw;
+	int ifindex;
+};
+
+struct route_list {
+	struct seen_route *r;
+	size_t n, cap;
+};
+
+static void route_visit(struct nl_object *obj, void *arg)
+{
+	struct rtnl_route *r = (struct rtnl_route *)obj;
+	struct route_list *l = arg;
+	struct nl_addr *dst = rtnl_route_get_dst(r);
+	struct rtnl_nexthop *nh;
+	struct seen_route s = { 0 };
+
+	if (rtnl_route_get_family(r) != AF_INET || rtnl_route_get_table(r) != RT_TABLE_MAIN ||
+	    rtnl_route_get_type(r) != RTN_UNICAST || !dst)
+		return;
+	if (nl_addr_get_len(dst) == 4)
+		memcpy(&s.dst, nl_addr_get_binary_addr(dst), 4);
+	s.len = (uint8_t)nl_addr_get_prefixlen(dst);
+	s.proto = rtnl_route_get_protocol(r);
+	s.priority = rtnl_route_get_priority(r);
+	if (rtnl_route_get_nnexthops(r) == 1) {
+		nh = rtnl_route_nexthop_n(r, 0);
+		s.ifindex = rtnl_route_nh_get_ifindex(nh);
+		if (rtnl_route_nh_get_gateway(nh) && nl_addr_get_len(rtnl_route_nh_get_gateway(nh)) == 4)
+			memcpy(&s.gw, nl_addr_get_binary_addr(rtnl_route_nh_get_gateway(nh)), 4);
+	}
+	if (l->n == l->cap) {
+		void *p = realloc(l->r, (l->cap = l->cap ? l->cap * 2 : 32) * sizeof(*l->r));
+
+		if (!p)
+			return;
+		l->r = p;
+	}
+	l->r[l->n++] = s;
+}
+
+static int route_del(struct nl_sock *sk, const struct seen_route *s, struct kx_err *err)
+{
+	struct rtnl_route *r = rtnl_route_alloc();
+	struct nl_addr *d = nl_ip4(s->dst, s->len);
+	char ip[INET_ADDRSTRLEN];
+	int e = -NLE_NOMEM;
+
+	if (r && d) {
+		rtnl_route_set_family(r, AF_INET);
+		rtnl_route_set_dst(r, d);
+		rtnl_route_set_table(r, RT_TABLE_MAIN);
+		rtnl_route_set_protocol(r, s->proto);
+		rtnl_route_set_scope(r, RT_SCOPE_NOWHERE);
+		e = rtnl_route_delete(sk, r, 0);
+	}
+	if (d)
+		nl_addr_put(d);
+	if (r)
+		rtnl_route_put(r);
+	if (e && e != -NLE_OBJ_NOTFOUND) {
+		inet_ntop(AF_INET, &s->dst, ip, sizeof(ip));
+		kx_errf(err, "delete route %s/%u: %s", ip, s->len, nl_geterror(e));
+		return -1;
+	}
+	return 0;
+}
+
+int kx_nl_routes_sync(struct nl_sock *sk, uint8_t proto, const struct kx_nl_route *want,
+		      size_t n, struct kx_route_stats *st, struct kx_err *err)
+{
+	struct route_list seen = { 0 };
+	struct nl_cache *cache = NULL;
+	struct kx_err e1 = { "" };
+	size_t i, j;
+	int ret = 0, e;
+
+	memset(st, 0, sizeof(*st));
+	e = rtnl_route_alloc_cache(sk, AF_INET, 0, &cache);
+	if (e) {
+		kx_errf(err, "list routes: %s", nl_geterror(e));
+		return -1;
+	}
+	nl_cache_foreach(cache, route_visit, &seen);
+	nl_cache_free(cache);
+
+	for (i = 0; i < n; i++) {
+		const struct kx_nl_route *w = &want[i];
+		bool same = false, ours = false, foreign = false;
+
+		for (j = 0; j < seen.n; j++) {
+			const struct seen_route *s = &seen.r[j];
+
+			if (s->dst != w->dst || s->len != w->len || s->priority != 0)
+				continue; /* another metric coexists with ours */
+			if (s->proto != proto) {
+				foreign = true; /* replacing it would take it over */
+				continue;
+			}
+			ours = true;
+			same |= s->gw == w->gw && s->ifindex == w->ifindex;
+		}
+		if (same)
+			continue;
+		if (foreign && !ours) {
+			char ip[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &w->dst, ip, sizeof(ip));
+			pr_warn("route %s/%u exists and is not kxdp's: left alone", ip, w->len);
+			st->foreign++;
+			continue;
+		}
+		if (kx_nl_route_add(sk, w->dst, w->len, w->gw, w->ifindex, proto, &e1)) {
+			if (!ret)
+				*err = e1;
+			ret = -1;
+			continue;
+		}
+		if (ours)
+			st->replaced++;
+		else
+			st->added++;
+	}
+	for (j = 0; j < seen.n; j++) {
+		const struct seen_route *s = &seen.r[j];
+		bool wanted = false;
+
+		if (s->proto != proto)
+			continue;
+		for (i = 0; i < n && !wanted; i++)
+			wanted = want[i].dst == s->dst && want[i].len == s->len;
+		if (wanted)
+			continue;
+		if (route_del(sk, s, &e1)) {
+			if (!ret)
+				*err = e1;
+			ret = -1;
+			continue;
+		}
+		st->removed++;
+	}
+	free(seen.r);
+	return ret;
+}

@@ -8,8 +8,13 @@
 #include <netlink/netlink.h>
 #include "log.h"
 
-/* Route protocol number that marks kxdp's own routes (see /etc/iproute2/rt_protos). */
-#define KX_RTPROT 180
+/*
+ * Route protocol numbers that mark kxdp's own routes, so it only ever
+ * changes those (`ip route show proto 180`): the agent's routes to other
+ * nodes' pod CIDRs, and the CNI plugin's /32 routes to this node's pods.
+ */
+#define KX_RTPROT_NODE 180
+#define KX_RTPROT_POD 181
 
 struct nl_sock *kx_nl_open(struct kx_err *err);
 void kx_nl_close(struct nl_sock *sk);
@@ -28,6 +33,44 @@ int kx_nl_addr_add(struct nl_sock *sk, int ifindex, uint32_t addr, int prefixlen
 /* Route dst/len, via gw (0: on-link) out of ifindex, tagged with proto. */
 int kx_nl_route_add(struct nl_sock *sk, uint32_t dst, int len, uint32_t gw, int ifindex,
 		    uint8_t proto, struct kx_err *err);
+
+/* ifindex, MTU and the first IPv4 address/prefix of a link (by ifindex or name). */
+struct kx_link {
+	int ifindex;
+	char name[16];
+	int mtu;
+	uint32_t addr; /* network order, 0 = none */
+	uint8_t prefixlen;
+};
+
+/* The link that holds addr; -ENODEV (no message) if none does. */
+int kx_nl_link_by_addr(struct nl_sock *sk, uint32_t addr, struct kx_link *l, struct kx_err *err);
+/* The link called name; -ENODEV with a message if there is none. */
+int kx_nl_link_by_name(struct nl_sock *sk, const char *name, struct kx_link *l,
+		       struct kx_err *err);
+/* Is gw on one of the IPv4 subnets of ifindex? */
+bool kx_nl_on_link_subnet(struct nl_sock *sk, int ifindex, uint32_t gw);
+
+/* A route kxdp wants in the main table: dst/len via gw out of ifindex. */
+struct kx_nl_route {
+	uint32_t dst;
+	uint8_t len;
+	uint32_t gw;
+	int ifindex;
+};
+
+struct kx_route_stats {
+	size_t added, replaced, removed, foreign;
+};
+
+/*
+ * Make the main table's routes of protocol proto exactly want[0..n): add or
+ * replace those that differ, delete the others of that protocol. A
+ * destination held at metric 0 by a route of another protocol is left alone
+ * and counted in foreign (routes at other metrics coexist with kxdp's). Returns 0 or -1 with err naming the first failure.
+ */
+int kx_nl_routes_sync(struct nl_sock *sk, uint8_t proto, const struct kx_nl_route *want,
+		      size_t n, struct kx_route_stats *st, struct kx_err *err);
 
 /* Switch this thread into the netns of fd; *back keeps the way home. */
 int kx_netns_enter(int fd, int *back, struct kx_err *err);

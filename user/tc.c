@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/if_link.h>
 #include "kxdp_abi.h"
 #include "maps.h"
 #include "tc.h"
@@ -91,5 +92,79 @@ int kx_tc_check_pod(int ifindex, const char *bpffs, struct kx_err *err)
 	if (check_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_FROM_POD, err) ||
 	    check_one(ifindex, BPF_TC_EGRESS, bpffs, KX_PROG_TC_TO_POD, err))
 		return -1;
+	return 0;
+}
+
+static int prog_id_of(int fd, __u32 *id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -1;
+	*id = info.id;
+	return 0;
+}
+
+static int attach_xdp(int ifindex, const char *ifname, const char *bpffs, struct kx_err *err)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	int fd = pinned_prog(bpffs, KX_PROG_XDP_NETDEV, err), e;
+	__u32 mode = XDP_FLAGS_DRV_MODE;
+
+	if (fd < 0)
+		return -1;
+	/* Stay in the mode already in use: switching modes needs a detach. */
+	if (!bpf_xdp_query(ifindex, 0, &q) && q.attach_mode == XDP_ATTACHED_SKB)
+		mode = XDP_FLAGS_SKB_MODE;
+	e = bpf_xdp_attach(ifindex, fd, mode, NULL);
+	if (e && mode == XDP_FLAGS_DRV_MODE) {
+		pr_warn("uplink %s: no native XDP in its driver (%s); using generic XDP, which is slower",
+			ifname, strerror(-e));
+		mode = XDP_FLAGS_SKB_MODE;
+		e = bpf_xdp_attach(ifindex, fd, mode, NULL);
+	}
+	close(fd);
+	if (e) {
+		kx_errf(err, "attach %s to uplink %s: %s", KX_PROG_XDP_NETDEV, ifname, strerror(-e));
+		return -1;
+	}
+	pr_debug("uplink %s: %s attached in %s mode", ifname, KX_PROG_XDP_NETDEV,
+		 mode == XDP_FLAGS_DRV_MODE ? "native" : "generic");
+	return 0;
+}
+
+int kx_tc_attach_uplink(int ifindex, const char *ifname, const char *bpffs, struct kx_err *err)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
+	int e = bpf_tc_hook_create(&hook);
+
+	if (e && e != -EEXIST) {
+		kx_errf(err, "clsact on uplink %s: %s", ifname, strerror(-e));
+		return -1;
+	}
+	if (attach_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_NETDEV, err))
+		return -1;
+	return attach_xdp(ifindex, ifname, bpffs, err);
+}
+
+int kx_tc_check_uplink(int ifindex, const char *bpffs, struct kx_err *err)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	int fd;
+	__u32 id;
+
+	if (check_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_NETDEV, err))
+		return -1;
+	fd = pinned_prog(bpffs, KX_PROG_XDP_NETDEV, err);
+	if (fd < 0)
+		return -1;
+	int r = prog_id_of(fd, &id);
+
+	close(fd);
+	if (r || bpf_xdp_query(ifindex, 0, &q) || (q.drv_prog_id != id && q.skb_prog_id != id)) {
+		kx_errf(err, "ifindex %d: %s is not attached", ifindex, KX_PROG_XDP_NETDEV);
+		return -1;
+	}
 	return 0;
 }

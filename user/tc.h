@@ -3,11 +3,21 @@
 #ifndef KX_TC_H
 #define KX_TC_H
 
+#include <stdbool.h>
 #include "log.h"
 
 /* tc_from_pod on ingress, tc_to_pod on egress; replaces kxdp's filter in place. */
 int kx_tc_attach_pod(int ifindex, const char *bpffs, struct kx_err *err);
 /* 0 when both hooks of ifindex run the pinned programs; -1 with err otherwise. */
 int kx_tc_check_pod(int ifindex, const char *bpffs, struct kx_err *err);
+
+/*
+ * The uplink: tc_netdev on TC ingress, xdp_netdev in native XDP mode, or in
+ * generic mode (with a warning) where the driver has none. Both replace
+ * what is attached, never detaching first.
+ */
+int kx_tc_attach_uplink(int ifindex, const char *ifname, const char *bpffs, struct kx_err *err);
+/* 0 when the uplink's TC ingress and XDP hooks run the pinned programs. */
+int kx_tc_check_uplink(int ifindex, const char *bpffs, struct kx_err *err);
 
 #endif /* KX_TC_H */

@@ -9,6 +9,8 @@
 
 #include "common.h"
 
+_Static_assert(KX_STAT_MAX <= KX_STAT_SLOTS, "kx_stats has no room for enum kx_stat");
+
 #ifdef KX_DEFINE_MAPS
 #define KX_MAP
 #else
@@ -68,7 +70,7 @@ KX_MAP struct {
 /* Per-CPU counters by enum kx_stat: what the datapath did and why it dropped. */
 KX_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, KX_STAT_MAX);
+	__uint(max_entries, KX_STAT_SLOTS);
 	__type(key, __u32);
 	__type(value, struct kx_counter);
 } kx_stats SEC(".maps");

@@ -5,14 +5,19 @@
 
 #include "maps.h"
 
-static __always_inline void stat_count(struct __sk_buff *skb, __u32 what)
+static __always_inline void stat_add(__u32 what, __u64 bytes)
 {
 	struct kx_counter *c = bpf_map_lookup_elem(&kx_stats, &what);
 
 	if (c) {
 		c->packets++;
-		c->bytes += skb->len;
+		c->bytes += bytes;
 	}
+}
+
+static __always_inline void stat_count(struct __sk_buff *skb, __u32 what)
+{
+	stat_add(what, skb->len);
 }
 
 /* Count a drop by reason and return the TC verdict for it. */

@@ -53,10 +53,36 @@ def remove_leftovers():
                 sh("umount", "-l", mnt, check=False)
 
 
-class Node:
-    """One simulated node: its namespace, uplink, bpffs, agent and pods."""
+class Fabric:
+    """The physical network between nodes: a plain L2 switch (a bridge) in
+    a namespace of its own. Nodes are not bridges; only this switch is."""
 
-    def __init__(self, name, node_ip, pod_cidr, gateway):
+    def __init__(self):
+        self.ns = PREFIX + "fabric"
+        sh("ip", "netns", "add", self.ns)
+        sh(*in_ns(self.ns, "ip", "link", "set", "lo", "up"))
+        sh(*in_ns(self.ns, "ip", "link", "add", "sw0", "type", "bridge"))
+        sh(*in_ns(self.ns, "ip", "link", "set", "sw0", "up"))
+
+    def plug(self, node, mtu=1500):
+        """Give node an uplink eth0 whose other end is a switch port."""
+        port = "p-" + node.name
+        sh(*in_ns(self.ns, "ip", "link", "add", port, "mtu", str(mtu), "type", "veth", "peer",
+                  "name", "eth0", "mtu", str(mtu), "netns", node.ns))
+        sh(*in_ns(self.ns, "ip", "link", "set", port, "master", "sw0"))
+        sh(*in_ns(self.ns, "ip", "link", "set", port, "up"))
+        return "eth0"
+
+    def cleanup(self):
+        sh("ip", "netns", "del", self.ns, check=False)
+
+
+class Node:
+    """One simulated node: its namespace, uplink, bpffs, agent and pods.
+    With a fabric, the uplink is a port of the fabric's switch; without one,
+    it is a veth pair whose both ends stay inside the node."""
+
+    def __init__(self, name, node_ip, pod_cidr, gateway, fabric=None, mtu=1500):
         self.name = name
         self.ns = PREFIX + name
         self.node_ip = node_ip
@@ -66,6 +92,7 @@ class Node:
         self.bpffs = os.path.join(self.tmp, "bpffs")
         self.state = os.path.join(self.tmp, "state.json")
         self.ipam_dir = os.path.join(self.tmp, "ipam")
+        self.cni_dir = os.path.join(self.tmp, "net.d")
         self.agent = None
         self.agent_log = os.path.join(self.tmp, "agent.log")
         self.pods = {}
@@ -74,11 +101,15 @@ class Node:
         sh("ip", "netns", "add", self.ns)
         sh("mount", "-t", "bpf", "bpf", self.bpffs)
         self.run("ip", "link", "set", "lo", "up")
-        # The node's address lives on an uplink that stays inside the node.
-        self.run("ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "uplink0p")
-        self.run("ip", "addr", "add", node_ip + "/24", "dev", "uplink0")
-        self.run("ip", "link", "set", "uplink0", "up")
-        self.run("ip", "link", "set", "uplink0p", "up")
+        if fabric:
+            self.uplink = fabric.plug(self, mtu)
+        else:
+            self.uplink = "uplink0"
+            self.run("ip", "link", "add", "uplink0", "mtu", str(mtu), "type", "veth", "peer",
+                     "name", "uplink0p", "mtu", str(mtu))
+            self.run("ip", "link", "set", "uplink0p", "up")
+        self.run("ip", "addr", "add", node_ip + "/24", "dev", self.uplink)
+        self.run("ip", "link", "set", self.uplink, "up")
 
     def run(self, *args, check=True, **kw):
         return sh(*in_ns(self.ns, *args), check=check, **kw)
@@ -94,7 +125,8 @@ class Node:
         log = open(self.agent_log, "a")
         self.agent = subprocess.Popen(
             in_ns(self.ns, os.path.join(BUILD, "kxdp-agent"), "--node", self.name,
-                  "--state", self.state, "--bpffs", self.bpffs),
+                  "--state", self.state, "--bpffs", self.bpffs, "--cni-conf-dir",
+                  self.cni_dir),
             stdout=log, stderr=log)
         self.wait_log("applied", 1)
 
@@ -121,10 +153,23 @@ class Node:
         self.wait_log(needle, before + 1)
 
     def cni_conf(self, **extra):
-        conf = {"cniVersion": "1.0.0", "name": "kxdp", "type": "kxdp", "bpffs": self.bpffs,
-                "mtu": 1500,
-                "ipam": {"type": "host-local", "dataDir": self.ipam_dir,
-                         "ranges": [[{"subnet": self.pod_cidr, "gateway": self.gateway}]]}}
+        """The network config a runtime would pass: the plugin entry of the
+        conflist the agent wrote, with cniVersion and name, and a dataDir of
+        the test's own for host-local. Before the agent has written one, an
+        equivalent config of the test's own."""
+        path = os.path.join(self.cni_dir, "10-kxdp.conflist")
+        if os.path.exists(path):
+            with open(path) as f:
+                conflist = json.load(f)
+            conf = dict(conflist["plugins"][0])
+            conf["cniVersion"] = conflist["cniVersion"]
+            conf["name"] = conflist["name"]
+        else:
+            conf = {"cniVersion": "1.0.0", "name": "kxdp", "type": "kxdp",
+                    "bpffs": self.bpffs, "mtu": 1500,
+                    "ipam": {"type": "host-local",
+                             "ranges": [[{"subnet": self.pod_cidr, "gateway": self.gateway}]]}}
+        conf["ipam"] = dict(conf["ipam"], dataDir=self.ipam_dir)
         conf.update(extra)
         return conf
 
@@ -141,10 +186,13 @@ class Node:
         text = stdin if stdin is not None else json.dumps(conf or self.cni_conf())
         return self.run(os.path.join(BUILD, "kxdp-cni"), check=False, input=text, env=env)
 
-    def add_pod(self, name):
+    def add_pod(self, name, ip=None):
+        """Wire a pod with the CNI plugin; ip asks host-local for that address
+        (the CNI "IP" argument, as kubelet passes it for static pods)."""
         ns = self.ns + "-" + name
         sh("ip", "netns", "add", ns)
-        r = self.cni("ADD", "cid-" + ns, netns_path(ns))
+        r = self.cni("ADD", "cid-" + ns, netns_path(ns),
+                     env_extra={"CNI_ARGS": "IP=" + ip} if ip else None)
         if r.returncode != 0:
             raise RuntimeError("CNI ADD %s: %s %s" % (name, r.stdout, r.stderr))
         result = json.loads(r.stdout)
@@ -220,6 +268,12 @@ def endpoint_slice(ns, svc, name, ports, addresses, ready=True):
             "ports": [{"name": n, "port": p, "protocol": pr} for n, p, pr in ports],
             "endpoints": [{"addresses": [a], "conditions": {"ready": ready}}
                           for a in addresses]}
+
+
+def reference_cluster():
+    """The reference cluster's objects, as manifests/examples holds them."""
+    with open(os.path.join(ROOT, "manifests", "examples", "reference-cluster.json")) as f:
+        return json.load(f)
 
 
 def node_object(name, ip, cidr):

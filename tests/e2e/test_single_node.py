@@ -22,7 +22,7 @@ def test_pod_has_kube_bridge_routes(node):
 
 
 def test_node_has_pod_host_routes_and_no_bridge(node):
-    r = json.loads(routes(node.run, "proto", "180"))
+    r = json.loads(routes(node.run, "proto", "181"))  # kxdp-cni's pod routes
     for pod in node.pods.values():
         assert any(x["dst"] == pod["ip"] and x.get("scope") == "link" for x in r), r
     bridges = node.run("ip", "-j", "link", "show", "type", "bridge").stdout.strip()
