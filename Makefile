@@ -37,14 +37,15 @@ USER_HDRS := $(wildcard user/*.h) include/kxdp_abi.h $(BUILD)/kxdp.skel.h
 BINS := $(BUILD)/kxdp-agent $(BUILD)/kxdp-cni $(BUILD)/kxdp
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps check unit e2e demo vmlinux clean help install
+.PHONY: all deps check unit e2e demo demo-clean vmlinux clean help install
 all: $(BINS) $(BUILD)/kxdp.bpf.o
 
 help:
 	@echo "make            build BPF object, skeleton and binaries into $(BUILD)/"
 	@echo "make deps       install the Debian packages kxdp needs (idempotent)"
 	@echo "make check      deps + build + unit + e2e tests; ends with 'N passed, N failed'"
-	@echo "make demo       deps + build + the reference cluster demo"
+	@echo "make demo       deps + build + the reference cluster demo (KEEP=1 leaves it up)"
+	@echo "make demo-clean remove a demo kept with KEEP=1"
 	@echo "make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
 
 deps:
@@ -103,7 +104,10 @@ check: deps
 
 demo: deps
 	$(MAKE) all
-	@tests/demo.sh $(BUILD)
+	@KXDP_BUILD=$(CURDIR)/$(BUILD) $(PY) tests/demo.py
+
+demo-clean:
+	@$(PY) tests/demo.py --clean
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h

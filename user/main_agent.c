@@ -175,8 +175,8 @@ static void sync_routes(struct agent *a, const struct kx_table *t, const struct 
 	if (kx_nl_routes_sync(a->nl, KX_RTPROT_NODE, want, n, &st, &err))
 		pr_warn("routes: %s", err.msg);
 	if (st.added || st.replaced || st.removed)
-		pr_info("routes to other nodes' pods: %zu kept, +%zu ~%zu -%zu", n, st.added,
-			st.replaced, st.removed);
+		pr_info("routes to other nodes' pods: %zu in place (+%zu ~%zu -%zu)", n,
+			st.added, st.replaced, st.removed);
 	free(want);
 }
 
@@ -214,8 +214,7 @@ static void setup_node(struct agent *a, const struct kx_table *t)
 			pr_warn("%s", err.msg);
 		} else {
 			a->uplink_ifindex = up.ifindex;
-			pr_info("uplink %s: %s and %s attached", up.name, KX_PROG_XDP_NETDEV,
-				KX_PROG_TC_NETDEV);
+			pr_info("uplink %s: %s attached (TC ingress)", up.name, KX_PROG_TC_NETDEV);
 		}
 	}
 	if (have_uplink) {

@@ -129,8 +129,8 @@ static int attach_xdp(int ifindex, const char *ifname, const char *bpffs, struct
 		kx_errf(err, "attach %s to uplink %s: %s", KX_PROG_XDP_NETDEV, ifname, strerror(-e));
 		return -1;
 	}
-	pr_debug("uplink %s: %s attached in %s mode", ifname, KX_PROG_XDP_NETDEV,
-		 mode == XDP_FLAGS_DRV_MODE ? "native" : "generic");
+	pr_info("uplink %s: %s attached (%s XDP)", ifname, KX_PROG_XDP_NETDEV,
+		mode == XDP_FLAGS_DRV_MODE ? "native" : "generic");
 	return 0;
 }
 

@@ -18,7 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("KXDP_BUILD", os.path.join(ROOT, "build"))
 HELPERS = os.path.join(ROOT, "tests", "e2e", "helpers")
 PY = "/usr/bin/python3"
-PREFIX = "kxe2e-"
+PREFIX = "kxe2e-"  # of every namespace; the demo sets its own
+TMP_PREFIX = "kxdp-e2e-"  # of every temporary directory (bpffs mounts inside)
 CNI_PATH = "/usr/lib/cni"
 
 
@@ -41,16 +42,27 @@ def in_ns(ns, *args):
 
 
 def remove_leftovers():
-    """Remove namespaces and mounts an earlier, killed run left behind."""
+    """Remove what an earlier, killed run left behind: its processes,
+    namespaces, bpffs mounts and temporary directories."""
     for line in sh("ip", "netns", "list", check=False).stdout.splitlines():
         name = line.split()[0] if line.strip() else ""
-        if name.startswith(PREFIX):
-            sh("ip", "netns", "del", name, check=False)
+        if not name.startswith(PREFIX):
+            continue
+        for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        sh("ip", "netns", "del", name, check=False)
     with open("/proc/mounts") as f:
-        for line in f:
-            mnt = line.split()[1]
-            if "/kxdp-e2e-" in mnt:
-                sh("umount", "-l", mnt, check=False)
+        mounts = [line.split()[1] for line in f]
+    for mnt in mounts:
+        if "/" + TMP_PREFIX in mnt:
+            sh("umount", "-l", mnt, check=False)
+    tmp = tempfile.gettempdir()
+    for d in os.listdir(tmp):
+        if d.startswith(TMP_PREFIX):
+            shutil.rmtree(os.path.join(tmp, d), ignore_errors=True)
 
 
 class Fabric:
@@ -88,7 +100,7 @@ class Node:
         self.node_ip = node_ip
         self.pod_cidr = pod_cidr
         self.gateway = gateway
-        self.tmp = tempfile.mkdtemp(prefix="kxdp-e2e-")
+        self.tmp = tempfile.mkdtemp(prefix=TMP_PREFIX)
         self.bpffs = os.path.join(self.tmp, "bpffs")
         self.state = os.path.join(self.tmp, "state.json")
         self.ipam_dir = os.path.join(self.tmp, "ipam")
