@@ -59,6 +59,55 @@ static void test_reference_cluster(void **unused)
 	assert_int_equal(t.node_ip, ip4("10.124.242.130"));
 	assert_int_equal(t.pod_cidr, ip4("12.0.2.0"));
 	assert_int_equal(t.pod_cidr_len, 24);
+	/* one route per other node: <pod CIDR> via <InternalIP> */
+	assert_int_equal(t.n_routes, 2);
+	assert_int_equal(t.routes[0].dst, ip4("12.0.0.0"));
+	assert_int_equal(t.routes[0].len, 24);
+	assert_int_equal(t.routes[0].via, ip4("10.124.242.131"));
+	assert_string_equal(t.routes[0].node, "node131");
+	assert_int_equal(t.routes[1].dst, ip4("12.0.1.0"));
+	assert_int_equal(t.routes[1].via, ip4("10.124.242.132"));
+	kx_table_free(&t);
+}
+
+static void test_node_pod_cidr_sources(void **unused)
+{
+	const char *json =
+		"{\"items\":["
+		/* podCIDRs first, IPv6 ones skipped */
+		"{\"kind\":\"Node\",\"metadata\":{\"name\":\"a\"},\"spec\":{\"podCIDR\":\"10.9.0.0/24\","
+		"\"podCIDRs\":[\"fd00:1::/64\",\"10.1.0.0/24\"]},"
+		"\"status\":{\"addresses\":[{\"type\":\"Hostname\",\"address\":\"a\"},"
+		"{\"type\":\"InternalIP\",\"address\":\"192.168.0.1\"}]}},"
+		/* only spec.podCIDR */
+		"{\"kind\":\"Node\",\"metadata\":{\"name\":\"b\"},\"spec\":{\"podCIDR\":\"10.2.0.0/24\"},"
+		"\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"192.168.0.2\"}]}},"
+		/* only kube-router's annotation */
+		"{\"kind\":\"Node\",\"metadata\":{\"name\":\"c\",\"annotations\":"
+		"{\"kube-router.io/pod-cidr\":\"10.3.0.0/24\"}},"
+		"\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"192.168.0.3\"}]}},"
+		/* no address yet: no route */
+		"{\"kind\":\"Node\",\"metadata\":{\"name\":\"d\"},\"spec\":{\"podCIDR\":\"10.4.0.0/24\"}},"
+		/* no pod CIDR yet: no route */
+		"{\"kind\":\"Node\",\"metadata\":{\"name\":\"e\"},"
+		"\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"192.168.0.5\"}]}}"
+		"]}";
+	struct kx_err err = { "" };
+	struct k8s_state st;
+	struct kx_table t;
+
+	if (k8s_decode_string(json, &st, &err) || kx_model_build(&st, "b", &t, &err))
+		fail_msg("%s", err.msg);
+	k8s_state_free(&st);
+	assert_int_equal(t.node_ip, ip4("192.168.0.2"));
+	assert_int_equal(t.pod_cidr, ip4("10.2.0.0"));
+	assert_int_equal(t.n_routes, 2);
+	assert_string_equal(t.routes[0].node, "a");
+	assert_int_equal(t.routes[0].dst, ip4("10.1.0.0"));
+	assert_int_equal(t.routes[0].via, ip4("192.168.0.1"));
+	assert_string_equal(t.routes[1].node, "c");
+	assert_int_equal(t.routes[1].dst, ip4("10.3.0.0"));
+	assert_int_equal(t.routes[1].len, 24);
 	kx_table_free(&t);
 }
 
@@ -194,6 +243,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reference_cluster),
+		cmocka_unit_test(test_node_pod_cidr_sources),
 		cmocka_unit_test(test_multiport_named_ports_several_slices),
 		cmocka_unit_test(test_ready_terminating_headless_externalname),
 		cmocka_unit_test(test_malformed_input_one_line_error),
