@@ -128,9 +128,7 @@ int tc_from_pod(struct __sk_buff *skb)
 		if (ret != CONTINUE)
 			return ret;
 	}
-	ret = redirect_to_pod(skb, p.daddr);
-	if (ret >= 0)
-		return ret;
+	return deliver(skb, p.daddr);
 pass:
 	stat_count(skb, KX_STAT_PASS);
 	return TC_ACT_OK;

@@ -10,28 +10,20 @@
 #include "lib/maps.h"
 #include "lib/stats.h"
 #include "lib/parse.h"
-#include "lib/nat.h"
-#include "lib/ct.h"
+#include "lib/revnat.h"
 
 /* What the node's stack sends to a pod leaves here (TC egress of its host-side veth). */
 SEC("tc")
 int tc_to_pod(struct __sk_buff *skb)
 {
-	struct kx_ct_val *ct;
 	struct pkt p;
 
 	if (parse_eth_proto(skb) != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
 	if (parse_ipv4(skb, &p) || !p.has_ports)
 		return TC_ACT_OK;
-	ct = ct_lookup(&p);
-	if (!ct || ct->dir != KX_CT_REPLY)
-		return TC_ACT_OK;
-
-	ct_touch(ct, &p);
-	if (nat_rewrite(skb, &p, true, ct->nat_addr, ct->nat_port))
+	if (revnat_reply(skb, &p))
 		return drop(skb, KX_STAT_DROP_REWRITE);
-	stat_count(skb, KX_STAT_REVNAT);
 	return TC_ACT_OK;
 }
 

@@ -27,4 +27,15 @@ static __always_inline int redirect_to_pod(struct __sk_buff *skb, __be32 daddr)
 	return bpf_redirect_peer(ep->ifindex, 0);
 }
 
+/* Into the local pod that daddr is, or else to the kernel untouched. */
+static __always_inline int deliver(struct __sk_buff *skb, __be32 daddr)
+{
+	int ret = redirect_to_pod(skb, daddr);
+
+	if (ret >= 0)
+		return ret;
+	stat_count(skb, KX_STAT_PASS);
+	return TC_ACT_OK;
+}
+
 #endif /* KX_BPF_REDIRECT_H */

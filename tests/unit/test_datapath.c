@@ -29,7 +29,7 @@ static const uint8_t host_mac_b[6] = { 0x02, 0xbb, 0, 0, 0, 0x0b };
 struct fx {
 	struct kxdp *skel;
 	struct kx_maps m;
-	int from_pod, to_pod;
+	int from_pod, to_pod, tc_netdev, xdp_netdev;
 };
 
 static void add_endpoint(struct fx *f, const char *ip, const uint8_t *pod_mac,
@@ -78,6 +78,8 @@ static int setup(void **state)
 	}
 	f->from_pod = bpf_program__fd(f->skel->progs.tc_from_pod);
 	f->to_pod = bpf_program__fd(f->skel->progs.tc_to_pod);
+	f->tc_netdev = bpf_program__fd(f->skel->progs.tc_netdev);
+	f->xdp_netdev = bpf_program__fd(f->skel->progs.xdp_netdev);
 	add_endpoint(f, "12.0.2.10", client_mac, host_mac_a, POD_IFINDEX);
 	add_endpoint(f, "12.0.2.20", backend_mac, host_mac_b, POD_IFINDEX);
 	add_endpoint(f, "12.0.2.30", other_mac, host_mac_b, POD_IFINDEX);
@@ -529,6 +531,69 @@ static void test_tc_to_pod_host_backend_reply(void **state)
 	assert_memory_equal(out, in, n);
 }
 
+static void test_tc_netdev_remote_backend_reply_and_delivery(void **state)
+{
+	const char *ips[] = { "12.0.1.93" }; /* a backend on another node */
+	static const uint8_t uplink_mac[6] = { 0x02, 0xee, 0, 0, 0, 1 },
+			     peer_mac[6] = { 0x02, 0xee, 0, 0, 0, 2 };
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+
+	set_service(f, "12.0.182.73", 5432, IPPROTO_TCP, ips, 5001, 1);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 49000, "12.0.182.73",
+		     5432, 0x02, NULL);
+	/* not a local pod: DNAT, then the kernel routes it to the other node */
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+	assert_ip(out + 30, "12.0.1.93");
+	assert_memory_equal(out, in, 12); /* the kernel sets the MACs */
+
+	/* the reply comes back over the uplink: VIP restored, straight into the client */
+	n = build_l4(in, uplink_mac, peer_mac, IPPROTO_TCP, "12.0.1.93", 5001, "12.0.2.10", 49000,
+		     0x12, "hi");
+	assert_int_equal(run(f->tc_netdev, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_memory_equal(out, client_mac, 6);
+	assert_memory_equal(out + 6, host_mac_a, 6);
+	assert_ip(out + 26, "12.0.182.73");
+	assert_int_equal(get16(out + 34), 5432);
+	assert_int_equal(csum_check(out + 14, 20), 0);
+	assert_int_equal(l4_csum_check(out + 14), 0);
+
+	/* another node's pod talking to a local pod: delivered, bytes above L2 untouched */
+	n = build_l4(in, uplink_mac, peer_mac, IPPROTO_UDP, "12.0.1.7", 999, "12.0.2.30", 53, 0,
+		     "q");
+	assert_int_equal(run(f->tc_netdev, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_memory_equal(out, other_mac, 6);
+	assert_memory_equal(out + 12, in + 12, n - 12);
+
+	/* anything else: to the kernel, untouched */
+	n = build_l4(in, uplink_mac, peer_mac, IPPROTO_TCP, "10.124.242.131", 22, "10.124.242.130",
+		     40000, 0x10, NULL);
+	assert_int_equal(run(f->tc_netdev, in, n, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+	put16(in + 12, 0x0806);
+	assert_int_equal(run(f->tc_netdev, in, 42, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, 42);
+}
+
+static void test_xdp_netdev_passes_and_counts(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint64_t before = stat_packets(f, KX_STAT_XDP_PASS);
+	size_t n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "10.124.242.131", 1000,
+			    "12.0.2.10", 53, 0, "x");
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n,
+			    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(f->xdp_netdev, &o), 0);
+	assert_int_equal(o.retval, 2); /* XDP_PASS */
+	assert_int_equal(o.data_size_out, n);
+	assert_memory_equal(out, in, n);
+	assert_int_equal(stat_packets(f, KX_STAT_XDP_PASS), before + 1);
+}
+
 static void test_sync_reconciles_in_place(void **state)
 {
 	const char *two[] = { "12.0.2.20", "12.0.2.30" }, *one[] = { "12.0.2.30" };
@@ -604,6 +669,8 @@ int main(void)
 		cmocka_unit_test(test_spoofed_source_dropped_and_counted),
 		cmocka_unit_test(test_truncated_and_foreign_frames_pass_untouched),
 		cmocka_unit_test(test_tc_to_pod_host_backend_reply),
+		cmocka_unit_test(test_tc_netdev_remote_backend_reply_and_delivery),
+		cmocka_unit_test(test_xdp_netdev_passes_and_counts),
 		cmocka_unit_test(test_sync_reconciles_in_place),
 	};
 
