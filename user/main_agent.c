@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include "conflist.h"
 #include "k8s.h"
+#include "kapi.h"
 #include "netlink.h"
 #include "tc.h"
 #include "loader.h"
@@ -25,7 +26,8 @@
 
 struct agent_opts {
 	const char *node;
-	const char *state;
+	const char *state; /* a List file, or NULL: the API server */
+	const char *kubeconfig; /* NULL with no --state: in-cluster config */
 	const char *bpffs;
 	const char *uplink; /* NULL: the interface holding the node's InternalIP */
 	const char *cni_conf_dir; /* "" = do not write the CNI config */
@@ -49,10 +51,13 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kxdp-agent --node NAME --state FILE [--bpffs DIR] [--uplink IF]\n"
-		   "                  [--cni-conf-dir DIR] [--once] [-v]\n"
+	fprintf(f, "usage: kxdp-agent --node NAME [--state FILE | --kubeconfig FILE] [--bpffs DIR]\n"
+		   "                  [--uplink IF] [--cni-conf-dir DIR] [--once] [-v]\n"
 		   "  --node NAME         this node's name (as in the Node object)\n"
 		   "  --state FILE        Kubernetes List JSON (kubectl get nodes,services,endpointslices -A -o json)\n"
+		   "  --kubeconfig FILE   list and watch the API server of this kubeconfig; with neither\n"
+		   "                      option, the in-cluster config (service account,\n"
+		   "                      KUBERNETES_SERVICE_HOST/PORT)\n"
 		   "  --bpffs DIR         bpffs mount holding the pins (default " KX_DEFAULT_BPFFS ")\n"
 		   "  --uplink IF         the node's uplink (default: the interface holding its InternalIP)\n"
 		   "  --cni-conf-dir DIR  where to write " KX_CNI_CONFLIST " (default " KX_DEFAULT_CNI_CONF_DIR "; '' = nowhere)\n"
@@ -67,6 +72,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		{ "node", required_argument, NULL, 'n' },   { "state", required_argument, NULL, 's' },
 		{ "bpffs", required_argument, NULL, 'b' },  { "once", no_argument, NULL, 'o' },
 		{ "uplink", required_argument, NULL, 'u' }, { "cni-conf-dir", required_argument, NULL, 'c' },
+		{ "kubeconfig", required_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -80,6 +86,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		case 's': o->state = optarg; break;
 		case 'b': o->bpffs = optarg; break;
 		case 'u': o->uplink = optarg; break;
+		case 'k': o->kubeconfig = optarg; break;
 		case 'c': o->cni_conf_dir = optarg; break;
 		case 'o': o->once = true; break;
 		case 'v': kx_log_verbosity++; break;
@@ -91,9 +98,13 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		fprintf(stderr, "kxdp-agent: unexpected argument \"%s\"\n", argv[optind]);
 		return -1;
 	}
-	if (!o->node || !o->state) {
-		fprintf(stderr, "kxdp-agent: --node and --state are required\n");
+	if (!o->node) {
+		fprintf(stderr, "kxdp-agent: --node is required\n");
 		usage(stderr);
+		return -1;
+	}
+	if (o->state && o->kubeconfig) {
+		fprintf(stderr, "kxdp-agent: --state and --kubeconfig exclude each other\n");
 		return -1;
 	}
 	return 0;
@@ -224,34 +235,45 @@ static void setup_node(struct agent *a, const struct kx_table *t)
 	write_cni_config(a, t, have_uplink ? &up : NULL);
 }
 
-/* Read, model and apply the state file once. The maps change only if it is valid. */
-static int apply_state(struct agent *a)
+/* Model and apply the cluster's objects. The maps change only if they are valid. */
+static int apply_objects(struct agent *a, const struct k8s_state *ks, const char *source)
 {
-	const struct agent_opts *o = &a->o;
 	struct kx_sync_stats st;
-	struct k8s_state ks;
 	struct kx_table t;
 	struct kx_err err;
 	int ret;
 
-	if (k8s_decode_file(o->state, &ks, &err)) {
-		pr_warn("state %s rejected, keeping the last good state: %s", o->state, err.msg);
-		return -1;
-	}
-	ret = kx_model_build(&ks, o->node, &t, &err);
-	k8s_state_free(&ks);
+	ret = kx_model_build(ks, a->o.node, &t, &err);
 	if (ret) {
-		pr_warn("state %s rejected, keeping the last good state: %s", o->state, err.msg);
+		pr_warn("%s rejected, keeping the last good state: %s", source, err.msg);
 		return -1;
 	}
 	ret = kx_sync_apply(&a->maps, &t, &st, &err);
 	if (ret)
 		pr_warn("%s", err.msg);
 	setup_node(a, &t);
-	pr_info("applied %s: %zu services (+%zu ~%zu -%zu), backends +%zu -%zu%s", o->state,
+	pr_info("applied %s: %zu services (+%zu ~%zu -%zu), backends +%zu -%zu%s", source,
 		t.n_svcs, st.svc_added, st.svc_changed, st.svc_removed, st.backends_added,
 		st.backends_removed, ret ? ", some did not fit" : "");
 	kx_table_free(&t);
+	return ret;
+}
+
+/* Read the state file and apply it. */
+static int apply_state(struct agent *a)
+{
+	struct k8s_state ks;
+	struct kx_err err;
+	char source[4200];
+	int ret;
+
+	snprintf(source, sizeof(source), "state %s", a->o.state);
+	if (k8s_decode_file(a->o.state, &ks, &err)) {
+		pr_warn("%s rejected, keeping the last good state: %s", source, err.msg);
+		return -1;
+	}
+	ret = apply_objects(a, &ks, source);
+	k8s_state_free(&ks);
 	return ret;
 }
 
@@ -270,11 +292,66 @@ static bool state_changed(const char *path, struct stat *last)
 	return true;
 }
 
-int main(int argc, char **argv)
+/* --state: apply, then re-apply whenever the file changes. */
+static int run_state_file(struct agent *a)
 {
 	struct timespec tick = { 0, 200 * 1000 * 1000 };
-	struct agent a = { 0 };
 	struct stat last = { 0 };
+	int ret;
+
+	if (stat(a->o.state, &last))
+		pr_warn("state %s: %s", a->o.state, strerror(errno));
+	ret = apply_state(a);
+	if (a->o.once)
+		return ret;
+	while (!stop) {
+		nanosleep(&tick, NULL);
+		if (state_changed(a->o.state, &last))
+			apply_state(a);
+	}
+	return 0;
+}
+
+/* The API server: list, then apply after every batch of watch events. */
+static int run_api(struct agent *a)
+{
+	struct kapi_conf conf;
+	struct k8s_state ks;
+	struct kx_err err;
+	struct kapi k;
+	int ret = 0;
+
+	if (a->o.kubeconfig ? kapi_conf_kubeconfig(a->o.kubeconfig, &conf, &err)
+			    : kapi_conf_incluster(KX_SA_DIR, &conf, &err)) {
+		pr_warn("%s", err.msg);
+		return -1;
+	}
+	if (kapi_init(&k, &conf, &err)) {
+		pr_warn("%s", err.msg);
+		kapi_free(&k);
+		return -1;
+	}
+	pr_info("API server %s: listing services, endpointslices and nodes", conf.server);
+	while (!stop) {
+		kapi_step(&k, 200);
+		if (!kapi_synced(&k) || !k.dirty)
+			continue;
+		if (kapi_take_state(&k, &ks, &err)) {
+			pr_warn("API objects rejected, keeping the last good state: %s", err.msg);
+			continue;
+		}
+		ret = apply_objects(a, &ks, "API state");
+		k8s_state_free(&ks);
+		if (a->o.once)
+			break;
+	}
+	kapi_free(&k);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = { 0 };
 	struct kx_err err;
 	int ret;
 
@@ -293,20 +370,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pr_info("node %s: datapath loaded, pins under %s/%s", a.o.node, a.o.bpffs, KX_PIN_DIR);
-	if (stat(a.o.state, &last))
-		pr_warn("state %s: %s", a.o.state, strerror(errno));
-	ret = apply_state(&a);
-	if (!a.o.once) {
-		signal(SIGINT, on_signal);
-		signal(SIGTERM, on_signal);
-		while (!stop) {
-			nanosleep(&tick, NULL);
-			if (state_changed(a.o.state, &last))
-				apply_state(&a);
-		}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	ret = a.o.state ? run_state_file(&a) : run_api(&a);
+	if (stop)
 		pr_info("signal %d: exiting, the datapath keeps running from its pins", (int)stop);
-		ret = 0;
-	}
 	kx_nl_close(a.nl);
 	kx_maps_close(&a.maps);
 	return ret ? 1 : 0;

@@ -132,17 +132,28 @@ class Node:
             json.dump(obj, f)
         os.replace(tmp, self.state)
 
-    def start_agent(self, state):
-        self.write_state(state)
+    def agent_args(self, kubeconfig=None):
+        source = ["--kubeconfig", kubeconfig] if kubeconfig else ["--state", self.state]
+        return in_ns(self.ns, os.path.join(BUILD, "kxdp-agent"), "--node", self.name,
+                     *source, "--bpffs", self.bpffs, "--cni-conf-dir", self.cni_dir)
+
+    def start_agent(self, state=None, kubeconfig=None, wait=True):
+        """Start the agent on a state file (written from state) or an API server."""
+        if state is not None:
+            self.write_state(state)
+        before = sum("applied" in l for l in self.log_lines())
         log = open(self.agent_log, "a")
-        self.agent = subprocess.Popen(
-            in_ns(self.ns, os.path.join(BUILD, "kxdp-agent"), "--node", self.name,
-                  "--state", self.state, "--bpffs", self.bpffs, "--cni-conf-dir",
-                  self.cni_dir),
-            stdout=log, stderr=log)
-        self.wait_log("applied", 1)
+        self.agent = subprocess.Popen(self.agent_args(kubeconfig), stdout=log, stderr=log)
+        if wait:
+            self.wait_log("applied", before + 1)
+
+    def stop_agent(self, sig=signal.SIGTERM):
+        self.agent.send_signal(sig)
+        self.agent.wait(10)
 
     def log_lines(self):
+        if not os.path.exists(self.agent_log):
+            return []
         with open(self.agent_log) as f:
             return f.read().splitlines()
 
@@ -280,6 +291,72 @@ def endpoint_slice(ns, svc, name, ports, addresses, ready=True):
             "ports": [{"name": n, "port": p, "protocol": pr} for n, p, pr in ports],
             "endpoints": [{"addresses": [a], "conditions": {"ready": ready}}
                           for a in addresses]}
+
+
+class ApiServer:
+    """tests/apiserver.py in a node's namespace: HTTPS with a fresh CA-less
+    self-signed certificate for its address, a bearer token, and a kubeconfig
+    for the agents. Commands go to its stdin (see apiserver.py)."""
+
+    def __init__(self, node, port=6443, state=None, token="kxdp-test-token"):
+        self.node = node
+        self.url = "https://%s:%d" % (node.node_ip, port)
+        self.dir = os.path.join(node.tmp, "apiserver")
+        os.makedirs(self.dir)
+        self.cert = os.path.join(self.dir, "tls.crt")
+        self.key = os.path.join(self.dir, "tls.key")
+        sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+           "-nodes", "-days", "2", "-subj", "/CN=kube-apiserver", "-keyout", self.key,
+           "-out", self.cert, "-addext", "subjectAltName=IP:%s" % node.node_ip)
+        self.token_file = os.path.join(self.dir, "token")
+        with open(self.token_file, "w") as f:
+            f.write(token + "\n")
+        self.kubeconfig = os.path.join(self.dir, "kubeconfig")
+        with open(self.kubeconfig, "w") as f:
+            f.write(KUBECONFIG % {"server": self.url, "ca": self.cert,
+                                  "token_file": self.token_file})
+        args = [PY, os.path.join(ROOT, "tests", "apiserver.py"), "--listen",
+                "%s:%d" % (node.node_ip, port), "--cert", self.cert, "--key", self.key,
+                "--token", token]
+        if state is not None:
+            path = os.path.join(self.dir, "initial.json")
+            with open(path, "w") as f:
+                json.dump(state, f)
+            args += ["--state", path]
+        self.proc = subprocess.Popen(in_ns(node.ns, *args), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        node.procs.append(self.proc)
+        if self.proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("test API server did not start")
+
+    def cmd(self, op, **kw):
+        kw["op"] = op
+        self.proc.stdin.write(json.dumps(kw) + "\n")
+        self.proc.stdin.flush()
+        res = json.loads(self.proc.stdout.readline())
+        if not res.get("ok"):
+            raise RuntimeError("apiserver %s: %s" % (op, res))
+        return res
+
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters:
+- name: test
+  cluster:
+    server: %(server)s
+    certificate-authority: %(ca)s
+users:
+- name: kxdp
+  user:
+    tokenFile: %(token_file)s
+contexts:
+- name: test
+  context:
+    cluster: test
+    user: kxdp
+current-context: test
+"""
 
 
 def reference_cluster():
