@@ -18,11 +18,11 @@ endif
 # Debian packages that building, testing and the demo need.
 DEB_PKGS := clang llvm make pkg-config gcc libc6-dev bpftool libbpf-dev \
 	libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev libjansson-dev \
-	libcurl4-openssl-dev libyaml-dev openssl \
+	libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev openssl \
 	libcmocka-dev python3-pytest python3-scapy python3-pyroute2 python3-yaml \
 	containernetworking-plugins iproute2 iputils-ping socat util-linux
 
-PKGS := libbpf libelf zlib libnl-3.0 libnl-route-3.0 jansson libcurl yaml-0.1
+PKGS := libbpf libelf zlib libnl-3.0 libnl-route-3.0 jansson libcurl yaml-0.1 libmicrohttpd
 USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Iinclude -Iuser -I$(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 USER_LDLIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -116,7 +116,7 @@ vmlinux:
 install: all
 	install -D -m 0755 $(BUILD)/kxdp-agent $(DESTDIR)$(PREFIX)/bin/kxdp-agent
 	install -D -m 0755 $(BUILD)/kxdp $(DESTDIR)$(PREFIX)/bin/kxdp
-	install -D -m 0755 $(BUILD)/kxdp-cni $(DESTDIR)/opt/cni/bin/kxdp
+	install -D -m 0755 $(BUILD)/kxdp-cni $(DESTDIR)$(PREFIX)/lib/kxdp/kxdp-cni
 	install -D -m 0644 $(BUILD)/kxdp.bpf.o $(DESTDIR)$(PREFIX)/lib/kxdp/kxdp.bpf.o
 
 clean:

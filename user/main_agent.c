@@ -5,6 +5,8 @@
  * A bad file is reported in one line and the last good state keeps serving.
  */
 #include <arpa/inet.h>
+#include <net/if.h>
+#include <bpf/bpf.h>
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -15,6 +17,7 @@
 #include <time.h>
 #include <sys/stat.h>
 #include "conflist.h"
+#include "health.h"
 #include "k8s.h"
 #include "kapi.h"
 #include "netlink.h"
@@ -31,6 +34,7 @@ struct agent_opts {
 	const char *bpffs;
 	const char *uplink; /* NULL: the interface holding the node's InternalIP */
 	const char *cni_conf_dir; /* "" = do not write the CNI config */
+	const char *metrics_addr; /* /healthz, /readyz; "" = none */
 	bool once;
 };
 
@@ -40,6 +44,7 @@ struct agent {
 	struct kx_maps maps;
 	struct nl_sock *nl;
 	int uplink_ifindex; /* where the uplink programs were last attached, 0 = none */
+	struct kx_health *health;
 };
 
 static volatile sig_atomic_t stop;
@@ -61,6 +66,7 @@ static void usage(FILE *f)
 		   "  --bpffs DIR         bpffs mount holding the pins (default " KX_DEFAULT_BPFFS ")\n"
 		   "  --uplink IF         the node's uplink (default: the interface holding its InternalIP)\n"
 		   "  --cni-conf-dir DIR  where to write " KX_CNI_CONFLIST " (default " KX_DEFAULT_CNI_CONF_DIR "; '' = nowhere)\n"
+		   "  --metrics-addr A:P  serve /healthz and /readyz there (default " KX_DEFAULT_METRICS_ADDR "; '' = off)\n"
 		   "  --once              apply the state once and exit\n"
 		   "  -v            more log lines (repeat for debug)\n"
 		   "exit codes: 0 ok, 1 failed (message on stderr), 2 bad usage\n");
@@ -73,6 +79,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		{ "bpffs", required_argument, NULL, 'b' },  { "once", no_argument, NULL, 'o' },
 		{ "uplink", required_argument, NULL, 'u' }, { "cni-conf-dir", required_argument, NULL, 'c' },
 		{ "kubeconfig", required_argument, NULL, 'k' },
+		{ "metrics-addr", required_argument, NULL, 'm' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -80,6 +87,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 
 	o->bpffs = KX_DEFAULT_BPFFS;
 	o->cni_conf_dir = KX_DEFAULT_CNI_CONF_DIR;
+	o->metrics_addr = KX_DEFAULT_METRICS_ADDR;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->node = optarg; break;
@@ -87,6 +95,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		case 'b': o->bpffs = optarg; break;
 		case 'u': o->uplink = optarg; break;
 		case 'k': o->kubeconfig = optarg; break;
+		case 'm': o->metrics_addr = optarg; break;
 		case 'c': o->cni_conf_dir = optarg; break;
 		case 'o': o->once = true; break;
 		case 'v': kx_log_verbosity++; break;
@@ -274,6 +283,7 @@ static int apply_state(struct agent *a)
 	}
 	ret = apply_objects(a, &ks, source);
 	k8s_state_free(&ks);
+	kx_health_ready(a->health, ret == 0);
 	return ret;
 }
 
@@ -306,10 +316,38 @@ static int run_state_file(struct agent *a)
 		return ret;
 	while (!stop) {
 		nanosleep(&tick, NULL);
+		kx_health_beat(a->health);
 		if (state_changed(a->o.state, &last))
 			apply_state(a);
 	}
 	return 0;
+}
+
+/*
+ * After a (re)load: every pod veth of this node gets the programs just
+ * pinned, replacing the old ones in place (no detach, no gap).
+ */
+static void reattach_pods(struct agent *a)
+{
+	struct kx_endpoint ep;
+	struct kx_err err = { "" };
+	char name[IF_NAMESIZE];
+	__be32 k, prev;
+	bool first = true;
+	int n = 0;
+
+	for (; !bpf_map_get_next_key(a->maps.endpoints, first ? NULL : &prev, &k);
+	     prev = k, first = false) {
+		if (bpf_map_lookup_elem(a->maps.endpoints, &k, &ep) ||
+		    !if_indextoname(ep.ifindex, name))
+			continue; /* another netns's, or gone: the CNI cleans up */
+		if (kx_tc_attach_pod(ep.ifindex, a->o.bpffs, &err))
+			pr_warn("pod veth %s: %s", name, err.msg);
+		else
+			n++;
+	}
+	if (n)
+		pr_info("pod veths: programs replaced in place on %d", n);
 }
 
 /* The API server: list, then apply after every batch of watch events. */
@@ -334,14 +372,17 @@ static int run_api(struct agent *a)
 	pr_info("API server %s: listing services, endpointslices and nodes", conf.server);
 	while (!stop) {
 		kapi_step(&k, 200);
+		kx_health_beat(a->health);
 		if (!kapi_synced(&k) || !k.dirty)
 			continue;
+		kx_health_ready(a->health, false);
 		if (kapi_take_state(&k, &ks, &err)) {
 			pr_warn("API objects rejected, keeping the last good state: %s", err.msg);
 			continue;
 		}
 		ret = apply_objects(a, &ks, "API state");
 		k8s_state_free(&ks);
+		kx_health_ready(a->health, ret == 0);
 		if (a->o.once)
 			break;
 	}
@@ -370,11 +411,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pr_info("node %s: datapath loaded, pins under %s/%s", a.o.node, a.o.bpffs, KX_PIN_DIR);
+	reattach_pods(&a);
+	if (a.o.metrics_addr[0] && !a.o.once) {
+		a.health = kx_health_start(a.o.metrics_addr, &err);
+		if (!a.health)
+			pr_warn("%s", err.msg); /* the datapath matters more than the probe */
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	ret = a.o.state ? run_state_file(&a) : run_api(&a);
 	if (stop)
 		pr_info("signal %d: exiting, the datapath keeps running from its pins", (int)stop);
+	kx_health_stop(a.health);
 	kx_nl_close(a.nl);
 	kx_maps_close(&a.maps);
 	return ret ? 1 : 0;

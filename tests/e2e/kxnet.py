@@ -147,6 +147,20 @@ class Node:
         if wait:
             self.wait_log("applied", before + 1)
 
+    def start_daemonset_agent(self, api, build=None, wait=True):
+        """Start the agent as the DaemonSet does, against api (ApiServer)."""
+        self.sa_dir = os.path.join(self.tmp, "serviceaccount")
+        if not os.path.isdir(self.sa_dir):  # a restarted pod keeps its (rotated) token
+            os.makedirs(self.sa_dir)
+            shutil.copy(api.token_file, os.path.join(self.sa_dir, "token"))
+            shutil.copy(api.cert, os.path.join(self.sa_dir, "ca.crt"))
+        argv, env = daemonset_agent(self, build)
+        before = sum("applied" in l for l in self.log_lines())
+        log = open(self.agent_log, "a")
+        self.agent = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+        if wait:
+            self.wait_log("applied", before + 1)
+
     def stop_agent(self, sig=signal.SIGTERM):
         self.agent.send_signal(sig)
         self.agent.wait(10)
@@ -357,6 +371,55 @@ contexts:
     user: kxdp
 current-context: test
 """
+
+
+MANIFEST = os.path.join(ROOT, "manifests", "kxdp.yaml")
+SA_PATH = "/run/secrets/kubernetes.io/serviceaccount"  # /var/run is /run
+
+
+def manifest_docs():
+    import yaml
+    with open(MANIFEST) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def daemonset_agent(node, build=None):
+    """The agent command line and environment exactly as the DaemonSet's pod
+    spec gives them: $(VAR) expanded from env, fieldRef spec.nodeName, the
+    ConfigMap's keys; hostPath volumes mapped to the node's own directories
+    (bpffs, CNI config), the service account mounted where in-cluster config
+    looks, inside a private mount namespace."""
+    docs = manifest_docs()
+    ds = next(d for d in docs if d["kind"] == "DaemonSet")
+    cm = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    ctr = next(c for c in ds["spec"]["template"]["spec"]["containers"]
+               if c["name"] == "kxdp-agent")
+    env = {}
+    for e in ctr["env"]:
+        src = e.get("valueFrom", {})
+        if "value" in e:
+            env[e["name"]] = e["value"]
+        elif src.get("fieldRef", {}).get("fieldPath") == "spec.nodeName":
+            env[e["name"]] = node.name
+        elif "configMapKeyRef" in src:
+            env[e["name"]] = cm[src["configMapKeyRef"]["key"]]
+    hostpaths = {m["mountPath"]: m["name"] for m in ctr["volumeMounts"]}
+    mapped = {"/sys/fs/bpf": node.bpffs, "/etc/cni/net.d": node.cni_dir}
+    assert set(mapped) <= set(hostpaths), "the DaemonSet no longer mounts %s" % mapped
+
+    def expand(arg):
+        for k, v in env.items():
+            arg = arg.replace("$(%s)" % k, v)
+        return mapped.get(arg, arg)
+    cmd = [expand(a) for a in ctr["command"] + ctr.get("args", [])]
+    cmd[0] = os.path.join(build or BUILD, cmd[0])
+    script = ("mount -t tmpfs kxdp-run /run && mkdir -p %s && mount --bind %s %s && "
+              'exec "$@"' % (SA_PATH, node.sa_dir, SA_PATH))
+    argv = in_ns(node.ns, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                 script, "sh", *cmd)
+    full_env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    full_env.update(env)
+    return argv, full_env
 
 
 def reference_cluster():

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """Identity server for e2e tests: answers every TCP connection or UDP
-datagram with its own name, so a client can count which backend served it.
+datagram with its own name, so a client can count which backend served it;
+a TCP connection is then echoed until the client closes it.
 
 usage: server.py tcp|udp BIND_IP PORT NAME
 Prints "ready" once bound, then serves until killed.
@@ -11,8 +12,18 @@ import sys
 
 
 class TCPHandler(socketserver.BaseRequestHandler):
+    """Send the name, then echo whatever comes until the client closes."""
+
     def handle(self):
         self.request.sendall(NAME)
+        try:
+            while True:
+                data = self.request.recv(4096)
+                if not data:
+                    return
+                self.request.sendall(data)
+        except OSError:
+            return
 
 
 class TCPServer(socketserver.ThreadingTCPServer):

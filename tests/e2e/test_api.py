@@ -1,0 +1,231 @@
+"""The reference cluster fed by a Kubernetes API server (tests/apiserver.py),
+with each agent started exactly as the DaemonSet starts it: changes reach
+the datapath, the watch survives expiry, drops, garbage and token rotation,
+and agent restarts and upgrades lose nothing."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+import kxnet
+
+VIP = "12.0.182.73"
+NODES = {"node130": ("10.124.242.130", "12.0.2.0/24", "12.0.2.1"),
+         "node131": ("10.124.242.131", "12.0.0.0/24", "12.0.0.1"),
+         "node132": ("10.124.242.132", "12.0.1.0/24", "12.0.1.1")}
+
+
+def slice_with(addresses):
+    ref = kxnet.reference_cluster()
+    s = next(i for i in ref["items"] if i["kind"] == "EndpointSlice" and
+             i["metadata"]["name"] == "test-x7k2p")
+    template = s["endpoints"][0]
+    s["endpoints"] = [dict(template, addresses=[a], nodeName="x") for a in addresses]
+    return s
+
+
+def service_test():
+    ref = kxnet.reference_cluster()
+    return next(i for i in ref["items"] if i["kind"] == "Service" and
+                i["metadata"]["name"] == "test")
+
+
+@pytest.fixture(scope="module")
+def c():
+    fabric = kxnet.Fabric()
+    nodes = {}
+    try:
+        for name, (ip, cidr, gw) in NODES.items():
+            nodes[name] = kxnet.Node(name, ip, cidr, gw, fabric=fabric)
+        api = kxnet.ApiServer(nodes["node130"], state=kxnet.reference_cluster())
+        for n in nodes.values():
+            n.start_daemonset_agent(api)
+        nodes["node132"].add_pod("backend", ip="12.0.1.93")
+        nodes["node130"].add_pod("backend", ip="12.0.2.132")
+        nodes["node131"].add_pod("backend", ip="12.0.0.50")
+        nodes["node131"].add_pod("client")
+        for name in nodes:
+            nodes[name].serve("backend", "tcp", "0.0.0.0", 5001, name + "-backend")
+        yield {"api": api, **nodes}
+    finally:
+        for n in nodes.values():
+            n.cleanup()
+        fabric.cleanup()
+
+
+def counts(c, n=100):
+    out = c["node131"].client("client", "tcp", VIP, 5432, n)
+    return out["counts"], out["errors"]
+
+
+def eventually(check, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(0.05)
+
+
+def http_get(node, path):
+    code = ("import urllib.request,sys\n"
+            "try:\n print(urllib.request.urlopen('http://127.0.0.1:9475%s', timeout=2).status)\n"
+            "except Exception as e:\n print(getattr(e, 'code', repr(e)))" % path)
+    return node.run(kxnet.PY, "-c", code).stdout.strip()
+
+
+def test_reference_cluster_from_the_api_server(c):
+    assert counts(c) == ({"node130-backend": 50, "node132-backend": 50}, {})
+    routes = json.loads(c["node130"].run("ip", "-j", "route", "show", "proto", "180").stdout)
+    assert {(r["dst"], r["gateway"]) for r in routes} == {("12.0.0.0/24", "10.124.242.131"),
+                                                          ("12.0.1.0/24", "10.124.242.132")}
+    for n in NODES:
+        assert http_get(c[n], "/healthz") == "200"
+        assert http_get(c[n], "/readyz") == "200"
+        assert any("listed endpointslices" in l for l in c[n].log_lines())
+
+
+def test_endpoint_added_gets_traffic_then_removed_gets_none(c):
+    api = c["api"]
+    api.cmd("apply", object=slice_with(["12.0.1.93", "12.0.2.132", "12.0.0.50"]))
+    want = {"node130-backend": 100, "node131-backend": 100, "node132-backend": 100}
+    assert eventually(lambda: counts(c, 300)[0] == want)
+    api.cmd("apply", object=slice_with(["12.0.1.93", "12.0.2.132"]))
+    assert eventually(lambda: counts(c, 100)[0] == {"node130-backend": 50,
+                                                    "node132-backend": 50})
+
+
+def test_deleted_service_is_refused_then_back(c):
+    api = c["api"]
+    api.cmd("delete", kind="Service", namespace="test", name="test")
+
+    def gone():
+        got, errors = counts(c, 3)
+        return not got and errors
+    assert eventually(gone)
+    api.cmd("apply", object=service_test())
+    assert eventually(lambda: counts(c, 10)[0] == {"node130-backend": 5,
+                                                   "node132-backend": 5})
+
+
+def agent_saw(node, text, after):
+    return any(text in l for l in node.log_lines()[after:])
+
+
+def test_expired_watch_relists(c):
+    api, n = c["api"], c["node131"]
+    mark = len(n.log_lines())
+    api.cmd("expire")
+    assert eventually(lambda: agent_saw(n, "expired (410 Gone), listing again", mark))
+    api.cmd("expire_http")
+    api.cmd("drop")
+    api.cmd("apply", object=slice_with(["12.0.1.93"]))
+    assert eventually(lambda: counts(c, 10)[0] == {"node132-backend": 10})
+    api.cmd("apply", object=slice_with(["12.0.1.93", "12.0.2.132"]))
+    assert eventually(lambda: counts(c, 10)[0] == {"node130-backend": 5,
+                                                   "node132-backend": 5})
+
+
+def test_bookmarks_drops_and_garbage_do_not_hurt(c):
+    api, n = c["api"], c["node131"]
+    mark = len(n.log_lines())
+    api.cmd("bookmark")
+    api.cmd("malformed")
+    api.cmd("oversized", bytes=5 * 1024 * 1024)
+    bad = slice_with(["12.0.1.93"])
+    bad["endpoints"][0]["addresses"] = ["999.1.1.1"]
+    api.cmd("apply", object=bad)  # invalid: reported, previous version kept
+    api.cmd("drop")
+    assert eventually(lambda: agent_saw(n, "malformed event skipped", mark))
+    assert eventually(lambda: agent_saw(n, "event longer than 4194304 bytes skipped", mark))
+    assert eventually(lambda: agent_saw(n, "\"999.1.1.1\" is not an IP address", mark))
+    assert c["node131"].agent.poll() is None
+    assert counts(c, 10)[0] == {"node130-backend": 5, "node132-backend": 5}
+    api.cmd("apply", object=slice_with(["12.0.2.132"]))
+    assert eventually(lambda: counts(c, 10)[0] == {"node130-backend": 10})
+    api.cmd("apply", object=slice_with(["12.0.1.93", "12.0.2.132"]))
+    assert eventually(lambda: counts(c, 10)[0] == {"node130-backend": 5,
+                                                   "node132-backend": 5})
+
+
+def test_wrong_token_then_rotated_token(c):
+    api, n = c["api"], c["node131"]
+    mark = len(n.log_lines())
+    api.cmd("token", value="rotated-token")
+    api.cmd("drop")
+    assert eventually(lambda: agent_saw(n, "credentials refused", mark))
+    for name in NODES:  # the kubelet rotates the projected token file
+        with open(os.path.join(c[name].sa_dir, "token"), "w") as f:
+            f.write("rotated-token\n")
+    api.cmd("apply", object=slice_with(["12.0.1.93"]))
+    assert eventually(lambda: counts(c, 10)[0] == {"node132-backend": 10}, timeout=20)
+    api.cmd("apply", object=slice_with(["12.0.1.93", "12.0.2.132"]))
+    assert eventually(lambda: counts(c, 10)[0] == {"node130-backend": 5,
+                                                   "node132-backend": 5})
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory):
+    """The same source built again into another directory: new binaries,
+    new BPF programs, as an upgrade brings."""
+    out = str(tmp_path_factory.mktemp("kxdp-upgrade"))
+    kxnet.sh("make", "-C", kxnet.ROOT, "BUILD=" + out, "all", timeout=600)
+    return out
+
+
+def svc_state(node):
+    out = json.loads(node.kxdp("svc", "list", "-o", "json").stdout)
+    return {(s["vip"], s["port"], s["protocol"]):
+            sorted("%s:%d" % (b["address"], b["port"]) for b in s["backends"]) for s in out}
+
+
+def prog_ids(node):
+    """Program id on TC ingress of every pod veth and of the uplink."""
+    ids = {}
+    for link in json.loads(node.run("ip", "-j", "link").stdout):
+        name = link["ifname"]
+        if name.startswith("kx") or name == "eth0":
+            out = node.run("tc", "filter", "show", "dev", name, "ingress").stdout
+            words = out.split()
+            ids[name] = words[words.index("id") + 1] if "id" in words else None
+    return ids
+
+
+def test_restart_and_upgrade_lose_nothing(c, rebuilt):
+    client = c["node131"]
+    before = {n: prog_ids(c[n]) for n in NODES}
+    gen = subprocess.Popen(
+        kxnet.in_ns(client.pods["client"]["ns"], kxnet.PY,
+                    os.path.join(kxnet.HELPERS, "streams.py"), VIP, "5432", "20", "12"),
+        stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        for n in NODES:  # killed outright, then started again
+            c[n].stop_agent(signal.SIGKILL)
+            c[n].start_daemonset_agent(c["api"])
+        time.sleep(1.5)
+        for n in NODES:  # replaced by the rebuilt binary
+            c[n].stop_agent(signal.SIGTERM)
+            c[n].start_daemonset_agent(c["api"], build=rebuilt)
+        out, _ = gen.communicate(timeout=60)
+    finally:
+        if gen.poll() is None:
+            gen.kill()
+    res = json.loads(out)
+    assert res["stream_errors"] == [] and res["streams_ok"] == 20, res
+    assert res["new_failed"] == [], res
+    assert res["new_ok"] > 100 and res["pings"] > 20 * 100
+    # programs were replaced in place on every pod veth and uplink
+    for n in NODES:
+        assert any("programs replaced in place" in l for l in c[n].log_lines()[-20:])
+        after = prog_ids(c[n])
+        assert set(after) == set(before[n]) and all(after.values())
+        assert all(after[i] != before[n][i] for i in after), (n, before[n], after)
+    # and the maps equal the API state
+    want = {("12.0.128.1", 443, "TCP"): ["10.124.242.130:6443"],
+            (VIP, 5432, "TCP"): ["12.0.1.93:5001", "12.0.2.132:5001"]}
+    for n in NODES:
+        assert svc_state(c[n]) == want, n
