@@ -165,6 +165,7 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 			d->key.proto = s->ports[j].proto;
 			d->key.scope = KX_SCOPE_INTERNAL;
 			d->algo = KX_ALGO_RR;
+			snprintf(d->owner, sizeof(d->owner), "%s/%s", s->ns, s->name);
 			snprintf(d->name, sizeof(d->name), "%s/%s%s%s", s->ns, s->name,
 				 s->ports[j].name[0] ? ":" : "", s->ports[j].name);
 			if (collect_backends(st, s, &s->ports[j], d, err))

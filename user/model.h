@@ -16,8 +16,11 @@ struct kx_backend_desc {
 	uint8_t state; /* enum kx_backend_state */
 };
 
+#define KX_OWNER_MAX (64 + K8S_NAME_MAX) /* "namespace/name" */
+
 struct kx_svc_desc {
 	struct kx_svc_key key; /* as the datapath looks it up */
+	char owner[KX_OWNER_MAX]; /* the Service it comes from, "ns/name" */
 	char name[K8S_NAME_MAX + 128]; /* "ns/name:port-name" for logs and the CLI */
 	uint8_t algo; /* enum kx_algo */
 	struct kx_backend_desc *backends; /* sorted by address, port */

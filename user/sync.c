@@ -4,18 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include "htab.h"
 #include "sync.h"
 
 static int svc_entry_cmp(const void *a, const void *b)
 {
 	return kx_svc_key_cmp(&((const struct kx_svc_entry *)a)->key,
 			      &((const struct kx_svc_entry *)b)->key);
-}
-
-static int desc_cmp(const void *a, const void *b)
-{
-	return kx_svc_key_cmp(&((const struct kx_svc_desc *)a)->key,
-			      &((const struct kx_svc_desc *)b)->key);
 }
 
 static int backend_entry_cmp(const void *a, const void *b)
@@ -92,7 +87,7 @@ const struct kx_backend *kx_snapshot_backend(const struct kx_snapshot *s, uint32
 	return e ? &e->b : NULL;
 }
 
-/* A set of ids in [1, max): which are taken, and the next free one. */
+/* A set of ids in [1, max): which are taken, and where to look for a free one. */
 struct id_pool {
 	uint8_t *used;
 	uint32_t max;
@@ -109,8 +104,17 @@ static int pool_init(struct id_pool *p, uint32_t max)
 
 static void pool_take(struct id_pool *p, uint32_t id)
 {
-	if (id < p->max)
+	if (id && id < p->max)
 		p->used[id / 8] |= 1 << (id % 8);
+}
+
+static void pool_give(struct id_pool *p, uint32_t id)
+{
+	if (!id || id >= p->max)
+		return;
+	p->used[id / 8] &= ~(1 << (id % 8));
+	if (id < p->next)
+		p->next = id;
 }
 
 static uint32_t pool_alloc(struct id_pool *p)
@@ -124,150 +128,264 @@ static uint32_t pool_alloc(struct id_pool *p)
 	return 0;
 }
 
-/* One distinct backend the table asks for, and the id it gets. */
-struct want_backend {
-	struct kx_backend b;
-	uint32_t id;
+/* Mirror records. */
+struct bkey {
+	uint32_t addr;
+	uint16_t port; /* network order */
+	uint8_t proto;
+	uint8_t pad;
 };
 
-static int want_cmp(const void *pa, const void *pb)
-{
-	const struct kx_backend *a = pa, *b = pb;
+struct brec {
+	uint32_t id;
+	uint8_t state;
+	uint32_t refs; /* slots (published ranges) that name it */
+};
 
-	if (a->addr != b->addr)
-		return ntohl(a->addr) < ntohl(b->addr) ? -1 : 1;
-	if (a->port != b->port)
-		return ntohs(a->port) < ntohs(b->port) ? -1 : 1;
-	return (int)a->proto - (int)b->proto;
+struct srec {
+	struct kx_svc_val val;
+	uint32_t owner; /* owner id, 0 = found in the maps, not yet claimed */
+	uint32_t *bids; /* the published slots, val.count of them */
+};
+
+struct orec {
+	char name[KX_OWNER_MAX];
+	struct kx_svc_key *keys; /* the service entries this owner holds */
+	size_t n;
+};
+
+struct kx_syncer {
+	struct kx_maps m;
+	struct htab svcs; /* struct kx_svc_key -> struct srec */
+	struct htab backends; /* struct bkey -> struct brec */
+	struct htab by_bid; /* backend id -> struct bkey */
+	struct htab owners; /* owner id -> struct orec */
+	struct htab owner_ids; /* owner name (KX_OWNER_MAX bytes) -> owner id */
+	struct id_pool svc_ids, backend_ids;
+	uint32_t next_owner;
+};
+
+static struct bkey bkey_of(const struct kx_backend_desc *d)
+{
+	struct bkey k = { d->addr, htons(d->port), d->proto, 0 };
+
+	return k;
 }
 
-static struct kx_backend backend_of(const struct kx_backend_desc *d)
+static void owner_key(const char *name, char out[KX_OWNER_MAX])
 {
-	struct kx_backend b = {
-		.addr = d->addr,
-		.port = htons(d->port),
-		.proto = d->proto,
-		.state = d->state,
-	};
-
-	return b;
+	memset(out, 0, KX_OWNER_MAX);
+	snprintf(out, KX_OWNER_MAX, "%s", name);
 }
 
-/* The distinct backends of t, sorted; the state of a shared one is the most alive. */
-static struct want_backend *distinct_backends(const struct kx_table *t, size_t *n_out)
+static uint32_t owner_id(struct kx_syncer *s, const char *name, bool create)
 {
-	size_t n = 0, i, j, out = 0;
-	struct want_backend *w;
+	char k[KX_OWNER_MAX];
+	uint32_t *id, nid;
+	struct orec o = { 0 };
 
-	for (i = 0; i < t->n_svcs; i++)
-		n += t->svcs[i].n_backends;
-	w = calloc(n + 1, sizeof(*w));
-	if (!w)
-		return NULL;
-	for (i = 0, n = 0; i < t->n_svcs; i++)
-		for (j = 0; j < t->svcs[i].n_backends; j++)
-			w[n++].b = backend_of(&t->svcs[i].backends[j]);
-	qsort(w, n, sizeof(*w), want_cmp);
-	for (i = 0; i < n; i++) {
-		if (out && !want_cmp(&w[out - 1].b, &w[i].b)) {
-			if (w[i].b.state == KX_BACKEND_ACTIVE)
-				w[out - 1].b.state = KX_BACKEND_ACTIVE;
-			continue;
-		}
-		w[out++] = w[i];
-	}
-	*n_out = out;
-	return w;
+	owner_key(name, k);
+	id = htab_get(&s->owner_ids, k);
+	if (id || !create)
+		return id ? *id : 0;
+	nid = ++s->next_owner;
+	memcpy(o.name, k, KX_OWNER_MAX);
+	if (!htab_put(&s->owner_ids, k, &nid) || !htab_put(&s->owners, &nid, &o))
+		return 0;
+	return nid;
 }
 
-static struct want_backend *find_want(struct want_backend *w, size_t n, const struct kx_backend *b)
+static void owner_drop(struct kx_syncer *s, uint32_t id)
 {
-	struct want_backend k = { .b = *b };
+	struct orec *o = htab_get(&s->owners, &id);
 
-	k.b.state = 0;
-	return bsearch(&k, w, n, sizeof(k), want_cmp);
+	if (!o)
+		return;
+	htab_del(&s->owner_ids, o->name);
+	free(o->keys);
+	htab_del(&s->owners, &id);
 }
 
-/* Give every wanted backend an id (its old one if it had one) and write it. */
-static int write_backends(const struct kx_maps *m, const struct kx_snapshot *cur,
-			  struct want_backend *w, size_t n, struct kx_sync_stats *st,
-			  struct kx_err *err)
+/* Read what the maps hold into the mirror: a restart reconciles, never flushes. */
+static int mirror_load(struct kx_syncer *s, struct kx_err *err)
 {
-	struct id_pool pool;
-	size_t i;
-	int ret = 0;
+	struct kx_snapshot snap;
+	struct kx_slot_key sk;
+	uint32_t bid;
 
-	if (pool_init(&pool, KX_MAX_BACKENDS)) {
-		kx_errf(err, "sync: out of memory");
+	if (kx_snapshot_read(&s->m, &snap, err))
 		return -1;
+	for (size_t i = 0; i < snap.n_backends; i++) {
+		const struct kx_backend *b = &snap.backends[i].b;
+		struct bkey k = { b->addr, b->port, b->proto, 0 };
+		struct brec r = { snap.backends[i].id, b->state, 0 };
+
+		htab_put(&s->backends, &k, &r);
+		htab_put(&s->by_bid, &r.id, &k);
+		pool_take(&s->backend_ids, r.id);
 	}
-	for (i = 0; i < cur->n_backends; i++) {
-		struct want_backend *hit = find_want(w, n, &cur->backends[i].b);
+	for (size_t i = 0; i < snap.n_svcs; i++) {
+		struct srec r = { snap.svcs[i].val, 0, NULL };
 
-		pool_take(&pool, cur->backends[i].id);
-		if (hit && !hit->id)
-			hit->id = cur->backends[i].id;
-	}
-	for (i = 0; i < n; i++) {
-		const struct kx_backend *old = w[i].id ? kx_snapshot_backend(cur, w[i].id) : NULL;
+		r.bids = calloc(r.val.count + 1, sizeof(*r.bids));
+		sk.svc_id = r.val.id;
+		for (uint32_t j = 0; r.bids && j < r.val.count; j++) {
+			struct bkey *bk;
+			struct brec *br;
 
-		if (old && !memcmp(old, &w[i].b, sizeof(*old)))
-			continue;
-		if (!w[i].id)
-			w[i].id = pool_alloc(&pool);
-		if (!w[i].id || bpf_map_update_elem(m->backends, &w[i].id, &w[i].b, BPF_ANY)) {
-			char ip[INET_ADDRSTRLEN];
-
-			inet_ntop(AF_INET, &w[i].b.addr, ip, sizeof(ip));
-			kx_errf(err, "backend %s:%u: map %s full", ip, ntohs(w[i].b.port),
-				KX_MAP_BACKENDS);
-			w[i].id = 0;
-			ret = -1;
-			continue;
+			sk.slot = kx_slot_base(r.val.flags) + j;
+			if (bpf_map_lookup_elem(s->m.slots, &sk, &bid))
+				continue;
+			r.bids[j] = bid;
+			bk = htab_get(&s->by_bid, &bid);
+			br = bk ? htab_get(&s->backends, bk) : NULL;
+			if (br)
+				br->refs++;
 		}
-		if (!old)
-			st->backends_added++;
+		pool_take(&s->svc_ids, r.val.id);
+		htab_put(&s->svcs, &snap.svcs[i].key, &r);
 	}
-	free(pool.used);
-	return ret;
+	kx_snapshot_free(&snap);
+	return 0;
 }
 
-static const struct kx_svc_entry *find_svc(const struct kx_snapshot *cur,
-					   const struct kx_svc_key *k)
+struct kx_syncer *kx_syncer_new(const struct kx_maps *m, struct kx_err *err)
 {
-	struct kx_svc_entry e = { .key = *k };
+	struct kx_syncer *s = calloc(1, sizeof(*s));
 
-	return bsearch(&e, cur->svcs, cur->n_svcs, sizeof(e), svc_entry_cmp);
+	if (!s || htab_init(&s->svcs, sizeof(struct kx_svc_key), sizeof(struct srec)) ||
+	    htab_init(&s->backends, sizeof(struct bkey), sizeof(struct brec)) ||
+	    htab_init(&s->by_bid, sizeof(uint32_t), sizeof(struct bkey)) ||
+	    htab_init(&s->owners, sizeof(uint32_t), sizeof(struct orec)) ||
+	    htab_init(&s->owner_ids, KX_OWNER_MAX, sizeof(uint32_t)) ||
+	    pool_init(&s->svc_ids, KX_MAX_SERVICES) || pool_init(&s->backend_ids, KX_MAX_BACKENDS)) {
+		kx_errf(err, "sync: out of memory");
+		kx_syncer_free(s);
+		return NULL;
+	}
+	s->m = *m;
+	if (mirror_load(s, err)) {
+		kx_syncer_free(s);
+		return NULL;
+	}
+	return s;
 }
 
-/* Does the published slot range of old already hold exactly ids[0..n)? */
-static bool slots_equal(const struct kx_maps *m, const struct kx_svc_entry *old,
-			const uint32_t *ids, size_t n)
+void kx_syncer_free(struct kx_syncer *s)
 {
-	struct kx_slot_key sk = { .svc_id = old->val.id };
-	uint32_t base = kx_slot_base(old->val.flags), cur;
+	void *v;
 
-	if (old->val.count != n)
-		return false;
+	if (!s)
+		return;
+	for (size_t i = 0; htab_next(&s->svcs, &i, NULL, &v); i++)
+		free(((struct srec *)v)->bids);
+	for (size_t i = 0; htab_next(&s->owners, &i, NULL, &v); i++)
+		free(((struct orec *)v)->keys);
+	htab_free(&s->svcs);
+	htab_free(&s->backends);
+	htab_free(&s->by_bid);
+	htab_free(&s->owners);
+	htab_free(&s->owner_ids);
+	free(s->svc_ids.used);
+	free(s->backend_ids.used);
+	free(s);
+}
+
+/* The id of backend d, writing it to the map if it is new or its state changed. */
+static uint32_t backend_ensure(struct kx_syncer *s, const struct kx_backend_desc *d,
+			       struct kx_sync_stats *st)
+{
+	struct bkey k = bkey_of(d);
+	struct brec *r = htab_get(&s->backends, &k), nr = { 0, d->state, 0 };
+	struct kx_backend b = { .addr = d->addr, .port = htons(d->port), .proto = d->proto,
+				.state = d->state };
+
+	if (r && r->state == d->state)
+		return r->id;
+	nr.id = r ? r->id : pool_alloc(&s->backend_ids);
+	nr.refs = r ? r->refs : 0;
+	if (!nr.id || bpf_map_update_elem(s->m.backends, &nr.id, &b, BPF_ANY)) {
+		if (!r)
+			pool_give(&s->backend_ids, nr.id);
+		return 0;
+	}
+	if (!r) {
+		st->backends_added++;
+		htab_put(&s->by_bid, &nr.id, &k);
+	}
+	htab_put(&s->backends, &k, &nr);
+	return nr.id;
+}
+
+/* One slot range stops naming these backends; the unnamed ones leave the map. */
+static void backends_unref(struct kx_syncer *s, const uint32_t *bids, size_t n,
+			   struct kx_sync_stats *st)
+{
 	for (size_t i = 0; i < n; i++) {
-		sk.slot = base + i;
-		if (bpf_map_lookup_elem(m->slots, &sk, &cur) || cur != ids[i])
-			return false;
+		struct bkey *k = htab_get(&s->by_bid, &bids[i]), kc;
+		struct brec *r = k ? htab_get(&s->backends, k) : NULL;
+
+		if (!r || (r->refs && --r->refs))
+			continue;
+		kc = *k;
+		if (!bpf_map_delete_elem(s->m.backends, &bids[i]) || errno == ENOENT) {
+			pool_give(&s->backend_ids, bids[i]);
+			htab_del(&s->by_bid, &bids[i]);
+			htab_del(&s->backends, &kc);
+			st->backends_removed++;
+		}
 	}
-	return true;
+}
+
+static void backends_ref(struct kx_syncer *s, const uint32_t *bids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct bkey *k = htab_get(&s->by_bid, &bids[i]);
+		struct brec *r = k ? htab_get(&s->backends, k) : NULL;
+
+		if (r)
+			r->refs++;
+	}
+}
+
+static void slots_delete(struct kx_syncer *s, uint32_t svc_id, uint8_t flags, size_t count)
+{
+	struct kx_slot_key sk = { .svc_id = svc_id };
+
+	for (size_t i = 0; i < count; i++) {
+		sk.slot = kx_slot_base(flags) + i;
+		bpf_map_delete_elem(s->m.slots, &sk);
+	}
+}
+
+/* Remove one service entry: entry first (no packet picks it), then its slots. */
+static void service_remove(struct kx_syncer *s, const struct kx_svc_key *key,
+			   struct kx_sync_stats *st)
+{
+	struct srec *r = htab_get(&s->svcs, key), rc;
+
+	if (!r)
+		return;
+	rc = *r;
+	if (bpf_map_delete_elem(s->m.svc, key) && errno != ENOENT)
+		return; /* still there: keep the mirror true */
+	htab_del(&s->svcs, key);
+	slots_delete(s, rc.val.id, rc.val.flags, rc.val.count);
+	backends_unref(s, rc.bids, rc.val.count, st);
+	pool_give(&s->svc_ids, rc.val.id);
+	free(rc.bids);
+	st->svc_removed++;
 }
 
 /*
- * A changed backend set goes into the slot range the service does not use,
- * then one update of the service entry publishes it (count and range
- * together); the old range is removed by cleanup_slots().
+ * Make one service entry hold d: its backends first, a changed set into the
+ * slot range not in use, then the entry that publishes range and count
+ * together, then the old range goes. Returns 0 or -1 with err.
  */
-static int write_service(const struct kx_maps *m, const struct kx_svc_desc *d,
-			 const struct kx_svc_entry *old, struct id_pool *ids,
-			 struct want_backend *w, size_t n_w, struct kx_sync_stats *st,
-			 struct kx_err *err)
+static int service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint32_t owner,
+			 struct kx_sync_stats *st, struct kx_err *err)
 {
-	struct kx_svc_val val = { .algo = d->algo };
+	struct srec *r = htab_get(&s->svcs, &d->key), old = { 0 }, nr;
 	uint32_t *bids = calloc(d->n_backends + 1, sizeof(*bids));
 	struct kx_slot_key sk;
 	uint64_t zero = 0;
@@ -276,42 +394,64 @@ static int write_service(const struct kx_maps *m, const struct kx_svc_desc *d,
 	if (!bids)
 		goto full;
 	for (i = 0; i < d->n_backends; i++) {
-		struct kx_backend b = backend_of(&d->backends[i]);
-		struct want_backend *hit = find_want(w, n_w, &b);
-
-		if (!hit || !hit->id)
+		bids[i] = backend_ensure(s, &d->backends[i], st);
+		if (!bids[i])
 			goto full;
-		bids[i] = hit->id;
 	}
-	val.id = old ? old->val.id : pool_alloc(ids);
-	if (!val.id)
+	if (r)
+		old = *r;
+	nr = old;
+	nr.owner = owner;
+	nr.val.algo = d->algo;
+	if (r && old.val.count == d->n_backends &&
+	    !memcmp(old.bids, bids, d->n_backends * sizeof(*bids)) && old.val.algo == d->algo) {
+		r->owner = owner; /* claimed, nothing to write */
+		free(bids);
+		return 0;
+	}
+	nr.val.id = r ? old.val.id : pool_alloc(&s->svc_ids);
+	if (!nr.val.id)
 		goto full;
-	val.count = d->n_backends;
-	val.flags = old ? old->val.flags : 0;
-	if (!old || !slots_equal(m, old, bids, d->n_backends)) {
-		if (old)
-			val.flags ^= KX_SVC_F_SLOTS_HIGH;
-		sk.svc_id = val.id;
-		for (i = 0; i < d->n_backends; i++) {
-			sk.slot = kx_slot_base(val.flags) + i;
-			if (bpf_map_update_elem(m->slots, &sk, &bids[i], BPF_ANY))
-				goto full;
+	nr.val.flags = r ? old.val.flags ^ KX_SVC_F_SLOTS_HIGH : 0;
+	nr.val.count = d->n_backends;
+	sk.svc_id = nr.val.id;
+	for (i = 0; i < d->n_backends; i++) {
+		sk.slot = kx_slot_base(nr.val.flags) + i;
+		if (bpf_map_update_elem(s->m.slots, &sk, &bids[i], BPF_ANY))
+			goto full_id;
+	}
+	if (!r && bpf_map_update_elem(s->m.rr, &nr.val.id, &zero, BPF_ANY))
+		goto full_id;
+	if (bpf_map_update_elem(s->m.svc, &d->key, &nr.val, BPF_ANY))
+		goto full_id;
+	nr.bids = bids;
+	backends_ref(s, bids, d->n_backends);
+	htab_put(&s->svcs, &d->key, &nr);
+	if (r) {
+		slots_delete(s, old.val.id, old.val.flags, old.val.count);
+		backends_unref(s, old.bids, old.val.count, st);
+		free(old.bids);
+		st->svc_changed++;
+	} else {
+		st->svc_added++;
+	}
+	return 0;
+full_id:
+	if (!r) {
+		slots_delete(s, nr.val.id, nr.val.flags, d->n_backends);
+		pool_give(&s->svc_ids, nr.val.id);
+	}
+full:
+	/* backends written for it and not named anywhere go again */
+	for (i = 0; bids && i < d->n_backends && bids[i]; i++) {
+		struct bkey *k = htab_get(&s->by_bid, &bids[i]);
+		struct brec *br = k ? htab_get(&s->backends, k) : NULL;
+
+		if (br && !br->refs) {
+			br->refs = 1;
+			backends_unref(s, &bids[i], 1, st);
 		}
 	}
-	free(bids);
-	bids = NULL;
-	if (old && !memcmp(&old->val, &val, sizeof(val)))
-		return 0;
-	if (!old && bpf_map_update_elem(m->rr, &val.id, &zero, BPF_ANY))
-		goto full;
-	if (bpf_map_update_elem(m->svc, &d->key, &val, BPF_ANY))
-		goto full;
-	if (old)
-		st->svc_changed++;
-	else
-		st->svc_added++;
-	return 0;
-full:
 	free(bids);
 	kx_errf(err, "service %s: does not fit in the maps (%s)", d->name,
 		errno ? strerror(errno) : "no free id");
@@ -319,122 +459,164 @@ full:
 	return -1;
 }
 
-/* Slot count a live service id publishes, for the slot cleanup. */
-struct live_count {
-	uint32_t id;
-	uint32_t base;
-	uint32_t count;
-};
-
-static int live_cmp(const void *a, const void *b)
+static const char *owner_name(struct kx_syncer *s, uint32_t id)
 {
-	uint32_t x = ((const struct live_count *)a)->id, y = ((const struct live_count *)b)->id;
+	struct orec *o = htab_get(&s->owners, &id);
 
-	return x < y ? -1 : x > y;
+	return o ? o->name : "(another service)";
 }
 
-/* Delete every slot outside the range its service publishes now. */
-static void cleanup_slots(const struct kx_maps *m, const struct kx_table *t)
+int kx_syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_desc *descs,
+		    size_t n, struct kx_sync_stats *st, struct kx_err *err)
 {
-	struct live_count *live = calloc(t->n_svcs + 1, sizeof(*live)), *hit, k;
-	struct kx_slot_key sk, next;
-	struct kx_svc_val val;
-	size_t n = 0, i;
-	bool more;
+	uint32_t id = owner_id(s, owner, n > 0);
+	struct kx_svc_key *held = calloc(n + 1, sizeof(*held));
+	struct orec *o;
+	size_t n_held = 0, i, j;
+	int ret = 0;
 
-	if (!live)
-		return; /* stale slots are harmless: nothing reads past a count */
+	if (!held) {
+		kx_errf(err, "sync: out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		struct srec *r = htab_get(&s->svcs, &descs[i].key);
+		struct kx_err e;
+
+		if (r && r->owner && r->owner != id) {
+			char ip[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &descs[i].key.vip, ip, sizeof(ip));
+			kx_errf(&e, "service %s: %s:%u/%s is already served by service %s",
+				descs[i].name, ip, ntohs(descs[i].key.port),
+				descs[i].key.proto == IPPROTO_TCP ? "TCP" : "UDP",
+				owner_name(s, r->owner));
+			st->failed++;
+		} else if (!service_write(s, &descs[i], id, st, &e)) {
+			held[n_held++] = descs[i].key;
+			continue;
+		}
+		pr_warn("%s", e.msg);
+		if (!ret)
+			*err = e;
+		ret = -1;
+	}
+	/* entries the owner held before and holds no more */
+	o = id ? htab_get(&s->owners, &id) : NULL;
+	for (i = 0; o && i < o->n; i++) {
+		for (j = 0; j < n_held; j++)
+			if (!memcmp(&o->keys[i], &held[j], sizeof(held[j])))
+				break;
+		if (j == n_held) {
+			struct srec *r = htab_get(&s->svcs, &o->keys[i]);
+
+			if (r && r->owner == id)
+				service_remove(s, &o->keys[i], st);
+		}
+	}
+	if (o) {
+		free(o->keys);
+		o->keys = held;
+		o->n = n_held;
+		held = NULL;
+		if (!n_held)
+			owner_drop(s, id);
+	}
+	free(held);
+	return ret;
+}
+
+/* Descriptors of one owner are contiguous after sorting by owner. */
+static int by_owner(const void *a, const void *b)
+{
+	const struct kx_svc_desc *x = *(const struct kx_svc_desc *const *)a;
+	const struct kx_svc_desc *y = *(const struct kx_svc_desc *const *)b;
+	int c = strcmp(x->owner, y->owner);
+
+	return c ? c : kx_svc_key_cmp(&x->key, &y->key);
+}
+
+int kx_syncer_full(struct kx_syncer *s, const struct kx_table *t, struct kx_sync_stats *st,
+		   struct kx_err *err)
+{
+	const struct kx_svc_desc **order = calloc(t->n_svcs + 1, sizeof(*order));
+	struct kx_svc_desc *batch = NULL;
+	struct kx_err first = { "" }, e;
+	struct htab wanted;
+	size_t i, j;
+	int ret = 0;
+	void *k, *v;
+
+	if (!order || htab_init(&wanted, KX_OWNER_MAX, 1)) {
+		free(order);
+		kx_errf(err, "sync: out of memory");
+		return -1;
+	}
 	for (i = 0; i < t->n_svcs; i++) {
-		if (bpf_map_lookup_elem(m->svc, &t->svcs[i].key, &val))
+		char ok[KX_OWNER_MAX];
+
+		order[i] = &t->svcs[i];
+		owner_key(t->svcs[i].owner, ok);
+		htab_put(&wanted, ok, "");
+	}
+	/* Owners gone from the table release their entries first, so a VIP can move. */
+	for (i = 0; htab_next(&s->owners, &i, &k, &v); i++) {
+		struct orec *o = v;
+
+		if (htab_get(&wanted, o->name))
 			continue;
-		live[n].id = val.id;
-		live[n].base = kx_slot_base(val.flags);
-		live[n++].count = val.count;
+		char name[KX_OWNER_MAX];
+
+		memcpy(name, o->name, KX_OWNER_MAX);
+		kx_syncer_owner(s, name, NULL, 0, st, &e);
+		i = (size_t)-1; /* the table changed under the iteration: restart */
 	}
-	qsort(live, n, sizeof(*live), live_cmp);
-	more = !bpf_map_get_next_key(m->slots, NULL, &sk);
-	while (more) {
-		more = !bpf_map_get_next_key(m->slots, &sk, &next);
-		k.id = sk.svc_id;
-		hit = bsearch(&k, live, n, sizeof(k), live_cmp);
-		if (!hit || sk.slot < hit->base || sk.slot >= hit->base + hit->count)
-			bpf_map_delete_elem(m->slots, &sk);
-		sk = next;
+	qsort(order, t->n_svcs, sizeof(*order), by_owner);
+	batch = calloc(t->n_svcs + 1, sizeof(*batch));
+	for (i = 0; batch && i < t->n_svcs; i = j) {
+		for (j = i; j < t->n_svcs && !strcmp(order[j]->owner, order[i]->owner); j++)
+			batch[j - i] = *order[j];
+		if (kx_syncer_owner(s, order[i]->owner, batch, j - i, st, &e) && !first.msg[0]) {
+			first = e;
+			ret = -1;
+		}
 	}
-	free(live);
-}
+	/* Entries found in the maps that no owner claimed. */
+	for (i = 0; htab_next(&s->svcs, &i, &k, &v); i++) {
+		struct kx_svc_key key;
 
-/* Remove services not wanted, slots past each count, backends no one uses. */
-static void cleanup(const struct kx_maps *m, const struct kx_table *t,
-		    const struct kx_snapshot *cur, struct want_backend *w, size_t n_w,
-		    struct kx_sync_stats *st)
-{
-	size_t i;
-
-	for (i = 0; i < cur->n_svcs; i++) {
-		struct kx_svc_desc k = { .key = cur->svcs[i].key };
-
-		if (bsearch(&k, t->svcs, t->n_svcs, sizeof(k), desc_cmp))
+		if (((struct srec *)v)->owner)
 			continue;
-		if (!bpf_map_delete_elem(m->svc, &cur->svcs[i].key))
-			st->svc_removed++;
+		key = *(struct kx_svc_key *)k;
+		service_remove(s, &key, st);
+		i = (size_t)-1;
 	}
-	cleanup_slots(m, t);
-	for (i = 0; i < cur->n_backends; i++) {
-		struct want_backend *hit = find_want(w, n_w, &cur->backends[i].b);
-
-		if (hit && hit->id == cur->backends[i].id)
-			continue;
-		if (!bpf_map_delete_elem(m->backends, &cur->backends[i].id))
-			st->backends_removed++;
+	if (!batch) {
+		kx_errf(&first, "sync: out of memory");
+		ret = -1;
 	}
+	if (ret && err)
+		*err = first;
+	htab_free(&wanted);
+	free(batch);
+	free(order);
+	return ret;
 }
 
 int kx_sync_apply(const struct kx_maps *m, const struct kx_table *t, struct kx_sync_stats *st,
 		  struct kx_err *err)
 {
 	struct kx_sync_stats dummy;
-	struct kx_snapshot cur;
-	struct want_backend *w;
-	struct id_pool ids;
-	struct kx_err first = { "" };
-	size_t n_w, i;
-	int ret = 0;
+	struct kx_syncer *s;
+	int ret;
 
 	if (!st)
 		st = &dummy;
 	memset(st, 0, sizeof(*st));
-	if (kx_snapshot_read(m, &cur, err))
+	s = kx_syncer_new(m, err);
+	if (!s)
 		return -1;
-	w = distinct_backends(t, &n_w);
-	if (!w || pool_init(&ids, KX_MAX_SERVICES)) {
-		free(w);
-		kx_snapshot_free(&cur);
-		kx_errf(err, "sync: out of memory");
-		return -1;
-	}
-	for (i = 0; i < cur.n_svcs; i++)
-		pool_take(&ids, cur.svcs[i].val.id);
-
-	if (write_backends(m, &cur, w, n_w, st, &first))
-		ret = -1;
-	for (i = 0; i < t->n_svcs; i++) {
-		struct kx_err e;
-
-		errno = 0;
-		if (write_service(m, &t->svcs[i], find_svc(&cur, &t->svcs[i].key), &ids, w, n_w,
-				  st, &e)) {
-			pr_warn("%s", e.msg);
-			if (!first.msg[0])
-				first = e;
-			ret = -1;
-		}
-	}
-	cleanup(m, t, &cur, w, n_w, st);
-	if (ret && err)
-		*err = first;
-	free(ids.used);
-	free(w);
-	kx_snapshot_free(&cur);
+	ret = kx_syncer_full(s, t, st, err);
+	kx_syncer_free(s);
 	return ret;
 }

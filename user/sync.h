@@ -40,9 +40,27 @@ struct kx_sync_stats {
 };
 
 /*
- * Apply t to the maps. Returns 0, or -1 with err naming the first object that
- * could not be written; every other service is still applied.
+ * The syncer keeps a mirror of what the maps hold (read once, then kept up
+ * to date by its own writes), so a change costs only its own map writes:
+ * no syscall is spent asking the maps what they hold. Service entries are
+ * grouped by owner (the Service "namespace/name" they come from).
  */
+struct kx_syncer;
+
+struct kx_syncer *kx_syncer_new(const struct kx_maps *m, struct kx_err *err);
+void kx_syncer_free(struct kx_syncer *s);
+/*
+ * Make the entries of one owner exactly descs[0..n) (n = 0: the service is
+ * gone). Counters in st are added to. Returns 0, or -1 with err naming the
+ * first entry that could not be written; the others are still applied.
+ */
+int kx_syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_desc *descs,
+		    size_t n, struct kx_sync_stats *st, struct kx_err *err);
+/* Make the maps hold exactly t (every owner; unclaimed entries removed). */
+int kx_syncer_full(struct kx_syncer *s, const struct kx_table *t, struct kx_sync_stats *st,
+		   struct kx_err *err);
+
+/* One-shot full apply with a syncer of its own (tests, tools). st is reset. */
 int kx_sync_apply(const struct kx_maps *m, const struct kx_table *t, struct kx_sync_stats *st,
 		  struct kx_err *err);
 
