@@ -114,6 +114,27 @@ static bool object_valid(json_t *obj, struct kx_err *err)
 	return ok;
 }
 
+/* The Service an object belongs to: its own name, or a slice's service-name label. */
+static void mark_owner(struct kapi *k, enum kapi_kind kind, json_t *obj)
+{
+	json_t *md = json_object_get(obj, "metadata");
+	const char *ns = json_string_value(json_object_get(md, "namespace"));
+	const char *name = json_string_value(json_object_get(md, "name"));
+	char owner[600];
+
+	if (kind == KAPI_NODES) {
+		k->nodes_dirty = true;
+		return;
+	}
+	if (kind == KAPI_SLICES)
+		name = json_string_value(json_object_get(json_object_get(md, "labels"),
+							 "kubernetes.io/service-name"));
+	if (!name)
+		return;
+	snprintf(owner, sizeof(owner), "%s/%s", ns ? ns : "", name);
+	json_object_set_new(k->dirty_owners, owner, json_true());
+}
+
 static void set_rv(struct kapi_watch *w, json_t *obj)
 {
 	const char *rv = json_string_value(
@@ -167,6 +188,11 @@ void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, si
 			pr_warn("watch %s: %s event for %s of another kind skipped", what, type, key);
 			k->skipped++;
 		} else if (!strcmp(type, "DELETED")) {
+			json_t *old = json_object_get(k->store[w->kind], key);
+
+			if (old)
+				mark_owner(k, w->kind, old);
+			mark_owner(k, w->kind, obj);
 			json_object_del(k->store[w->kind], key);
 			k->dirty = true;
 			k->events++;
@@ -175,6 +201,11 @@ void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, si
 				err.msg);
 			k->skipped++;
 		} else {
+			json_t *old = json_object_get(k->store[w->kind], key);
+
+			if (old) /* a slice may have moved to another service */
+				mark_owner(k, w->kind, old);
+			mark_owner(k, w->kind, obj);
 			json_object_set(k->store[w->kind], key, obj);
 			k->dirty = true;
 			k->events++;
@@ -342,7 +373,7 @@ static int do_list(struct kapi *k, struct kapi_watch *w, struct kx_err *err)
 		json_decref(doc);
 	} while (cont[0]);
 	if (!json_equal(fresh, k->store[w->kind]))
-		k->dirty = true;
+		k->dirty = k->full_dirty = true;
 	json_decref(k->store[w->kind]);
 	k->store[w->kind] = fresh;
 	strcpy(w->rv, rv);
@@ -418,7 +449,8 @@ int kapi_init(struct kapi *k, const struct kapi_conf *conf, struct kx_err *err)
 	k->conf = *conf;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	k->multi = curl_multi_init();
-	if (!k->multi) {
+	k->dirty_owners = json_object();
+	if (!k->multi || !k->dirty_owners) {
 		kx_errf(err, "curl: out of memory");
 		return -1;
 	}
@@ -449,6 +481,7 @@ void kapi_free(struct kapi *k)
 	}
 	if (k->multi)
 		curl_multi_cleanup(k->multi);
+	json_decref(k->dirty_owners);
 	kapi_conf_free(&k->conf);
 }
 
@@ -502,18 +535,61 @@ bool kapi_synced(const struct kapi *k)
 	return true;
 }
 
+static void clear_marks(struct kapi *k)
+{
+	k->dirty = k->full_dirty = k->nodes_dirty = false;
+	json_object_clear(k->dirty_owners);
+}
+
+static int decode_items(json_t *items, struct k8s_state *st, struct kx_err *err)
+{
+	json_t *root = json_pack("{s:o}", "items", items);
+	int ret = k8s_decode_list(root, st, err);
+
+	json_decref(root);
+	return ret;
+}
+
 int kapi_take_state(struct kapi *k, struct k8s_state *st, struct kx_err *err)
 {
-	json_t *items = json_array(), *root, *obj;
+	json_t *items = json_array(), *obj;
 	const char *key;
-	int ret;
 
 	for (int i = 0; i < KAPI_N; i++)
 		json_object_foreach(k->store[i], key, obj)
 			json_array_append(items, obj);
-	root = json_pack("{s:o}", "items", items);
-	ret = k8s_decode_list(root, st, err);
-	json_decref(root);
-	k->dirty = false;
-	return ret;
+	clear_marks(k);
+	return decode_items(items, st, err);
+}
+
+int kapi_take_owner(struct kapi *k, const char *owner, struct k8s_state *st, struct kx_err *err)
+{
+	json_t *items = json_array(), *obj;
+	const char *slash = strchr(owner, '/'), *key;
+	size_t ns_len = slash ? (size_t)(slash - owner) : 0;
+
+	obj = json_object_get(k->store[KAPI_SERVICES], owner);
+	if (obj)
+		json_array_append(items, obj);
+	json_object_foreach(k->store[KAPI_SLICES], key, obj) {
+		const char *svc = json_string_value(json_object_get(
+			json_object_get(json_object_get(obj, "metadata"), "labels"),
+			"kubernetes.io/service-name"));
+
+		/* slices are keyed "ns/name": same namespace, label names the service */
+		if (slash && svc && !strncmp(key, owner, ns_len + 1) && !strcmp(svc, slash + 1))
+			json_array_append(items, obj);
+	}
+	return decode_items(items, st, err);
+}
+
+int kapi_take_nodes(struct kapi *k, struct k8s_state *st, struct kx_err *err)
+{
+	json_t *items = json_array(), *obj;
+	const char *key;
+
+	json_object_foreach(k->store[KAPI_NODES], key, obj)
+		json_array_append(items, obj);
+	k->nodes_dirty = false;
+	return decode_items(items, st, err);
 }

@@ -44,6 +44,9 @@ struct kapi {
 	struct kapi_watch w[KAPI_N];
 	json_t *store[KAPI_N]; /* "namespace/name" -> object (with kind) */
 	bool dirty; /* the store changed since the last kapi_take_state */
+	bool full_dirty; /* a list replaced a store: apply everything */
+	bool nodes_dirty; /* a Node changed: routes, CNI config */
+	json_t *dirty_owners; /* "ns/name" of Services whose objects changed (a set) */
 	bool listed[KAPI_N]; /* listed at least once: the store is complete */
 	unsigned long restarts; /* watch restarts, for metrics */
 	unsigned long events; /* events applied */
@@ -56,8 +59,12 @@ void kapi_free(struct kapi *k);
 void kapi_step(struct kapi *k, int timeout_ms);
 /* Every kind listed at least once. */
 bool kapi_synced(const struct kapi *k);
-/* The store as objects the model takes; clears dirty. */
+/* The store as objects the model takes; clears every dirty mark. */
 int kapi_take_state(struct kapi *k, struct k8s_state *st, struct kx_err *err);
+/* Only the Service owner ("ns/name") and its EndpointSlices. */
+int kapi_take_owner(struct kapi *k, const char *owner, struct k8s_state *st, struct kx_err *err);
+/* Only the Nodes. */
+int kapi_take_nodes(struct kapi *k, struct k8s_state *st, struct kx_err *err);
 
 /* Apply one watch line to the store (exposed for tests and fuzzing). */
 void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, size_t len);

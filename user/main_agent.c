@@ -19,6 +19,7 @@
 #include "conflist.h"
 #include "health.h"
 #include "k8s.h"
+#include "apply.h"
 #include "kapi.h"
 #include "netlink.h"
 #include "tc.h"
@@ -45,6 +46,7 @@ struct agent {
 	struct nl_sock *nl;
 	int uplink_ifindex; /* where the uplink programs were last attached, 0 = none */
 	struct kx_health *health;
+	struct kx_syncer *syncer; /* mirror of the maps, kept across applies */
 };
 
 static volatile sig_atomic_t stop;
@@ -257,7 +259,8 @@ static int apply_objects(struct agent *a, const struct k8s_state *ks, const char
 		pr_warn("%s rejected, keeping the last good state: %s", source, err.msg);
 		return -1;
 	}
-	ret = kx_sync_apply(&a->maps, &t, &st, &err);
+	memset(&st, 0, sizeof(st));
+	ret = kx_syncer_full(a->syncer, &t, &st, &err);
 	if (ret)
 		pr_warn("%s", err.msg);
 	setup_node(a, &t);
@@ -350,12 +353,72 @@ static void reattach_pods(struct agent *a)
 		pr_info("pod veths: programs replaced in place on %d", n);
 }
 
+/* Node changes: routes, uplink, CNI config, from the Nodes alone. */
+static int apply_nodes(struct agent *a, struct kapi *k)
+{
+	struct k8s_state ks;
+	struct kx_table t;
+	struct kx_err err;
+	int ret;
+
+	if (kapi_take_nodes(k, &ks, &err)) {
+		pr_warn("nodes rejected, keeping the last good state: %s", err.msg);
+		return -1;
+	}
+	ret = kx_model_build(&ks, a->o.node, &t, &err);
+	k8s_state_free(&ks);
+	if (ret) {
+		pr_warn("nodes rejected, keeping the last good state: %s", err.msg);
+		return -1;
+	}
+	setup_node(a, &t);
+	kx_table_free(&t);
+	return 0;
+}
+
+/* One Service's objects changed: rebuild its entries, touch nothing else. */
+static int apply_owner(struct agent *a, struct kapi *k, const char *owner)
+{
+	struct kx_sync_stats st = { 0 };
+	struct kx_err err = { "" };
+	size_t ports = 0;
+	int ret = kx_apply_owner(a->syncer, k, a->o.node, owner, &st, &ports, &err);
+
+	if (ret && !st.failed) {
+		pr_warn("service %s rejected, keeping its last good state: %s", owner, err.msg);
+		return -1;
+	}
+	pr_info("service %s: %zu ports (+%zu ~%zu -%zu), backends +%zu -%zu", owner, ports,
+		st.svc_added, st.svc_changed, st.svc_removed, st.backends_added,
+		st.backends_removed);
+	return ret;
+}
+
+/* After watch events: only the Services and Nodes they touched. */
+static int apply_incremental(struct agent *a, struct kapi *k)
+{
+	const char *owner;
+	json_t *v;
+	int ret = 0;
+
+	if (k->nodes_dirty && apply_nodes(a, k))
+		ret = -1;
+	json_object_foreach(k->dirty_owners, owner, v) {
+		if (apply_owner(a, k, owner))
+			ret = -1;
+	}
+	json_object_clear(k->dirty_owners);
+	k->dirty = false;
+	return ret;
+}
+
 /* The API server: list, then apply after every batch of watch events. */
 static int run_api(struct agent *a)
 {
 	struct kapi_conf conf;
 	struct k8s_state ks;
 	struct kx_err err;
+	bool applied = false; /* a full apply happened: events can go one by one */
 	struct kapi k;
 	int ret = 0;
 
@@ -376,12 +439,16 @@ static int run_api(struct agent *a)
 		if (!kapi_synced(&k) || !k.dirty)
 			continue;
 		kx_health_ready(a->health, false);
-		if (kapi_take_state(&k, &ks, &err)) {
+		if (!k.full_dirty && applied) {
+			ret = apply_incremental(a, &k);
+		} else if (kapi_take_state(&k, &ks, &err)) {
 			pr_warn("API objects rejected, keeping the last good state: %s", err.msg);
 			continue;
+		} else {
+			ret = apply_objects(a, &ks, "API state");
+			k8s_state_free(&ks);
+			applied = true;
 		}
-		ret = apply_objects(a, &ks, "API state");
-		k8s_state_free(&ks);
 		kx_health_ready(a->health, ret == 0);
 		if (a->o.once)
 			break;
@@ -412,6 +479,13 @@ int main(int argc, char **argv)
 	}
 	pr_info("node %s: datapath loaded, pins under %s/%s", a.o.node, a.o.bpffs, KX_PIN_DIR);
 	reattach_pods(&a);
+	a.syncer = kx_syncer_new(&a.maps, &err);
+	if (!a.syncer) {
+		pr_warn("%s", err.msg);
+		kx_nl_close(a.nl);
+		kx_maps_close(&a.maps);
+		return 1;
+	}
 	if (a.o.metrics_addr[0] && !a.o.once) {
 		a.health = kx_health_start(a.o.metrics_addr, &err);
 		if (!a.health)
@@ -423,6 +497,7 @@ int main(int argc, char **argv)
 	if (stop)
 		pr_info("signal %d: exiting, the datapath keeps running from its pins", (int)stop);
 	kx_health_stop(a.health);
+	kx_syncer_free(a.syncer);
 	kx_nl_close(a.nl);
 	kx_maps_close(&a.maps);
 	return ret ? 1 : 0;

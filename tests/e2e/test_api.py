@@ -90,9 +90,14 @@ def test_reference_cluster_from_the_api_server(c):
 
 def test_endpoint_added_gets_traffic_then_removed_gets_none(c):
     api = c["api"]
+    mark = len(c["node131"].log_lines())
     api.cmd("apply", object=slice_with(["12.0.1.93", "12.0.2.132", "12.0.0.50"]))
     want = {"node130-backend": 100, "node131-backend": 100, "node132-backend": 100}
     assert eventually(lambda: counts(c, 300)[0] == want)
+    # the event touched that service only: one entry changed, one backend added
+    assert agent_saw(c["node131"], "service test/test: 1 ports (+0 ~1 -0), backends +1 -0",
+                     mark)
+    assert not agent_saw(c["node131"], "service default/kubernetes", mark)
     api.cmd("apply", object=slice_with(["12.0.1.93", "12.0.2.132"]))
     assert eventually(lambda: counts(c, 100)[0] == {"node130-backend": 50,
                                                     "node132-backend": 50})
