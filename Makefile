@@ -124,6 +124,11 @@ clean:
 
 # Per-packet cost of each program path (BPF_PROG_RUN); the full side-by-side
 # benchmark suite comes with the benchmark issue.
+$(BUILD)/bench/sync_bench: bench/sync_bench.c $(BUILD)/libkxdp.a $(USER_HDRS)
+	@mkdir -p $(@D)
+	$(msg) BENCH $@
+	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS)
+
 $(BUILD)/bench/prog_cost: bench/prog_cost.c $(BUILD)/libkxdp.a $(USER_HDRS)
 	@mkdir -p $(@D)
 	$(msg) BENCH $@
@@ -131,5 +136,6 @@ $(BUILD)/bench/prog_cost: bench/prog_cost.c $(BUILD)/libkxdp.a $(USER_HDRS)
 
 .PHONY: bench
 bench: deps
-	$(MAKE) all $(BUILD)/bench/prog_cost
+	$(MAKE) all $(BUILD)/bench/prog_cost $(BUILD)/bench/sync_bench
 	$(BUILD)/bench/prog_cost $(if $(QUICK),5000,20000)
+	$(BUILD)/bench/sync_bench 10000 10 $(if $(QUICK),200,1000)

@@ -368,49 +368,66 @@ static int decode_slice_ports(json_t *item, struct k8s_slice *sl, const struct o
 	return 0;
 }
 
+/* prefix + suffix into out, without printf: this runs for every endpoint. */
+static const char *field_join(char *out, size_t n, const char *prefix, size_t plen,
+			      const char *suffix)
+{
+	size_t slen = strlen(suffix);
+
+	if (plen + slen + 1 > n)
+		slen = n - plen - 1;
+	memcpy(out, prefix, plen);
+	memcpy(out + plen, suffix, slen);
+	out[plen + slen] = '\0';
+	return out;
+}
+
 static int decode_endpoint(json_t *e, size_t i, struct k8s_slice *sl, const struct obj_ctx *c,
 			   struct kx_err *err)
 {
 	json_t *addrs, *cond, *a;
 	struct k8s_endpoint ep = { 0 };
-	char field[64];
-	size_t j;
+	char prefix[32], field[64];
+	size_t plen, j;
 
-	snprintf(field, sizeof(field), "endpoints[%zu]", i);
+	plen = (size_t)snprintf(prefix, sizeof(prefix), "endpoints[%zu]", i);
 	if (!json_is_object(e)) {
-		kx_errf(err, "%s: %s: want an object", c->what, field);
+		kx_errf(err, "%s: %s: want an object", c->what, prefix);
 		return -1;
 	}
-	snprintf(field, sizeof(field), "endpoints[%zu].addresses", i);
-	if (opt_arr(e, "addresses", &addrs, c, field, err))
+	if (opt_arr(e, "addresses", &addrs, c,
+		    field_join(field, sizeof(field), prefix, plen, ".addresses"), err))
 		return -1;
 	if (!addrs || json_array_size(addrs) == 0) {
 		kx_errf(err, "%s: %s: missing", c->what, field);
 		return -1;
 	}
-	snprintf(field, sizeof(field), "endpoints[%zu].conditions", i);
-	if (opt_obj(e, "conditions", &cond, c, field, err))
+	if (opt_obj(e, "conditions", &cond, c,
+		    field_join(field, sizeof(field), prefix, plen, ".conditions"), err))
 		return -1;
 	/* API semantics: a nil ready or serving means true. */
-	snprintf(field, sizeof(field), "endpoints[%zu].conditions.ready", i);
-	if (opt_bool(cond, "ready", true, &ep.ready, c, field, err))
-		return -1;
-	snprintf(field, sizeof(field), "endpoints[%zu].conditions.serving", i);
-	if (opt_bool(cond, "serving", ep.ready, &ep.serving, c, field, err))
-		return -1;
-	snprintf(field, sizeof(field), "endpoints[%zu].conditions.terminating", i);
-	if (opt_bool(cond, "terminating", false, &ep.terminating, c, field, err))
-		return -1;
-	snprintf(field, sizeof(field), "endpoints[%zu].nodeName", i);
-	if (opt_str(e, "nodeName", ep.node, sizeof(ep.node), c, field, err))
+	if (opt_bool(cond, "ready", true, &ep.ready, c,
+		     field_join(field, sizeof(field), prefix, plen, ".conditions.ready"), err) ||
+	    opt_bool(cond, "serving", ep.ready, &ep.serving, c,
+		     field_join(field, sizeof(field), prefix, plen, ".conditions.serving"), err) ||
+	    opt_bool(cond, "terminating", false, &ep.terminating, c,
+		     field_join(field, sizeof(field), prefix, plen, ".conditions.terminating"),
+		     err) ||
+	    opt_str(e, "nodeName", ep.node, sizeof(ep.node), c,
+		    field_join(field, sizeof(field), prefix, plen, ".nodeName"), err))
 		return -1;
 	/* Kubernetes allows one address per endpoint today; take them all. */
 	json_array_foreach(addrs, j, a) {
-		snprintf(field, sizeof(field), "endpoints[%zu].addresses[%zu]", i, j);
-		int r = ip_field(a, &ep.addr, c, field, err);
+		int r = ip_field(a, &ep.addr, c, NULL, err);
 
-		if (r < 0)
+		if (r < 0) {
+			char path[96];
+
+			snprintf(path, sizeof(path), "%s.addresses[%zu]", prefix, j);
+			kx_errf(err, "%s: %s: \"%s\" is not an IP address", c->what, path,
+				json_is_string(a) ? json_string_value(a) : "(not a string)");
 			return -1;
+		}
 		if (r == 0)
 			continue;
 		sl->eps[sl->n_eps++] = ep;

@@ -115,24 +115,51 @@ static bool object_valid(json_t *obj, struct kx_err *err)
 }
 
 /* The Service an object belongs to: its own name, or a slice's service-name label. */
-static void mark_owner(struct kapi *k, enum kapi_kind kind, json_t *obj)
+static bool owner_of(enum kapi_kind kind, json_t *obj, char *owner, size_t n)
 {
 	json_t *md = json_object_get(obj, "metadata");
 	const char *ns = json_string_value(json_object_get(md, "namespace"));
 	const char *name = json_string_value(json_object_get(md, "name"));
-	char owner[600];
 
-	if (kind == KAPI_NODES) {
-		k->nodes_dirty = true;
-		return;
-	}
 	if (kind == KAPI_SLICES)
 		name = json_string_value(json_object_get(json_object_get(md, "labels"),
 							 "kubernetes.io/service-name"));
-	if (!name)
-		return;
-	snprintf(owner, sizeof(owner), "%s/%s", ns ? ns : "", name);
-	json_object_set_new(k->dirty_owners, owner, json_true());
+	if (kind == KAPI_NODES || !name)
+		return false;
+	snprintf(owner, n, "%s/%s", ns ? ns : "", name);
+	return true;
+}
+
+static void mark_owner(struct kapi *k, enum kapi_kind kind, json_t *obj)
+{
+	char owner[600];
+
+	if (kind == KAPI_NODES)
+		k->nodes_dirty = true;
+	else if (owner_of(kind, obj, owner, sizeof(owner)))
+		json_object_set_new(k->dirty_owners, owner, json_true());
+}
+
+/* Keep slices_of in step with the slice store: add (obj) or remove (NULL). */
+static void index_slice(struct kapi *k, const char *key, json_t *old, json_t *obj)
+{
+	char owner[600];
+	json_t *set;
+
+	if (old && owner_of(KAPI_SLICES, old, owner, sizeof(owner))) {
+		set = json_object_get(k->slices_of, owner);
+		json_object_del(set, key);
+		if (set && !json_object_size(set))
+			json_object_del(k->slices_of, owner);
+	}
+	if (obj && owner_of(KAPI_SLICES, obj, owner, sizeof(owner))) {
+		set = json_object_get(k->slices_of, owner);
+		if (!set) {
+			set = json_object();
+			json_object_set_new(k->slices_of, owner, set);
+		}
+		json_object_set_new(set, key, json_true());
+	}
 }
 
 static void set_rv(struct kapi_watch *w, json_t *obj)
@@ -193,6 +220,8 @@ void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, si
 			if (old)
 				mark_owner(k, w->kind, old);
 			mark_owner(k, w->kind, obj);
+			if (w->kind == KAPI_SLICES)
+				index_slice(k, key, old, NULL);
 			json_object_del(k->store[w->kind], key);
 			k->dirty = true;
 			k->events++;
@@ -206,6 +235,8 @@ void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, si
 			if (old) /* a slice may have moved to another service */
 				mark_owner(k, w->kind, old);
 			mark_owner(k, w->kind, obj);
+			if (w->kind == KAPI_SLICES)
+				index_slice(k, key, old, obj);
 			json_object_set(k->store[w->kind], key, obj);
 			k->dirty = true;
 			k->events++;
@@ -376,6 +407,14 @@ static int do_list(struct kapi *k, struct kapi_watch *w, struct kx_err *err)
 		k->dirty = k->full_dirty = true;
 	json_decref(k->store[w->kind]);
 	k->store[w->kind] = fresh;
+	if (w->kind == KAPI_SLICES) {
+		const char *sk;
+		json_t *so;
+
+		json_object_clear(k->slices_of);
+		json_object_foreach(fresh, sk, so)
+			index_slice(k, sk, NULL, so);
+	}
 	strcpy(w->rv, rv);
 	k->listed[w->kind] = true;
 	pr_info("listed %s: %zu objects at resourceVersion %s", res[w->kind].name,
@@ -450,7 +489,8 @@ int kapi_init(struct kapi *k, const struct kapi_conf *conf, struct kx_err *err)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	k->multi = curl_multi_init();
 	k->dirty_owners = json_object();
-	if (!k->multi || !k->dirty_owners) {
+	k->slices_of = json_object();
+	if (!k->multi || !k->dirty_owners || !k->slices_of) {
 		kx_errf(err, "curl: out of memory");
 		return -1;
 	}
@@ -482,6 +522,7 @@ void kapi_free(struct kapi *k)
 	if (k->multi)
 		curl_multi_cleanup(k->multi);
 	json_decref(k->dirty_owners);
+	json_decref(k->slices_of);
 	kapi_conf_free(&k->conf);
 }
 
@@ -564,20 +605,15 @@ int kapi_take_state(struct kapi *k, struct k8s_state *st, struct kx_err *err)
 
 int kapi_take_owner(struct kapi *k, const char *owner, struct k8s_state *st, struct kx_err *err)
 {
-	json_t *items = json_array(), *obj;
-	const char *slash = strchr(owner, '/'), *key;
-	size_t ns_len = slash ? (size_t)(slash - owner) : 0;
+	json_t *items = json_array(), *obj, *v;
+	const char *key;
 
 	obj = json_object_get(k->store[KAPI_SERVICES], owner);
 	if (obj)
 		json_array_append(items, obj);
-	json_object_foreach(k->store[KAPI_SLICES], key, obj) {
-		const char *svc = json_string_value(json_object_get(
-			json_object_get(json_object_get(obj, "metadata"), "labels"),
-			"kubernetes.io/service-name"));
-
-		/* slices are keyed "ns/name": same namespace, label names the service */
-		if (slash && svc && !strncmp(key, owner, ns_len + 1) && !strcmp(svc, slash + 1))
+	json_object_foreach(json_object_get(k->slices_of, owner), key, v) {
+		obj = json_object_get(k->store[KAPI_SLICES], key);
+		if (obj)
 			json_array_append(items, obj);
 	}
 	return decode_items(items, st, err);

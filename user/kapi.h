@@ -47,6 +47,7 @@ struct kapi {
 	bool full_dirty; /* a list replaced a store: apply everything */
 	bool nodes_dirty; /* a Node changed: routes, CNI config */
 	json_t *dirty_owners; /* "ns/name" of Services whose objects changed (a set) */
+	json_t *slices_of; /* "ns/name" of a Service -> {slice key: true} */
 	bool listed[KAPI_N]; /* listed at least once: the store is complete */
 	unsigned long restarts; /* watch restarts, for metrics */
 	unsigned long events; /* events applied */

@@ -31,12 +31,66 @@ static int backend_cmp(const void *pa, const void *pb)
 	return (int)a->port - (int)b->port;
 }
 
-static bool has_backend(const struct kx_backend_desc *bs, size_t n, uint32_t addr, uint16_t port)
+/* Sort and drop repeats (an endpoint listed in several slices counts once). */
+static size_t sort_unique(struct kx_backend_desc *bs, size_t n)
 {
+	size_t out = 0;
+
+	qsort(bs, n, sizeof(*bs), backend_cmp);
 	for (size_t i = 0; i < n; i++)
-		if (bs[i].addr == addr && bs[i].port == port)
-			return true;
-	return false;
+		if (!out || backend_cmp(&bs[out - 1], &bs[i]))
+			bs[out++] = bs[i];
+	return out;
+}
+
+/* The slices of a state, ordered by (namespace, service) to find a service's own. */
+struct slice_index {
+	const struct k8s_slice **by_svc;
+	size_t n;
+};
+
+static int slice_cmp(const void *a, const void *b)
+{
+	const struct k8s_slice *x = *(const struct k8s_slice *const *)a;
+	const struct k8s_slice *y = *(const struct k8s_slice *const *)b;
+	int c = strcmp(x->ns, y->ns);
+
+	return c ? c : strcmp(x->service, y->service);
+}
+
+static int slice_index_build(const struct k8s_state *st, struct slice_index *ix)
+{
+	ix->n = st->n_slices;
+	ix->by_svc = calloc(ix->n + 1, sizeof(*ix->by_svc));
+	if (!ix->by_svc)
+		return -1;
+	for (size_t i = 0; i < ix->n; i++)
+		ix->by_svc[i] = &st->slices[i];
+	qsort(ix->by_svc, ix->n, sizeof(*ix->by_svc), slice_cmp);
+	return 0;
+}
+
+/* [*first, *last) of the slices that belong to service s. */
+static void slice_range(const struct slice_index *ix, const struct k8s_service *s,
+			size_t *first, size_t *last)
+{
+	size_t lo = 0, hi = ix->n;
+
+	while (lo < hi) { /* first slice not ordered before (s->ns, s->name) */
+		size_t mid = (lo + hi) / 2;
+		const struct k8s_slice *m = ix->by_svc[mid];
+		int c = strcmp(m->ns, s->ns);
+
+		if ((c ? c : strcmp(m->service, s->name)) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*first = lo;
+	while (lo < ix->n && !strcmp(ix->by_svc[lo]->ns, s->ns) &&
+	       !strcmp(ix->by_svc[lo]->service, s->name))
+		lo++;
+	*last = lo;
 }
 
 /*
@@ -44,15 +98,16 @@ static bool has_backend(const struct kx_backend_desc *bs, size_t n, uint32_t add
  * endpoints; when none is ready, the serving and terminating ones (KEP-1669).
  * An endpoint listed in several slices counts once.
  */
-static int collect_backends(const struct k8s_state *st, const struct k8s_service *s,
+static int collect_backends(const struct slice_index *ix, const struct k8s_service *s,
 			    const struct k8s_svc_port *sp, struct kx_svc_desc *d,
 			    struct kx_err *err)
 {
-	size_t cap = 0, n_ready = 0, n_term = 0, i, j, k;
+	size_t cap = 0, n_ready = 0, n_term = 0, first, last, i, j, k;
 	struct kx_backend_desc *ready, *term;
 
-	for (i = 0; i < st->n_slices; i++)
-		cap += st->slices[i].n_eps;
+	slice_range(ix, s, &first, &last);
+	for (i = first; i < last; i++)
+		cap += ix->by_svc[i]->n_eps;
 	ready = calloc(cap + 1, sizeof(*ready));
 	term = calloc(cap + 1, sizeof(*term));
 	if (!ready || !term) {
@@ -61,11 +116,9 @@ static int collect_backends(const struct k8s_state *st, const struct k8s_service
 		kx_errf(err, "service %s/%s: out of memory", s->ns, s->name);
 		return -1;
 	}
-	for (i = 0; i < st->n_slices; i++) {
-		const struct k8s_slice *sl = &st->slices[i];
+	for (i = first; i < last; i++) {
+		const struct k8s_slice *sl = ix->by_svc[i];
 
-		if (strcmp(sl->ns, s->ns) || strcmp(sl->service, s->name))
-			continue;
 		for (j = 0; j < sl->n_ports; j++) {
 			const struct k8s_slice_port *p = &sl->ports[j];
 
@@ -76,10 +129,9 @@ static int collect_backends(const struct k8s_state *st, const struct k8s_service
 				struct kx_backend_desc b = { e->addr, p->port, p->proto,
 							     KX_BACKEND_ACTIVE };
 
-				if (e->ready && !has_backend(ready, n_ready, b.addr, b.port)) {
+				if (e->ready) {
 					ready[n_ready++] = b;
-				} else if (!e->ready && e->serving && e->terminating &&
-					   !has_backend(term, n_term, b.addr, b.port)) {
+				} else if (e->serving && e->terminating) {
 					b.state = KX_BACKEND_TERMINATING;
 					term[n_term++] = b;
 				}
@@ -88,11 +140,11 @@ static int collect_backends(const struct k8s_state *st, const struct k8s_service
 	}
 	if (n_ready) {
 		d->backends = ready;
-		d->n_backends = n_ready;
+		d->n_backends = sort_unique(ready, n_ready);
 		free(term);
 	} else {
 		d->backends = term;
-		d->n_backends = n_term;
+		d->n_backends = sort_unique(term, n_term);
 		free(ready);
 	}
 	if (d->n_backends > KX_MAX_BACKENDS_PER_SVC) {
@@ -100,7 +152,6 @@ static int collect_backends(const struct k8s_state *st, const struct k8s_service
 			d->n_backends, KX_MAX_BACKENDS_PER_SVC);
 		d->n_backends = KX_MAX_BACKENDS_PER_SVC;
 	}
-	qsort(d->backends, d->n_backends, sizeof(*d->backends), backend_cmp);
 	return 0;
 }
 
@@ -140,6 +191,7 @@ static int node_info(const struct k8s_state *st, const char *node, struct kx_tab
 int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table *t,
 		   struct kx_err *err)
 {
+	struct slice_index ix = { 0 };
 	size_t cap = 0, i, j;
 
 	memset(t, 0, sizeof(*t));
@@ -148,7 +200,7 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 	for (i = 0; i < st->n_svcs; i++)
 		cap += st->svcs[i].n_ports;
 	t->svcs = calloc(cap + 1, sizeof(*t->svcs));
-	if (!t->svcs) {
+	if (!t->svcs || slice_index_build(st, &ix)) {
 		kx_errf(err, "model: out of memory for %zu service ports", cap);
 		goto fail;
 	}
@@ -168,7 +220,7 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 			snprintf(d->owner, sizeof(d->owner), "%s/%s", s->ns, s->name);
 			snprintf(d->name, sizeof(d->name), "%s/%s%s%s", s->ns, s->name,
 				 s->ports[j].name[0] ? ":" : "", s->ports[j].name);
-			if (collect_backends(st, s, &s->ports[j], d, err))
+			if (collect_backends(&ix, s, &s->ports[j], d, err))
 				goto fail;
 			t->n_svcs++;
 		}
@@ -185,8 +237,10 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 			ntohs(b->key.port), b->key.proto == IPPROTO_TCP ? "TCP" : "UDP", a->name);
 		goto fail;
 	}
+	free(ix.by_svc);
 	return 0;
 fail:
+	free(ix.by_svc);
 	kx_table_free(t);
 	return -1;
 }
