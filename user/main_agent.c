@@ -412,6 +412,18 @@ static int apply_incremental(struct agent *a, struct kapi *k)
 	return ret;
 }
 
+/* --once against an API server: three failed tries at a first list are enough. */
+static bool once_gave_up(const struct kapi *k)
+{
+	for (int i = 0; i < KAPI_N; i++) {
+		if (!k->listed[i] && k->w[i].failures >= 3) {
+			pr_warn("--once: no complete list from the API server after 3 tries, giving up");
+			return true;
+		}
+	}
+	return false;
+}
+
 /* The API server: list, then apply after every batch of watch events. */
 static int run_api(struct agent *a)
 {
@@ -436,6 +448,10 @@ static int run_api(struct agent *a)
 	while (!stop) {
 		kapi_step(&k, 200);
 		kx_health_beat(a->health);
+		if (a->o.once && !kapi_synced(&k) && once_gave_up(&k)) {
+			ret = -1;
+			break;
+		}
 		if (!kapi_synced(&k) || !k.dirty)
 			continue;
 		kx_health_ready(a->health, false);

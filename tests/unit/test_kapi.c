@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The API client without a network: kubeconfig and in-cluster config, and
+ * the watch stream split into events, applied to the store and marked dirty
+ * per Service, with malformed, oversized and invalid events skipped.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+#include "testlib.h"
+#include "kapi.h"
+
+static void test_kubeconfig_current_context_with_inline_data(void **unused)
+{
+	struct kapi_conf c;
+	struct kx_err err = { "" };
+
+	if (kapi_conf_kubeconfig(KX_FIXTURES "/kubeconfig.yaml", &c, &err))
+		fail_msg("%s", err.msg);
+	assert_string_equal(c.server, "https://10.124.242.130:6443"); /* trailing / dropped */
+	assert_int_equal(c.ca_len, 28);
+	assert_memory_equal(c.ca_data, "-----BEGIN CERTIFICATE-----\n", 28);
+	assert_int_equal(c.cert_len, 4);
+	assert_memory_equal(c.cert_data, "cert", 4);
+	assert_memory_equal(c.key_data, "key", 3);
+	assert_string_equal(c.token, "");
+	kapi_conf_free(&c);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_kubeconfig_errors(void **unused)
+{
+	const char *path = "/tmp/kxdp-test-kubeconfig.yaml";
+	struct kapi_conf c;
+	struct kx_err err = { "" };
+
+	write_file(path, "current-context: nope\ncontexts: []\n");
+	assert_int_equal(kapi_conf_kubeconfig(path, &c, &err), -1);
+	assert_non_null(strstr(err.msg, "current-context \"nope\" not found"));
+	write_file(path, "clusters: [\n");
+	assert_int_equal(kapi_conf_kubeconfig(path, &c, &err), -1);
+	assert_non_null(strstr(err.msg, path));
+	write_file(path, "current-context: a\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\n"
+			 "clusters:\n- name: c\n  cluster: {server: ftp://x}\n");
+	assert_int_equal(kapi_conf_kubeconfig(path, &c, &err), -1);
+	assert_non_null(strstr(err.msg, "is not an http(s) URL"));
+	write_file(path, "current-context: a\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\n"
+			 "clusters:\n- name: c\n  cluster: {server: 'https://x', certificate-authority-data: '%%%'}\n");
+	assert_int_equal(kapi_conf_kubeconfig(path, &c, &err), -1);
+	assert_non_null(strstr(err.msg, "certificate-authority-data: not base64"));
+	unlink(path);
+	assert_int_equal(kapi_conf_kubeconfig("/nonexistent/kubeconfig", &c, &err), -1);
+	assert_non_null(strstr(err.msg, "No such file"));
+}
+
+static void test_incluster_config_and_rotating_token(void **unused)
+{
+	char dir[] = "/tmp/kxdp-sa-XXXXXX", path[128], tok[64];
+	struct kapi_conf c;
+	struct kx_err err = { "" };
+
+	assert_non_null(mkdtemp(dir));
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	assert_int_equal(kapi_conf_incluster(dir, &c, &err), -1);
+	assert_non_null(strstr(err.msg, "KUBERNETES_SERVICE_HOST"));
+	setenv("KUBERNETES_SERVICE_HOST", "10.124.242.130", 1);
+	setenv("KUBERNETES_SERVICE_PORT", "6443", 1);
+	assert_int_equal(kapi_conf_incluster(dir, &c, &err), 0);
+	assert_string_equal(c.server, "https://10.124.242.130:6443");
+	snprintf(path, sizeof(path), "%s/token", dir);
+	assert_int_equal(kapi_conf_token(&c, tok, sizeof(tok), &err), -1); /* not there yet */
+	write_file(path, "first\n");
+	assert_int_equal(kapi_conf_token(&c, tok, sizeof(tok), &err), 0);
+	assert_string_equal(tok, "first");
+	write_file(path, "second");
+	assert_int_equal(kapi_conf_token(&c, tok, sizeof(tok), &err), 0);
+	assert_string_equal(tok, "second"); /* re-read every time */
+	unlink(path);
+	rmdir(dir);
+}
+
+static int setup(void **state)
+{
+	struct kapi_conf conf = { .server = "https://unused.invalid" };
+	struct kapi *k = calloc(1, sizeof(*k));
+	struct kx_err err;
+
+	if (kapi_init(k, &conf, &err))
+		return -1;
+	*state = k;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	kapi_free(*state);
+	free(*state);
+	return 0;
+}
+
+#define SVC_EVENT(type, name, ip)                                                            \
+	"{\"type\":\"" type "\",\"object\":{\"kind\":\"Service\",\"metadata\":{\"name\":\"" name \
+	"\",\"namespace\":\"ns\",\"resourceVersion\":\"7\"},\"spec\":{\"clusterIP\":\"" ip     \
+	"\",\"ports\":[{\"port\":80}]}}}\n"
+#define SLICE_EVENT(type, name, svc, ip)                                                       \
+	"{\"type\":\"" type "\",\"object\":{\"kind\":\"EndpointSlice\",\"addressType\":\"IPv4\"," \
+	"\"metadata\":{\"name\":\"" name "\",\"namespace\":\"ns\",\"resourceVersion\":\"9\","    \
+	"\"labels\":{\"kubernetes.io/service-name\":\"" svc "\"}},\"ports\":[{\"port\":80}],"      \
+	"\"endpoints\":[{\"addresses\":[\"" ip "\"]}]}}\n"
+
+static void feed_in_pieces(struct kapi *k, struct kapi_watch *w, const char *text, size_t piece)
+{
+	for (size_t n = strlen(text); n; ) {
+		size_t take = n < piece ? n : piece;
+
+		kapi_feed(k, w, text, take);
+		text += take;
+		n -= take;
+	}
+}
+
+static void test_stream_split_into_events_whatever_the_chunks(void **state)
+{
+	struct kapi *k = *state;
+	struct kapi_watch *w = &k->w[KAPI_SERVICES];
+	const char *two = SVC_EVENT("ADDED", "a", "10.96.0.1") SVC_EVENT("ADDED", "b", "10.96.0.2");
+
+	for (size_t piece = 1; piece < 40; piece += 7) {
+		json_object_clear(k->store[KAPI_SERVICES]);
+		feed_in_pieces(k, w, two, piece);
+		assert_int_equal(json_object_size(k->store[KAPI_SERVICES]), 2);
+	}
+	assert_non_null(json_object_get(k->store[KAPI_SERVICES], "ns/a"));
+	assert_string_equal(w->rv, "7");
+	/* the kind is kept, the owner marked dirty */
+	assert_non_null(json_object_get(k->dirty_owners, "ns/b"));
+	feed_in_pieces(k, w, SVC_EVENT("DELETED", "a", "10.96.0.1"), 5);
+	assert_null(json_object_get(k->store[KAPI_SERVICES], "ns/a"));
+}
+
+static void test_bad_events_are_skipped_and_the_rest_applied(void **state)
+{
+	struct kapi *k = *state;
+	struct kapi_watch *w = &k->w[KAPI_SERVICES];
+	unsigned long skipped = k->skipped;
+	char *big = malloc(KAPI_MAX_EVENT + 100);
+
+	kx_log_verbosity = -1;
+	feed_in_pieces(k, w, SVC_EVENT("ADDED", "keep", "10.96.0.3"), 64);
+	/* malformed, no object, unknown type, wrong kind, invalid field, then a good one */
+	feed_in_pieces(k, w,
+		       "{not json\n"
+		       "{\"type\":\"ADDED\"}\n"
+		       "{\"type\":\"WHAT\",\"object\":{}}\n"
+		       "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\"}}}\n"
+		       SVC_EVENT("MODIFIED", "keep", "10.96.0.300")
+		       SVC_EVENT("ADDED", "after", "10.96.0.4"), 100);
+	assert_int_equal(k->skipped, skipped + 5);
+	json_t *keep = json_object_get(k->store[KAPI_SERVICES], "ns/keep");
+	/* the invalid MODIFIED left the previous version in place */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(keep, "spec"),
+							      "clusterIP")), "10.96.0.3");
+	assert_non_null(json_object_get(k->store[KAPI_SERVICES], "ns/after"));
+	/* an oversized line is skipped whole, the next one still parses */
+	memset(big, 'x', KAPI_MAX_EVENT + 99);
+	big[KAPI_MAX_EVENT + 99] = '\n';
+	kapi_feed(k, w, big, KAPI_MAX_EVENT + 100);
+	feed_in_pieces(k, w, SVC_EVENT("ADDED", "last", "10.96.0.5"), 1000);
+	assert_int_equal(k->skipped, skipped + 6);
+	assert_non_null(json_object_get(k->store[KAPI_SERVICES], "ns/last"));
+	free(big);
+}
+
+static void test_410_error_event_and_bookmark(void **state)
+{
+	struct kapi *k = *state;
+	struct kapi_watch *w = &k->w[KAPI_NODES];
+
+	const char *bm = "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Node\",\"metadata\":"
+			 "{\"resourceVersion\":\"1234\"}}}\n";
+
+	kapi_feed(k, w, bm, strlen(bm));
+	assert_string_equal(w->rv, "1234");
+	assert_false(w->gone);
+	const char *gone = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,"
+			   "\"reason\":\"Expired\"}}\n";
+	kapi_feed(k, w, gone, strlen(gone));
+	assert_true(w->gone);
+}
+
+static void test_owner_state_holds_the_service_and_its_slices(void **state)
+{
+	struct kapi *k = *state;
+	struct k8s_state st;
+	struct kx_err err;
+
+	feed_in_pieces(k, &k->w[KAPI_SERVICES], SVC_EVENT("ADDED", "web", "10.96.1.1"), 4096);
+	feed_in_pieces(k, &k->w[KAPI_SLICES], SLICE_EVENT("ADDED", "web-1", "web", "10.0.0.1")
+		       SLICE_EVENT("ADDED", "web-2", "web", "10.0.0.2")
+		       SLICE_EVENT("ADDED", "db-1", "db", "10.0.0.3"), 4096);
+	assert_int_equal(kapi_take_owner(k, "ns/web", &st, &err), 0);
+	assert_int_equal(st.n_svcs, 1);
+	assert_int_equal(st.n_slices, 2);
+	k8s_state_free(&st);
+	/* a slice moving to another service leaves the first one's set */
+	feed_in_pieces(k, &k->w[KAPI_SLICES], SLICE_EVENT("MODIFIED", "web-2", "db", "10.0.0.2"),
+		       4096);
+	assert_non_null(json_object_get(k->dirty_owners, "ns/web"));
+	assert_non_null(json_object_get(k->dirty_owners, "ns/db"));
+	assert_int_equal(kapi_take_owner(k, "ns/web", &st, &err), 0);
+	assert_int_equal(st.n_slices, 1);
+	k8s_state_free(&st);
+	assert_int_equal(kapi_take_owner(k, "ns/db", &st, &err), 0);
+	assert_int_equal(st.n_svcs, 0);
+	assert_int_equal(st.n_slices, 2);
+	k8s_state_free(&st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kubeconfig_current_context_with_inline_data),
+		cmocka_unit_test(test_kubeconfig_errors),
+		cmocka_unit_test(test_incluster_config_and_rotating_token),
+		cmocka_unit_test_setup_teardown(test_stream_split_into_events_whatever_the_chunks,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_events_are_skipped_and_the_rest_applied,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_410_error_event_and_bookmark, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_state_holds_the_service_and_its_slices,
+						setup, teardown),
+	};
+
+	kx_log_verbosity = -1;
+	return cmocka_run_group_tests_name("kapi", tests, NULL, NULL);
+}
