@@ -49,11 +49,11 @@ static __always_inline bool ct_stale_for_syn(const struct kx_ct_val *ct, const s
 }
 
 /* Reject: turn the packet into ICMP port unreachable and send it back. */
-static __always_inline int reject_no_backend(struct __sk_buff *skb, const struct pkt *p)
+static __always_inline int reject(struct __sk_buff *skb, const struct pkt *p, __u32 why)
 {
 	if (icmp_port_unreach(skb, p))
 		return drop(skb, KX_STAT_DROP_REWRITE);
-	stat_count(skb, KX_STAT_REJECT_NO_BACKEND);
+	stat_count(skb, why);
 	return bpf_redirect_peer(skb->ifindex, 0);
 }
 
@@ -65,7 +65,7 @@ static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p
 	__u32 backend_id = 0;
 
 	if (svc->count == 0)
-		return reject_no_backend(skb, p);
+		return reject(skb, p, KX_STAT_REJECT_NO_BACKEND);
 	b = lb_select(svc, &backend_id);
 	if (!b)
 		return drop(skb, KX_STAT_DROP_NO_SLOT);
@@ -100,9 +100,12 @@ static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
 	if (ct && (ct->dir == KX_CT_REPLY || !ct_stale_for_syn(ct, p)))
 		return ct_apply(skb, p, ct);
 	svc = svc_lookup(p, KX_SCOPE_INTERNAL);
-	if (!svc)
-		return CONTINUE;
-	return service_new_flow(skb, p, svc);
+	if (svc)
+		return service_new_flow(skb, p, svc);
+	/* As kube-proxy (nftables): a ClusterIP no Service holds is refused. */
+	if (in_service_cidr(p->daddr))
+		return reject(skb, p, KX_STAT_REJECT_NO_SERVICE);
+	return CONTINUE;
 }
 
 /* Everything a pod sends enters here (TC ingress of its host-side veth). */

@@ -22,6 +22,7 @@
 #define KX_MAP_CT "kx_ct"
 #define KX_MAP_ENDPOINTS "kx_endpoints"
 #define KX_MAP_STATS "kx_stats"
+#define KX_MAP_CONFIG "kx_config"
 
 /* Program names, also their pin names under <bpffs>/kxdp/. */
 #define KX_PROG_TC_FROM_POD "tc_from_pod"
@@ -151,6 +152,14 @@ struct kx_endpoint {
 	__u8 host_mac[6]; /* MAC of the host-side veth */
 };
 
+/* Value of kx_config's only entry (key 0): node-wide settings from the agent. */
+struct kx_config {
+	__be32 svc_cidr; /* the Service CIDR, network order, 0 = unknown */
+	__be32 svc_mask; /* its netmask: traffic to an unknown IP in it is rejected */
+	__u32 flags; /* reserved, 0 */
+	__u32 pad;
+};
+
 /*
  * Counters of kx_stats (a per-CPU array indexed by this enum). Drops are
  * named so `kxdp stats` and bpftool show why a packet went.
@@ -169,6 +178,7 @@ enum kx_stat {
 	KX_STAT_DROP_CT_FULL, /* conntrack insert failed */
 	KX_STAT_DROP_REWRITE, /* a packet rewrite helper failed */
 	KX_STAT_XDP_PASS, /* uplink frames passed on by xdp_netdev */
+	KX_STAT_REJECT_NO_SERVICE, /* to an unallocated IP of the Service CIDR */
 	KX_STAT_MAX,
 };
 

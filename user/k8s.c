@@ -175,7 +175,7 @@ static int ip_field(json_t *v, uint32_t *out, const struct obj_ctx *c, const cha
 }
 
 /* Parse "a.b.c.d/len" (IPv4); 1 ok, 0 IPv6, -1 invalid. */
-static int parse_cidr(const char *s, uint32_t *addr, uint8_t *len)
+int kx_parse_cidr(const char *s, uint32_t *addr, uint8_t *len)
 {
 	char buf[64];
 	char *slash, *end;
@@ -527,7 +527,7 @@ static int decode_pod_cidr(json_t *item, struct k8s_node *n, const struct obj_ct
 		cands[nc++] = json_is_string(v) ? json_string_value(v) : NULL;
 	}
 	for (i = 0; i < nc; i++) {
-		int r = cands[i] ? parse_cidr(cands[i], &n->pod_cidr, &n->pod_cidr_len) : -1;
+		int r = cands[i] ? kx_parse_cidr(cands[i], &n->pod_cidr, &n->pod_cidr_len) : -1;
 
 		if (r < 0) {
 			kx_errf(err, "%s: %s: \"%s\" is not a CIDR", c->what, fields[i],

@@ -465,8 +465,8 @@ static void watch_done(struct kapi *k, struct kapi_watch *w, CURLcode rc)
 	w->headers = NULL;
 	k->restarts++;
 	if (w->gone || http == 410) {
-		pr_info("watch %s: resourceVersion %s expired (410 Gone), listing again",
-			res[w->kind].name, w->rv);
+		pr_info("watch %s: resourceVersion %s expired (410 Gone, %s), listing again",
+			res[w->kind].name, w->rv, http == 410 ? "HTTP status" : "ERROR event");
 		w->need_list = true;
 	} else if (rc == CURLE_OK && http == 200) {
 		pr_debug("watch %s: ended by the server, resuming at %s", res[w->kind].name, w->rv);

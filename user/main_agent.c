@@ -36,6 +36,7 @@ struct agent_opts {
 	const char *uplink; /* NULL: the interface holding the node's InternalIP */
 	const char *cni_conf_dir; /* "" = do not write the CNI config */
 	const char *metrics_addr; /* /healthz, /readyz; "" = none */
+	const char *service_cidr; /* unallocated ClusterIPs in it are refused */
 	bool once;
 };
 
@@ -69,6 +70,8 @@ static void usage(FILE *f)
 		   "  --uplink IF         the node's uplink (default: the interface holding its InternalIP)\n"
 		   "  --cni-conf-dir DIR  where to write " KX_CNI_CONFLIST " (default " KX_DEFAULT_CNI_CONF_DIR "; '' = nowhere)\n"
 		   "  --metrics-addr A:P  serve /healthz and /readyz there (default " KX_DEFAULT_METRICS_ADDR "; '' = off)\n"
+		   "  --service-cidr CIDR the cluster's Service CIDR: a ClusterIP in it that no Service\n"
+		   "                      holds is refused, as kube-proxy does (default: none)\n"
 		   "  --once              apply the state once and exit\n"
 		   "  -v            more log lines (repeat for debug)\n"
 		   "exit codes: 0 ok, 1 failed (message on stderr), 2 bad usage\n");
@@ -82,6 +85,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		{ "uplink", required_argument, NULL, 'u' }, { "cni-conf-dir", required_argument, NULL, 'c' },
 		{ "kubeconfig", required_argument, NULL, 'k' },
 		{ "metrics-addr", required_argument, NULL, 'm' },
+		{ "service-cidr", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -98,6 +102,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		case 'u': o->uplink = optarg; break;
 		case 'k': o->kubeconfig = optarg; break;
 		case 'm': o->metrics_addr = optarg; break;
+		case 'S': o->service_cidr = optarg; break;
 		case 'c': o->cni_conf_dir = optarg; break;
 		case 'o': o->once = true; break;
 		case 'v': kx_log_verbosity++; break;
@@ -113,6 +118,16 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		fprintf(stderr, "kxdp-agent: --node is required\n");
 		usage(stderr);
 		return -1;
+	}
+	if (o->service_cidr && o->service_cidr[0]) {
+		uint32_t a;
+		uint8_t l;
+
+		if (kx_parse_cidr(o->service_cidr, &a, &l) != 1) {
+			fprintf(stderr, "kxdp-agent: --service-cidr %s: want an IPv4 CIDR such as 10.96.0.0/12\n",
+				o->service_cidr);
+			return -1;
+		}
 	}
 	if (o->state && o->kubeconfig) {
 		fprintf(stderr, "kxdp-agent: --state and --kubeconfig exclude each other\n");
@@ -326,6 +341,25 @@ static int run_state_file(struct agent *a)
 	return 0;
 }
 
+/* Node-wide settings into kx_config (the Service CIDR). */
+static int write_config(struct agent *a, struct kx_err *err)
+{
+	struct kx_config c = { 0 };
+	uint32_t zero = 0;
+	uint8_t len = 0;
+
+	if (a->o.service_cidr && a->o.service_cidr[0]) {
+		kx_parse_cidr(a->o.service_cidr, &c.svc_cidr, &len);
+		c.svc_mask = len ? htonl(0xffffffffu << (32 - len)) : 0;
+		c.svc_cidr &= c.svc_mask;
+	}
+	if (bpf_map_update_elem(a->maps.config, &zero, &c, BPF_ANY)) {
+		kx_errf(err, "map %s: %s", KX_MAP_CONFIG, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * After a (re)load: every pod veth of this node gets the programs just
  * pinned, replacing the old ones in place (no detach, no gap).
@@ -494,6 +528,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pr_info("node %s: datapath loaded, pins under %s/%s", a.o.node, a.o.bpffs, KX_PIN_DIR);
+	if (write_config(&a, &err))
+		pr_warn("%s", err.msg);
 	reattach_pods(&a);
 	a.syncer = kx_syncer_new(&a.maps, &err);
 	if (!a.syncer) {

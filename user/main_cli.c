@@ -30,6 +30,7 @@ static const char *const stat_names[KX_STAT_MAX] = {
 	[KX_STAT_DROP_CT_FULL] = "drop_ct_full",
 	[KX_STAT_DROP_REWRITE] = "drop_rewrite",
 	[KX_STAT_XDP_PASS] = "xdp_pass",
+	[KX_STAT_REJECT_NO_SERVICE] = "reject_no_service",
 };
 
 static void usage(FILE *f)

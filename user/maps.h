@@ -16,6 +16,7 @@ struct kx_maps {
 	int ct;
 	int endpoints;
 	int stats;
+	int config;
 };
 
 /* "<bpffs>/kxdp/<name>"; -1 if it does not fit. */

@@ -18,6 +18,15 @@ static __always_inline struct kx_svc_val *svc_lookup(const struct pkt *p, __u8 s
 	return bpf_map_lookup_elem(&kx_svc, &k);
 }
 
+/* Is daddr inside the Service CIDR (and so, if no service has it, unallocated)? */
+static __always_inline bool in_service_cidr(__be32 daddr)
+{
+	__u32 zero = 0;
+	struct kx_config *c = bpf_map_lookup_elem(&kx_config, &zero);
+
+	return c && c->svc_mask && (daddr & c->svc_mask) == c->svc_cidr;
+}
+
 /*
  * Strict round robin: one atomic counter per service shared by every CPU,
  * as IPVS's rr. Returns the chosen backend and its id, or NULL when a slot

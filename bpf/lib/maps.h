@@ -75,4 +75,12 @@ KX_MAP struct {
 	__type(value, struct kx_counter);
 } kx_stats SEC(".maps");
 
+/* Node-wide settings the agent writes (Service CIDR): one entry, key 0. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct kx_config);
+} kx_config SEC(".maps");
+
 #endif /* KX_BPF_MAPS_H */

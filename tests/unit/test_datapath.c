@@ -430,6 +430,34 @@ static void test_no_endpoint_icmp_port_unreachable(void **state)
 	assert_memory_equal(out + 42, in + 14, 28);
 }
 
+static void test_unallocated_clusterip_refused(void **state)
+{
+	struct kx_config c = { .svc_cidr = ip4("12.0.128.0"), .svc_mask = ip4("255.255.128.0") };
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint64_t before = stat_packets(f, KX_STAT_REJECT_NO_SERVICE);
+	uint32_t len, zero = 0;
+	size_t n;
+
+	assert_int_equal(bpf_map_update_elem(f->m.config, &zero, &c, BPF_ANY), 0);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 43100, "12.0.200.7",
+		     80, 0x02, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_int_equal(out[23], IPPROTO_ICMP);
+	assert_int_equal(out[34], 3);
+	assert_int_equal(out[35], 3);
+	assert_ip(out + 26, "12.0.200.7");
+	assert_int_equal(csum_check(out + 34, 8 + 20 + 20), 0);
+	assert_int_equal(stat_packets(f, KX_STAT_REJECT_NO_SERVICE), before + 1);
+	/* outside the Service CIDR: none of kxdp's business */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 43101, "12.1.0.7", 80,
+		     0x02, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(bpf_map_update_elem(f->m.config, &zero, &c, BPF_ANY), 0);
+}
+
 static void test_spoofed_source_dropped_and_counted(void **state)
 {
 	struct fx *f = *state;
@@ -666,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_backend_reply_reverse_nat),
 		cmocka_unit_test(test_udp_dnat_and_reply),
 		cmocka_unit_test(test_no_endpoint_icmp_port_unreachable),
+		cmocka_unit_test(test_unallocated_clusterip_refused),
 		cmocka_unit_test(test_spoofed_source_dropped_and_counted),
 		cmocka_unit_test(test_truncated_and_foreign_frames_pass_untouched),
 		cmocka_unit_test(test_tc_to_pod_host_backend_reply),
