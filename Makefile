@@ -20,7 +20,8 @@ DEB_PKGS := clang llvm make pkg-config gcc libc6-dev bpftool libbpf-dev \
 	libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev libjansson-dev \
 	libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev openssl \
 	libcmocka-dev python3-pytest python3-scapy python3-pyroute2 python3-yaml \
-	containernetworking-plugins iproute2 iputils-ping socat util-linux
+	containernetworking-plugins iproute2 iputils-ping socat util-linux \
+	wrk nginx-light iperf3 sockperf gnuplot-nox nftables iptables time
 
 PKGS := libbpf libelf zlib libnl-3.0 libnl-route-3.0 jansson libcurl yaml-0.1 libmicrohttpd
 USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -137,5 +138,4 @@ $(BUILD)/bench/prog_cost: bench/prog_cost.c $(BUILD)/libkxdp.a $(USER_HDRS)
 .PHONY: bench
 bench: deps
 	$(MAKE) all $(BUILD)/bench/prog_cost $(BUILD)/bench/sync_bench
-	$(BUILD)/bench/prog_cost $(if $(QUICK),5000,20000)
-	$(BUILD)/bench/sync_bench 10000 10 $(if $(QUICK),200,1000)
+	KXDP_BUILD=$(CURDIR)/$(BUILD) QUICK=$(QUICK) $(PY) bench/run.py

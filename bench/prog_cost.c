@@ -6,7 +6,9 @@
  * with repeat = 1 on fresh frames (a larger repeat would rerun the rewritten
  * buffer); idempotent ones use a large repeat.
  *
- * usage: prog_cost [ITERATIONS]   (root; prints a Markdown table)
+ * usage: prog_cost [ITERATIONS] [SERVICES] [csv]
+ *   SERVICES other services (2 endpoints each) are loaded first; csv prints
+ *   "path,ns" lines for bench/run.py instead of the Markdown table. (root)
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -63,9 +65,41 @@ static void endpoint(int fd, const char *ip, const uint8_t *mac)
 	bpf_map_update_elem(fd, &a, &ep, BPF_ANY);
 }
 
+/* n other services (2 backends each) into the maps, beside the measured one. */
+static int load_fillers(const struct kx_maps *m, const struct kx_svc_desc *measured, int n)
+{
+	struct kx_svc_desc *d = calloc(n + 1, sizeof(*d));
+	struct kx_backend_desc *b = calloc(2 * (size_t)n + 1, sizeof(*b));
+	struct kx_table t = { .svcs = d, .n_svcs = n + 1 };
+	struct kx_err err;
+	int ret;
+
+	if (!d || !b)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		d[i].key = (struct kx_svc_key){ htonl(0x0a600000u + i), htons(80), IPPROTO_TCP, 0 };
+		snprintf(d[i].owner, sizeof(d[i].owner), "bench/f%d", i);
+		snprintf(d[i].name, sizeof(d[i].name), "bench/f%d", i);
+		for (int j = 0; j < 2; j++)
+			b[2 * i + j] = (struct kx_backend_desc){ htonl(0x0ac80000u + 2 * i + j), 8080,
+							       IPPROTO_TCP, 0 };
+		d[i].backends = &b[2 * i];
+		d[i].n_backends = 2;
+	}
+	d[n] = *measured;
+	ret = kx_sync_apply(m, &t, NULL, &err);
+	if (ret)
+		fprintf(stderr, "fillers: %s\n", err.msg);
+	free(d);
+	free(b);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	int iters = argc > 1 ? atoi(argv[1]) : 20000, big = 1000000;
+	int fillers = argc > 2 ? atoi(argv[2]) : 0;
+	bool csv = argc > 3 && !strcmp(argv[3], "csv");
 	struct kx_backend_desc b[2] = { { 0, 5001, IPPROTO_TCP, 0 }, { 0, 5001, IPPROTO_TCP, 0 } };
 	struct kx_svc_desc d = { .key = { 0, htons(5432), IPPROTO_TCP, KX_SCOPE_INTERNAL },
 				 .backends = b, .n_backends = 2 };
@@ -88,7 +122,8 @@ int main(int argc, char **argv)
 	d.key.vip = ip4("12.0.182.73");
 	b[0].addr = ip4("12.0.2.20");
 	b[1].addr = ip4("12.0.2.30");
-	if (kx_sync_apply(&m, &t, NULL, &err)) {
+	strcpy(d.owner, "bench/measured");
+	if (fillers ? load_fillers(&m, &d, fillers) : kx_sync_apply(&m, &t, NULL, &err)) {
 		fprintf(stderr, "sync: %s\n", err.msg);
 		return 1;
 	}
@@ -126,6 +161,14 @@ int main(int argc, char **argv)
 	}
 	n = build_l4(f, host, mac_a, IPPROTO_TCP, "10.1.1.1", 22, "12.0.2.10", 1000, 0x10, NULL);
 	to_pod = run_ns(to, f, n, big);
+	if (csv) {
+		printf("pass_through,%.1f\nlocal_redirect,%.1f\nnew_flow,%.1f\nestablished,%.1f\n"
+		       "reverse_nat,%.1f\nto_pod_miss,%.1f\nempty_repeat1,%.1f\n",
+		       pass - empty, redir - empty, newf / iters - empty1, est / iters - empty1,
+		       rev / iters - empty1, to_pod - empty, empty1);
+		kxdp__destroy(skel);
+		return 0;
+	}
 	printf("| path | ns/packet (minus empty program) |\n|---|---|\n");
 	printf("| empty program, repeat=%d (subtracted from the next three) | %.1f |\n", big, empty);
 	printf("| pass-through (IPv6) | %.1f |\n", pass - empty);

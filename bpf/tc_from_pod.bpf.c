@@ -97,7 +97,9 @@ static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
 	struct kx_ct_val *ct = ct_lookup(p);
 	struct kx_svc_val *svc;
 
-	if (ct && (ct->dir == KX_CT_REPLY || !ct_stale_for_syn(ct, p)))
+	if (ct && ct->dir == KX_CT_REPLY && !ct_reply_stale(ct, p))
+		return ct_apply(skb, p, ct);
+	if (ct && ct->dir == KX_CT_FORWARD && !ct_stale_for_syn(ct, p))
 		return ct_apply(skb, p, ct);
 	svc = svc_lookup(p, KX_SCOPE_INTERNAL);
 	if (svc)

@@ -73,6 +73,24 @@ static __always_inline void ct_touch(struct kx_ct_val *v, const struct pkt *p)
 }
 
 /*
+ * A reply entry is stale when its flow has closed and the backend now
+ * answers a new connection on the same tuple (SYN-ACK): that connection did
+ * not come through the service (a direct one, reusing the client's port), so
+ * its packets must keep their addresses. The stale entry goes.
+ */
+static __always_inline bool ct_reply_stale(const struct kx_ct_val *v, const struct pkt *p)
+{
+	struct kx_ct_key k;
+
+	if (!(v->flags & KX_CT_F_CLOSING) ||
+	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != (TCP_FLAG_SYN | TCP_FLAG_ACK))
+		return false;
+	ct_key_of(p, &k);
+	bpf_map_delete_elem(&kx_ct, &k);
+	return true;
+}
+
+/*
  * Record a new flow from client p to service (vip, vport) served by backend
  * b: the forward entry (client tuple -> backend) and the reply entry
  * (backend tuple -> VIP). Returns 0 or a negative map error.

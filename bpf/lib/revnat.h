@@ -15,7 +15,7 @@ static __always_inline int revnat_reply(struct __sk_buff *skb, struct pkt *p)
 {
 	struct kx_ct_val *ct = ct_lookup(p);
 
-	if (!ct || ct->dir != KX_CT_REPLY)
+	if (!ct || ct->dir != KX_CT_REPLY || ct_reply_stale(ct, p))
 		return 0;
 	ct_touch(ct, p);
 	if (nat_rewrite(skb, p, true, ct->nat_addr, ct->nat_port))

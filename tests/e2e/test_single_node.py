@@ -118,3 +118,36 @@ def test_endpoint_change_applies(node):
     assert node.client("a", "tcp", VIP, 5432, 10)["counts"] == {"b1": 10}
     node.apply_state(single_node_state(node))
     assert node.client("a", "tcp", VIP, 5432, 10)["counts"] == {"b1": 5, "b2": 5}
+
+
+REUSE = r'''
+import socket, sys
+def conn(ip, port, sport):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", sport))
+    s.settimeout(3)
+    s.connect((ip, port))
+    name = s.recv(64).decode().strip()
+    peer = "%s:%d" % s.getpeername()
+    s.close()
+    return name, peer
+vip, ips = sys.argv[1], dict(a.split("=") for a in sys.argv[2:])
+for sport in (41001, 41002):
+    name, peer = conn(vip, 5432, sport)
+    print("via-service", name, peer)
+    name, peer = conn(ips[name], 5001, sport)  # same port, now straight to that backend
+    print("direct", name, peer)
+'''
+
+
+def test_direct_connection_reusing_a_service_flows_port(node):
+    ips = ["%s=%s" % (p, node.pods[p]["ip"]) for p in ("b1", "b2")]
+    out = node.pod_run("a", kxnet.PY, "-c", REUSE, VIP, *ips).stdout.split("\n")
+    lines = [l.split() for l in out if l]
+    assert len(lines) == 4, out
+    for kind, name, peer in lines:
+        if kind == "via-service":
+            assert peer == "%s:5432" % VIP
+        else:  # the direct connection keeps the backend's own address
+            assert peer == "%s:5001" % node.pods[name]["ip"]

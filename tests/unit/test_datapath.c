@@ -321,6 +321,19 @@ static void test_port_reuse_after_close_is_a_new_connection(void **state)
 	assert_int_equal(bpf_map_lookup_elem(f->m.ct, &k, &v), 0);
 	assert_true(v.flags & KX_CT_F_CLOSING);
 
+	/* The client reuses the port for a direct connection to the backend: the
+	 * backend's SYN-ACK must keep its own address (the stale reply entry goes). */
+	n = build_l4(in, host_mac_b, backend_mac, IPPROTO_TCP, "12.0.2.20", 8080, "12.0.2.10",
+		     47000, 0x12, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 26, "12.0.2.20");
+	assert_int_equal(get16(out + 34), 8080);
+	assert_memory_equal(out + 14, in + 14, n - 14);
+	n = build_l4(in, host_mac_b, backend_mac, IPPROTO_TCP, "12.0.2.20", 8080, "12.0.2.10",
+		     47000, 0x10, "data");
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 26, "12.0.2.20");
+
 	/* The client reuses the port: a new connection, the next backend in turn. */
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 47000, "12.0.182.61",
 		     80, 0x02, NULL);

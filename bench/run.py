@@ -1,0 +1,599 @@
+#!/usr/bin/python3
+"""make bench: kxdp side by side with what it replaces, in one run.
+
+Builds its own namespaces (a fabric switch and six nodes, none linked to the
+root namespace), runs every variant interleaved (A, B, C, A, B, C ...), RUNS
+times each, and writes bench/results/<date>/: raw.csv, summary.md, *.png,
+machine.txt. QUICK=1 shortens every run (the whole thing stays under ten
+minutes on a 2-core machine). A benchmark never fails: a missed target is a
+finding, printed in the summary.
+
+Variants:
+  floor     client pod -> backend pod IP, pods wired by kxdp-cni (no service)
+  kxdp      client pod -> ClusterIP, kxdp
+  bridge    client pod -> backend pod IP, pods on a Linux bridge made by
+            Debian's CNI bridge plugin, as kube-router builds kube-bridge
+  nftables  client pod -> ClusterIP, bridge wiring + kube-proxy's nftables
+            rule shape (bench/kubeproxy_rules.py)
+  iptables  client pod -> ClusterIP, bridge wiring + kube-proxy's iptables
+            rule shape, restored with iptables-restore (iptables-nft here)
+"""
+import csv
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+import kxnet  # noqa: E402
+
+kxnet.PREFIX = "kxbench-"
+kxnet.TMP_PREFIX = "kxdp-bench-"
+BUILD = kxnet.BUILD
+QUICK = os.environ.get("QUICK") == "1"
+RUNS = 5
+DUR = 2 if QUICK else 8  # seconds per measured run
+COUNTS = [1, 1000, 10000]  # other services loaded (connection rate)
+COST_COUNTS = [1, 1000, 10000, 100000]  # services loaded (program cost)
+VIP, PORT = "12.0.128.10", 80
+CONNS = 16  # wrk connections
+OUT = os.path.join(HERE, "results", datetime.date.today().isoformat())
+ROWS = []  # section, variant, services, run, metric, value
+
+
+def log(msg):
+    print("bench: " + msg, flush=True)
+
+
+def record(section, variant, services, run, metric, value):
+    ROWS.append((section, variant, services, run, metric, value))
+
+
+# --- topology ----------------------------------------------------------------
+
+NGINX_CONF = """daemon off; worker_processes 1; pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log crit;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path %(dir)s; proxy_temp_path %(dir)s;
+  fastcgi_temp_path %(dir)s; uwsgi_temp_path %(dir)s; scgi_temp_path %(dir)s;
+  keepalive_timeout 0;
+  server { listen 80 reuseport; location / { return 200 "%(name)s\\n"; } } }
+"""
+
+
+class BridgeNode:
+    """A node the kube-router way: pods on kube-bridge, made by Debian's CNI
+    bridge plugin; routes to other nodes' pod CIDRs; br_netfilter on so
+    kube-proxy's rules see bridged traffic."""
+
+    def __init__(self, name, ip, cidr, fabric):
+        self.name, self.node_ip, self.pod_cidr = name, ip, cidr
+        self.ns = kxnet.PREFIX + name
+        self.tmp = tempfile.mkdtemp(prefix=kxnet.TMP_PREFIX)
+        self.pods, self.procs = {}, []
+        kxnet.sh("ip", "netns", "add", self.ns)
+        self.run("ip", "link", "set", "lo", "up")
+        fabric.plug(self)
+        self.run("ip", "addr", "add", ip + "/24", "dev", "eth0")
+        self.run("ip", "link", "set", "eth0", "up")
+        self.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.run("sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1", check=False)
+
+    def run(self, *args, check=True, **kw):
+        return kxnet.sh(*kxnet.in_ns(self.ns, *args), check=check, **kw)
+
+    def add_pod(self, name):
+        ns = self.ns + "-" + name
+        kxnet.sh("ip", "netns", "add", ns)
+        conf = {"cniVersion": "1.0.0", "name": "kubernetes", "type": "bridge",
+                "bridge": "kube-bridge", "isDefaultGateway": True, "hairpinMode": True,
+                "ipam": {"type": "host-local", "dataDir": os.path.join(self.tmp, "ipam"),
+                         "ranges": [[{"subnet": self.pod_cidr}]]}}
+        env = {"PATH": os.environ["PATH"], "CNI_COMMAND": "ADD", "CNI_CONTAINERID": ns,
+               "CNI_NETNS": kxnet.netns_path(ns), "CNI_IFNAME": "eth0",
+               "CNI_PATH": kxnet.CNI_PATH}
+        r = self.run("/usr/lib/cni/bridge", input=json.dumps(conf), env=env)
+        ip = json.loads(r.stdout)["ips"][0]["address"].split("/")[0]
+        self.pods[name] = {"ns": ns, "ip": ip}
+        return ip
+
+    def cleanup(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        for pod in self.pods.values():
+            kxnet.sh("ip", "netns", "del", pod["ns"], check=False)
+        kxnet.sh("ip", "netns", "del", self.ns, check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def pod_ns(node, pod):
+    return node.pods[pod]["ns"]
+
+
+def start(node, pod, *cmd):
+    p = subprocess.Popen(kxnet.in_ns(pod_ns(node, pod), *cmd), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    node.procs.append(p)
+    return p
+
+
+def nginx(node, pod):
+    d = os.path.join(node.tmp, "nginx-" + pod)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF % {"dir": d, "name": pod})
+    start(node, pod, "nginx", "-c", os.path.join(d, "nginx.conf"), "-p", d)
+
+
+def wait_http(node, pod, url, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = kxnet.sh(*kxnet.in_ns(pod_ns(node, pod), "wrk", "-t1", "-c1", "-d1s", url),
+                     check=False)
+        if r.returncode == 0 and "Requests/sec" in r.stdout and "Socket errors" not in r.stdout:
+            return
+        time.sleep(0.2)
+    raise RuntimeError("%s: %s does not answer" % (node.name, url))
+
+
+def kx_state(kx, kx2, fillers):
+    """The kxdp nodes' cluster state: the measured service and `fillers` others."""
+    b1, b2 = kx.pods["b1"]["ip"], kx.pods["b2"]["ip"]
+    items = [kxnet.node_object("kx", kx.node_ip, kx.pod_cidr),
+             kxnet.node_object("kx2", kx2.node_ip, kx2.pod_cidr),
+             kxnet.service("bench", "web", VIP, [("http", PORT, "TCP", 80)]),
+             kxnet.endpoint_slice("bench", "web", "web-1", [("http", 80, "TCP")], [b1, b2])]
+    for i in range(fillers):
+        vip = "10.%d.%d.%d" % (96 + (i >> 16), (i >> 8) & 255, i & 255)
+        items.append(kxnet.service("fill", "s%d" % i, vip, [("http", 80, "TCP", 8080)]))
+        items.append(kxnet.endpoint_slice("fill", "s%d" % i, "s%d-1" % i, [("http", 8080, "TCP")],
+                                          ["10.%d.%d.%d" % (200 + (i >> 16), (i >> 8) & 255, j)
+                                           for j in range(10)]))
+    return kxnet.k8s_list(*items)
+
+
+def build():
+    log("building the topology: fabric, kxdp nodes kx and kx2, bridge nodes br, br2, nft, ipt")
+    fabric = kxnet.Fabric()
+    nodes = {"fabric": fabric}
+    kx = kxnet.Node("kx", "10.124.242.130", "12.0.2.0/24", "12.0.2.1", fabric=fabric)
+    nodes["kx"] = kx
+    kx2 = kxnet.Node("kx2", "10.124.242.131", "12.0.0.0/24", "12.0.0.1", fabric=fabric)
+    nodes["kx2"] = kx2
+    for n in (kx, kx2):
+        n.start_agent(kxnet.k8s_list(kxnet.node_object("kx", kx.node_ip, kx.pod_cidr),
+                                     kxnet.node_object("kx2", kx2.node_ip, kx2.pod_cidr)))
+    for pod in ("client", "b1", "b2", "p2p"):
+        kx.add_pod(pod)
+    kx2.add_pod("p2p")
+    kx.apply_state(kx_state(kx, kx2, 0))
+    for name, ip, cidr in (("br", "10.124.242.140", "12.0.5.0/24"),
+                           ("br2", "10.124.242.141", "12.0.6.0/24"),
+                           ("nft", "10.124.242.142", "12.0.7.0/24"),
+                           ("ipt", "10.124.242.143", "12.0.8.0/24")):
+        nodes[name] = BridgeNode(name, ip, cidr, fabric)
+    nodes["br"].run("ip", "route", "add", "12.0.6.0/24", "via", "10.124.242.141")
+    nodes["br2"].run("ip", "route", "add", "12.0.5.0/24", "via", "10.124.242.140")
+    for name in ("br", "nft", "ipt"):
+        for pod in ("client", "b1", "b2", "p2p"):
+            nodes[name].add_pod(pod)
+    nodes["br2"].add_pod("p2p")
+    for name in ("kx", "br", "nft", "ipt"):
+        for pod in ("b1", "b2"):
+            nginx(nodes[name], pod)
+    for name in ("kx", "kx2", "br", "br2"):
+        start(nodes[name], "p2p", "sockperf", "server", "--tcp", "-i", "0.0.0.0", "-p", "11111")
+        start(nodes[name], "p2p", "iperf3", "-s", "-p", "5201")
+    return nodes
+
+
+def load_rules(nodes, count, per):
+    """kube-proxy's rules for count services on the nft and ipt nodes; times the loads."""
+    times = {}
+    for kind, name in (("nft", "nft"), ("iptables", "ipt")):
+        n = nodes[name]
+        b = ["%s:80" % n.pods[p]["ip"] for p in ("b1", "b2")]
+        text = kxnet.sh(sys.executable, os.path.join(HERE, "kubeproxy_rules.py"), kind,
+                        str(count), str(per), VIP, str(PORT), *b).stdout
+        path = os.path.join(n.tmp, "rules." + kind)
+        with open(path, "w") as f:
+            f.write(text)
+        if kind == "nft":
+            n.run("nft", "flush", "ruleset")
+            t0 = time.monotonic()
+            n.run("nft", "-f", path, timeout=1800)
+        else:
+            t0 = time.monotonic()
+            with open(path) as f:
+                kxnet.sh(*kxnet.in_ns(n.ns, "iptables-restore"), input=f.read(), timeout=1800)
+        times[kind] = time.monotonic() - t0
+    return times
+
+
+# --- measurements ------------------------------------------------------------
+
+def cpu_jiffies():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[2] + v[5] + v[6]  # system + irq + softirq
+
+
+def bpf_prog_stats():
+    out = {}
+    for p in json.loads(kxnet.sh("bpftool", "-j", "prog", "show").stdout):
+        if p.get("name") in ("tc_from_pod", "tc_to_pod", "tc_netdev") and "run_cnt" in p:
+            t, c = out.get(p["name"], (0, 0))
+            out[p["name"]] = (t + p["run_time_ns"], c + p["run_cnt"])
+    return out
+
+
+def wrk(node, url):
+    j0, t0 = cpu_jiffies(), time.monotonic()
+    r = kxnet.sh(*kxnet.in_ns(pod_ns(node, "client"), "wrk", "-t1", "-c%d" % CONNS,
+                              "-d%ds" % DUR, "--latency", "-H", "Connection: close", url),
+                 check=False, timeout=DUR + 60)
+    jiffies = cpu_jiffies() - j0
+    out = r.stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)) if "Requests/sec" in out \
+        else 0.0
+    reqs = int(re.search(r"(\d+) requests in", out).group(1)) if "requests in" in out else 0
+    errs = re.search(r"Socket errors: (.*)", out)
+    lat = {}
+    for pct, val, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M):
+        lat[pct] = float(val) * {"us": 1, "ms": 1000, "s": 1e6}[unit]
+    hz = os.sysconf("SC_CLK_TCK")
+    cpu_us = jiffies * 1e6 / hz / reqs if reqs else 0.0
+    return rate, lat.get("50", 0.0), lat.get("99", 0.0), cpu_us, errs.group(1) if errs else ""
+
+
+def connection_rate(nodes):
+    kx = nodes["kx"]
+    urls = {"floor": (kx, "http://%s/" % kx.pods["b1"]["ip"]),
+            "kxdp": (kx, "http://%s/" % VIP),
+            "bridge": (nodes["br"], "http://%s/" % nodes["br"].pods["b1"]["ip"]),
+            "nftables": (nodes["nft"], "http://%s/" % VIP),
+            "iptables": (nodes["ipt"], "http://%s/" % VIP)}
+    for count in COUNTS:
+        log("connection rate with %d other services: loading kxdp, nftables, iptables" % count)
+        kx.apply_state(kx_state(kx, nodes["kx2"], count - 1 if count > 1 else 0))
+        per = 1 if QUICK else 10
+        loads = load_rules(nodes, count, per)
+        for kind, secs in loads.items():
+            record("control", kind + " (rules for connection runs)", count, 0,
+                   "load_s_%d_endpoints_each" % per, secs)
+        for variant, (node, url) in urls.items():
+            wait_http(node, "client", url)
+        kxnet.sh("sysctl", "-qw", "kernel.bpf_stats_enabled=1")
+        try:
+            for run in range(RUNS):
+                for variant, (node, url) in urls.items():
+                    s0 = bpf_prog_stats() if variant == "kxdp" else None
+                    rate, p50, p99, cpu, errs = wrk(node, url)
+                    record("conn", variant, count, run, "conn_per_s", rate)
+                    record("conn", variant, count, run, "p50_us", p50)
+                    record("conn", variant, count, run, "p99_us", p99)
+                    record("conn", variant, count, run, "cpu_us_per_conn", cpu)
+                    if errs:
+                        record("conn", variant, count, run, "socket_errors", errs)
+                    if s0 is not None:
+                        s1 = bpf_prog_stats()
+                        t = s1.get("tc_from_pod", (0, 0))[0] - s0.get("tc_from_pod", (0, 0))[0]
+                        c = s1.get("tc_from_pod", (0, 0))[1] - s0.get("tc_from_pod", (0, 0))[1]
+                        if c:
+                            record("cost_live", "tc_from_pod under wrk via ClusterIP", count, run,
+                                   "ns_per_run", t / c)
+                    log("  %-8s services=%-6d run %d: %8.0f conn/s  p99 %6.0f us  cpu %5.1f us/conn"
+                        % (variant, count, run, rate, p99, cpu))
+        finally:
+            kxnet.sh("sysctl", "-qw", "kernel.bpf_stats_enabled=0")
+
+
+def pod_to_pod(nodes):
+    kx, kx2, br, br2 = nodes["kx"], nodes["kx2"], nodes["br"], nodes["br2"]
+    pairs = {"kxdp same node": (kx, kx.pods["p2p"]["ip"]),
+             "bridge same node": (br, br.pods["p2p"]["ip"]),
+             "kxdp across nodes": (kx, kx2.pods["p2p"]["ip"]),
+             "routing across nodes (bridge wiring)": (br, br2.pods["p2p"]["ip"])}
+    log("pod to pod: sockperf ping-pong (TCP) and iperf3, %d runs each" % RUNS)
+    for run in range(RUNS):
+        for variant, (node, ip) in pairs.items():
+            ns = pod_ns(node, "client")
+            r = kxnet.sh(*kxnet.in_ns(ns, "sockperf", "ping-pong", "--tcp", "-i", ip, "-p",
+                                      "11111", "-t", str(DUR)), check=False, timeout=DUR + 60)
+            m = re.search(r"percentile 50\.000 =\s+([\d.]+)", r.stdout)
+            m99 = re.search(r"percentile 99\.000 =\s+([\d.]+)", r.stdout)
+            if m:
+                record("p2p", variant, 0, run, "rtt_p50_us", float(m.group(1)))
+            if m99:
+                record("p2p", variant, 0, run, "rtt_p99_us", float(m99.group(1)))
+            r = kxnet.sh(*kxnet.in_ns(ns, "iperf3", "-c", ip, "-p", "5201", "-t", str(DUR), "-J"),
+                         check=False, timeout=DUR + 60)
+            try:
+                bps = json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"]
+                record("p2p", variant, 0, run, "gbit_per_s", bps / 1e9)
+            except (ValueError, KeyError):
+                pass
+            log("  %-38s run %d done" % (variant, run))
+
+
+def program_cost():
+    log("per-packet program cost (BPF_PROG_RUN, repeat=1, minus an empty program)")
+    iters = 5000 if QUICK else 20000
+    for count in COST_COUNTS:
+        for run in range(RUNS):
+            r = kxnet.sh(os.path.join(BUILD, "bench", "prog_cost"), str(iters), str(count - 1),
+                         "csv", timeout=600)
+            for line in r.stdout.splitlines():
+                path, ns = line.split(",")
+                record("cost", path, count, run, "ns", float(ns))
+        log("  %d services done" % count)
+
+
+def control_plane(nodes):
+    log("control plane: 10,000 services x 10 endpoints")
+    for run in range(RUNS if not QUICK else 2):
+        r = kxnet.sh(os.path.join(BUILD, "bench", "sync_bench"), "10000", "10",
+                     "200" if QUICK else "1000", timeout=600)
+        for key, metric in (("full sync", "program_10000x10_ms"),
+                            ("p50", "one_change_p50_ms"), ("p99", "one_change_p99_ms")):
+            m = re.search(re.escape(key) + r"[^|]*\|\s*([\d.]+) ms", r.stdout)
+            if m:
+                record("control", "kxdp (agent)", 10000, run, metric, float(m.group(1)))
+    # iptables-restore of the whole 10k x 10 shape, then one service changed
+    ipt = nodes["ipt"]
+    b = ["%s:80" % ipt.pods[p]["ip"] for p in ("b1", "b2")]
+    text = kxnet.sh(sys.executable, os.path.join(HERE, "kubeproxy_rules.py"), "iptables",
+                    "10000", "10", VIP, str(PORT), *b).stdout
+    t0 = time.monotonic()
+    kxnet.sh(*kxnet.in_ns(ipt.ns, "iptables-restore"), input=text, timeout=1800)
+    record("control", "iptables-restore", 10000, 0, "program_10000x10_ms",
+           (time.monotonic() - t0) * 1000)
+    svc = [l for l in text.splitlines() if "bench/measured" in l or l.startswith("*") or
+           l == "COMMIT"]
+    chains = sorted({w for l in svc for w in l.split() if w.startswith("KUBE-SVC-") or
+                     w.startswith("KUBE-SEP-")})
+    partial = "*nat\n" + "\n".join(":%s - [0:0]" % c for c in chains) + "\n" + \
+        "\n".join(l for l in svc if l.startswith("-A KUBE-S")) + "\nCOMMIT\n"
+    t0 = time.monotonic()
+    kxnet.sh(*kxnet.in_ns(ipt.ns, "iptables-restore", "--noflush"), input=partial)
+    record("control", "iptables-restore", 10000, 0, "one_change_ms",
+           (time.monotonic() - t0) * 1000)
+    # nft -f: the whole shape is slow to load on this kernel; quick mode uses 1,000
+    nft = nodes["nft"]
+    count = 1000 if QUICK else 10000
+    b = ["%s:80" % nft.pods[p]["ip"] for p in ("b1", "b2")]
+    text = kxnet.sh(sys.executable, os.path.join(HERE, "kubeproxy_rules.py"), "nft",
+                    str(count), "10", VIP, str(PORT), *b).stdout
+    nft.run("nft", "flush", "ruleset")
+    path = os.path.join(nft.tmp, "full.nft")
+    with open(path, "w") as f:
+        f.write(text)
+    t0 = time.monotonic()
+    nft.run("nft", "-f", path, timeout=3600)
+    record("control", "nft -f", count, 0, "program_%dx10_ms" % count,
+           (time.monotonic() - t0) * 1000)
+    m = [l for l in text.splitlines() if l.strip().startswith("chain service-")][-1]
+    chain = m.split()[1]
+    change = "flush chain ip kube-proxy %s\nadd rule ip kube-proxy %s %s\n" % (
+        chain, chain, m[m.index("{") + 1:m.rindex("}")].strip().rstrip(";"))
+    t0 = time.monotonic()
+    nft.run("nft", "-f", "-", input=change)
+    record("control", "nft -f", count, 0, "one_change_ms", (time.monotonic() - t0) * 1000)
+    # agent memory: peak RSS of a one-shot apply of 10k x 10, and the maps' memory
+    scratch = kxnet.Node("mem", "10.124.242.170", "12.0.9.0/24", "12.0.9.1")
+    try:
+        st = kx_state(nodes["kx"], nodes["kx2"], 9999)
+        scratch.write_state(st)
+        r = scratch.run("/usr/bin/time", "-v", os.path.join(BUILD, "kxdp-agent"), "--node", "mem",
+                        "--state", scratch.state, "--bpffs", scratch.bpffs, "--cni-conf-dir",
+                        scratch.cni_dir, "--once", check=False, timeout=600)
+        m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr)
+        if m:
+            record("memory", "kxdp-agent", 10000, 0, "peak_rss_mib", int(m.group(1)) / 1024)
+        total = 0
+        for mp in json.loads(kxnet.sh("bpftool", "-j", "map", "show").stdout):
+            if mp.get("name", "").startswith("kx_") and \
+                    mp["id"] in pinned_ids(scratch.bpffs):
+                total += mp.get("bytes_memlock", 0)
+                record("memory", "map " + mp["name"], 10000, 0, "memlock_mib",
+                       mp.get("bytes_memlock", 0) / 2**20)
+        record("memory", "all maps", 10000, 0, "memlock_mib", total / 2**20)
+    finally:
+        scratch.cleanup()
+
+
+def pinned_ids(bpffs):
+    ids = set()
+    d = os.path.join(bpffs, "kxdp")
+    for name in os.listdir(d):
+        r = kxnet.sh("bpftool", "-j", "map", "show", "pinned", os.path.join(d, name), check=False)
+        if r.returncode == 0:
+            ids.add(json.loads(r.stdout)["id"])
+    return ids
+
+
+# --- report ------------------------------------------------------------------
+
+def stats(section, variant, services, metric):
+    v = [float(r[5]) for r in ROWS if r[0] == section and r[1] == variant and r[2] == services
+         and r[4] == metric and not isinstance(r[5], str)]
+    return (statistics.median(v), min(v), max(v)) if v else None
+
+
+def table(section, variants, services_list, metric, floor=None, fmt="%.0f"):
+    head = "| variant | services | median | min | max |%s\n|---|---|---|---|---|%s\n" % (
+        " vs floor |" if floor else "", "---|" if floor else "")
+    body = ""
+    for services in services_list:
+        base = stats(section, floor, services, metric) if floor else None
+        for v in variants:
+            s = stats(section, v, services, metric)
+            if not s:
+                continue
+            ratio = " %.2f |" % (s[0] / base[0]) if base and base[0] else (" |" if floor else "")
+            body += "| %s | %s | %s | %s | %s |%s\n" % (v, services, fmt % s[0], fmt % s[1],
+                                                         fmt % s[2], ratio)
+    return head + body
+
+
+def plots():
+    gp = []
+    dat = os.path.join(OUT, "conn.dat")
+    with open(dat, "w") as f:
+        for v in ("floor", "kxdp", "bridge", "nftables", "iptables"):
+            f.write("# %s\n" % v)
+            for c in COUNTS:
+                s = stats("conn", v, c, "conn_per_s")
+                if s:
+                    f.write("%d %f %f %f\n" % (c, s[0], s[1], s[2]))
+            f.write("\n\n")
+    gp.append("""set terminal pngcairo size 900,540
+set output '%s/conn_rate.png'
+set title 'New connections per second through the service (wrk, Connection: close)'
+set logscale x; set xlabel 'services loaded'; set ylabel 'connections/s'; set key outside
+plot for [i=0:4] '%s' index i using 1:2:3:4 with yerrorlines title columnheader(1)
+""" % (OUT, dat))
+    # columnheader does not read comments: name the series by hand
+    gp[-1] = gp[-1].replace("title columnheader(1)",
+                            "title word('floor kxdp bridge nftables iptables', i+1)")
+    dat = os.path.join(OUT, "cost.dat")
+    paths = ("new_flow", "established", "reverse_nat", "local_redirect", "pass_through")
+    with open(dat, "w") as f:
+        for p in paths:
+            for c in COST_COUNTS:
+                s = stats("cost", p, c, "ns")
+                if s:
+                    f.write("%d %f %f %f\n" % (c, s[0], s[1], s[2]))
+            f.write("\n\n")
+    gp.append("""set output '%s/program_cost.png'
+set title 'Program cost per packet (BPF_PROG_RUN, minus an empty program)'
+set xlabel 'services loaded'; set ylabel 'ns'
+plot for [i=0:4] '%s' index i using 1:2:3:4 with yerrorlines title word('%s', i+1)
+""" % (OUT, dat, " ".join(paths)))
+    dat = os.path.join(OUT, "p2p.dat")
+    names = ["kxdp same node", "bridge same node", "kxdp across nodes",
+             "routing across nodes (bridge wiring)"]
+    with open(dat, "w") as f:
+        for i, n in enumerate(names):
+            a, b = stats("p2p", n, 0, "rtt_p50_us"), stats("p2p", n, 0, "gbit_per_s")
+            f.write('%d "%s" %f %f\n' % (i, n.replace(" (bridge wiring)", ""), a[0] if a else 0,
+                                         b[0] if b else 0))
+    gp.append("""unset logscale x; set output '%s/pod_to_pod.png'; set size 1,1
+set title 'Pod to pod: TCP ping-pong p50 RTT (us, left) and iperf3 (Gbit/s, right)'
+set style data histograms; set style fill solid 0.6; set boxwidth 0.4
+set xtics rotate by -20; set ylabel 'us'; set y2label 'Gbit/s'; set y2tics; unset logscale
+set xlabel ''
+plot '%s' using 3:xtic(2) title 'RTT p50 (us)', '' using 4 axes x1y2 title 'Gbit/s'
+""" % (OUT, dat))
+    script = os.path.join(OUT, "plots.gp")
+    with open(script, "w") as f:
+        f.write("\n".join(gp))
+    r = kxnet.sh("gnuplot", script, check=False)
+    if r.returncode:
+        log("gnuplot: " + r.stderr.strip()[:300])
+
+
+def summary():
+    lines = ["# kxdp benchmark, %s%s" % (datetime.date.today().isoformat(),
+                                        " (QUICK)" if QUICK else ""), ""]
+    with open(os.path.join(OUT, "machine.txt")) as f:
+        lines += ["```", f.read().strip(), "```", ""]
+    lines += ["Runs: %d per variant, %d s each, interleaved (floor, kxdp, bridge, nftables, "
+              "iptables, floor, ...). wrk -c%d with `Connection: close` against nginx in two "
+              "backend pods. Ratios are to the floor (kxdp-wired pods, backend IP, no "
+              "service)." % (RUNS, DUR, CONNS), "",
+              "## New connections per second", "",
+              table("conn", ["floor", "kxdp", "bridge", "nftables", "iptables"], COUNTS,
+                    "conn_per_s", floor="floor"),
+              "## Latency p99 (us) per connection", "",
+              table("conn", ["floor", "kxdp", "bridge", "nftables", "iptables"], COUNTS,
+                    "p99_us", floor="floor"),
+              "## CPU time (system + softirq) per connection (us)", "",
+              table("conn", ["floor", "kxdp", "bridge", "nftables", "iptables"], COUNTS,
+                    "cpu_us_per_conn", floor=None, fmt="%.1f"),
+              "## Pod to pod", "",
+              table("p2p", ["kxdp same node", "bridge same node", "kxdp across nodes",
+                            "routing across nodes (bridge wiring)"], [0], "rtt_p50_us",
+                    fmt="%.1f").replace("| 0 |", "| - |"),
+              table("p2p", ["kxdp same node", "bridge same node", "kxdp across nodes",
+                            "routing across nodes (bridge wiring)"], [0], "gbit_per_s",
+                    fmt="%.2f").replace("| 0 |", "| - |"),
+              "(first table: TCP ping-pong RTT p50 in us; second: iperf3 Gbit/s)", "",
+              "## Program cost per packet (ns, BPF_PROG_RUN repeat=1 minus an empty program)", "",
+              table("cost", ["new_flow", "established", "reverse_nat", "local_redirect",
+                             "pass_through"], COST_COUNTS, "ns", fmt="%.0f"),
+              "Under real traffic (`kernel.bpf_stats_enabled`, run_time_ns / run_cnt of "
+              "tc_from_pod during the kxdp wrk runs: a mix of new flows, established packets "
+              "and reverse NAT):", "",
+              table("cost_live", ["tc_from_pod under wrk via ClusterIP"], COUNTS, "ns_per_run"),
+              "## Control plane", ""]
+    for variant, services, metric in sorted({(r[1], r[2], r[4]) for r in ROWS
+                                             if r[0] in ("control", "memory")}):
+        s = stats("control", variant, services, metric) or stats("memory", variant, services,
+                                                                metric)
+        if s:
+            lines.append("- %s, %s services, %s: %.1f (min %.1f, max %.1f)"
+                         % (variant, services, metric, s[0], s[1], s[2]))
+    lines += ["", "Plots: conn_rate.png, program_cost.png, pod_to_pod.png. Raw data: raw.csv."]
+    with open(os.path.join(OUT, "summary.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    text = "kernel: %s\ncpu: %s x %d\nmemory: %.1f GiB\n" % (
+        platform.release(), cpu, os.cpu_count(),
+        os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
+    text += "variants:\n" + __doc__.split("Variants:")[1].rstrip() + "\n"
+    with open(os.path.join(OUT, "machine.txt"), "w") as f:
+        f.write(text)
+
+
+def main():
+    if os.geteuid() != 0:
+        raise SystemExit("bench: run as root (namespaces, BPF)")
+    os.makedirs(OUT, exist_ok=True)
+    machine()
+    kxnet.remove_leftovers()
+    nodes = {}
+    t0 = time.monotonic()
+    try:
+        nodes = build()
+        program_cost()
+        connection_rate(nodes)
+        pod_to_pod(nodes)
+        control_plane(nodes)
+    finally:
+        for name, n in nodes.items():
+            if name != "fabric":
+                n.cleanup()
+        if "fabric" in nodes:
+            nodes["fabric"].cleanup()
+        kxnet.remove_leftovers()
+        with open(os.path.join(OUT, "raw.csv"), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["section", "variant", "services", "run", "metric", "value"])
+            w.writerows(ROWS)
+    summary()
+    plots()
+    log("done in %.0f s: %s/summary.md" % (time.monotonic() - t0, OUT))
+    print(open(os.path.join(OUT, "summary.md")).read())
+
+
+if __name__ == "__main__":
+    main()
