@@ -37,6 +37,7 @@ struct agent_opts {
 	const char *cni_conf_dir; /* "" = do not write the CNI config */
 	const char *metrics_addr; /* /healthz, /readyz; "" = none */
 	const char *service_cidr; /* unallocated ClusterIPs in it are refused */
+	enum kx_xdp_mode xdp; /* how xdp_netdev goes on the uplink */
 	bool once;
 };
 
@@ -70,6 +71,8 @@ static void usage(FILE *f)
 		   "  --uplink IF         the node's uplink (default: the interface holding its InternalIP)\n"
 		   "  --cni-conf-dir DIR  where to write " KX_CNI_CONFLIST " (default " KX_DEFAULT_CNI_CONF_DIR "; '' = nowhere)\n"
 		   "  --metrics-addr A:P  serve /healthz and /readyz there (default " KX_DEFAULT_METRICS_ADDR "; '' = off)\n"
+		   "  --xdp MODE          xdp_netdev on the uplink: auto (native; generic on veth),\n"
+		   "                      native, generic or off (default auto)\n"
 		   "  --service-cidr CIDR the cluster's Service CIDR: a ClusterIP in it that no Service\n"
 		   "                      holds is refused, as kube-proxy does (default: none)\n"
 		   "  --once              apply the state once and exit\n"
@@ -86,6 +89,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		{ "kubeconfig", required_argument, NULL, 'k' },
 		{ "metrics-addr", required_argument, NULL, 'm' },
 		{ "service-cidr", required_argument, NULL, 'S' },
+		{ "xdp", required_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -103,6 +107,21 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		case 'k': o->kubeconfig = optarg; break;
 		case 'm': o->metrics_addr = optarg; break;
 		case 'S': o->service_cidr = optarg; break;
+		case 'X':
+			if (!strcmp(optarg, "auto"))
+				o->xdp = KX_XDP_AUTO;
+			else if (!strcmp(optarg, "native"))
+				o->xdp = KX_XDP_NATIVE;
+			else if (!strcmp(optarg, "generic"))
+				o->xdp = KX_XDP_GENERIC;
+			else if (!strcmp(optarg, "off"))
+				o->xdp = KX_XDP_OFF;
+			else {
+				fprintf(stderr, "kxdp-agent: --xdp %s: want auto, native, generic or off\n",
+					optarg);
+				return -1;
+			}
+			break;
 		case 'c': o->cni_conf_dir = optarg; break;
 		case 'o': o->once = true; break;
 		case 'v': kx_log_verbosity++; break;
@@ -247,7 +266,7 @@ static void setup_node(struct agent *a, const struct kx_table *t)
 	bool have_uplink = !find_uplink(a, t, &up);
 
 	if (have_uplink && up.ifindex != a->uplink_ifindex) {
-		if (kx_tc_attach_uplink(up.ifindex, up.name, a->o.bpffs, &err)) {
+		if (kx_tc_attach_uplink(up.ifindex, up.name, up.kind, a->o.xdp, a->o.bpffs, &err)) {
 			pr_warn("%s", err.msg);
 		} else {
 			a->uplink_ifindex = up.ifindex;

@@ -244,6 +244,7 @@ static int link_fill(struct nl_sock *sk, int ifindex, struct kx_link *l, struct 
 	}
 	l->ifindex = ifindex;
 	snprintf(l->name, sizeof(l->name), "%s", rtnl_link_get_name(link));
+	snprintf(l->kind, sizeof(l->kind), "%s", rtnl_link_get_type(link) ?: "");
 	l->mtu = (int)rtnl_link_get_mtu(link);
 	rtnl_link_put(link);
 	return 0;

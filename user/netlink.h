@@ -38,6 +38,7 @@ int kx_nl_route_add(struct nl_sock *sk, uint32_t dst, int len, uint32_t gw, int 
 struct kx_link {
 	int ifindex;
 	char name[16];
+	char kind[16]; /* IFLA_INFO_KIND: "veth", "bridge", ... ; "" for a plain NIC */
 	int mtu;
 	uint32_t addr; /* network order, 0 = none */
 	uint8_t prefixlen;

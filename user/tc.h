@@ -16,7 +16,15 @@ int kx_tc_check_pod(int ifindex, const char *bpffs, struct kx_err *err);
  * generic mode (with a warning) where the driver has none. Both replace
  * what is attached, never detaching first.
  */
-int kx_tc_attach_uplink(int ifindex, const char *ifname, const char *bpffs, struct kx_err *err);
+enum kx_xdp_mode {
+	KX_XDP_AUTO = 0, /* native, but generic on veth, where native costs GRO/TSO */
+	KX_XDP_NATIVE,
+	KX_XDP_GENERIC,
+	KX_XDP_OFF,
+};
+
+int kx_tc_attach_uplink(int ifindex, const char *ifname, const char *kind, enum kx_xdp_mode xdp,
+			const char *bpffs, struct kx_err *err);
 /* 0 when the uplink's TC ingress and XDP hooks run the pinned programs. */
 int kx_tc_check_uplink(int ifindex, const char *bpffs, struct kx_err *err);
 

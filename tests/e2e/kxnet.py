@@ -41,6 +41,15 @@ def in_ns(ns, *args):
     return ("nsenter", "--net=" + netns_path(ns)) + args
 
 
+def kill_ns(name):
+    """Kill every process left in a namespace (a daemon's children too)."""
+    for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+
 def remove_leftovers():
     """Remove what an earlier, killed run left behind: its processes,
     namespaces, bpffs mounts and temporary directories."""
@@ -48,11 +57,7 @@ def remove_leftovers():
         name = line.split()[0] if line.strip() else ""
         if not name.startswith(PREFIX):
             continue
-        for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
-            try:
-                os.kill(int(pid), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
+        kill_ns(name)
         sh("ip", "netns", "del", name, check=False)
     with open("/proc/mounts") as f:
         mounts = [line.split()[1] for line in f]
@@ -269,6 +274,7 @@ class Node:
             p.kill()
             p.wait()
         for name, pod in list(self.pods.items()):
+            kill_ns(pod["ns"])
             self.cni("DEL", "cid-" + pod["ns"], netns_path(pod["ns"]))
             sh("ip", "netns", "del", pod["ns"], check=False)
         if self.agent:
