@@ -20,8 +20,10 @@ DEB_PKGS := clang llvm make pkg-config gcc libc6-dev bpftool libbpf-dev \
 	libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev libjansson-dev \
 	libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev openssl \
 	libcmocka-dev python3-pytest python3-scapy python3-pyroute2 python3-yaml \
-	containernetworking-plugins iproute2 iputils-ping socat util-linux \
-	wrk nginx-light iperf3 sockperf gnuplot-nox nftables iptables time
+	containernetworking-plugins iproute2 iputils-ping socat util-linux procps
+# What `make bench` needs on top (kept out of check: nginx's install starts it
+# on machines with an init system).
+BENCH_PKGS := wrk nginx-light iperf3 sockperf gnuplot-nox nftables iptables time
 
 PKGS := libbpf libelf zlib libnl-3.0 libnl-route-3.0 jansson libcurl yaml-0.1 libmicrohttpd
 USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -39,7 +41,7 @@ USER_HDRS := $(wildcard user/*.h) include/kxdp_abi.h $(BUILD)/kxdp.skel.h
 BINS := $(BUILD)/kxdp-agent $(BUILD)/kxdp-cni $(BUILD)/kxdp
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps check unit e2e demo demo-clean vmlinux clean help install
+.PHONY: all deps bench-deps install-pkgs check unit e2e demo demo-clean vmlinux clean help install
 all: $(BINS) $(BUILD)/kxdp.bpf.o
 
 help:
@@ -51,7 +53,13 @@ help:
 	@echo "make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
 
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+	@$(MAKE) --no-print-directory install-pkgs PKG_LIST="$(DEB_PKGS)"
+
+bench-deps: deps
+	@$(MAKE) --no-print-directory install-pkgs PKG_LIST="$(BENCH_PKGS)"
+
+install-pkgs:
+	@missing=""; for p in $(PKG_LIST); do \
 		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing$$missing"; \
@@ -136,6 +144,6 @@ $(BUILD)/bench/prog_cost: bench/prog_cost.c $(BUILD)/libkxdp.a $(USER_HDRS)
 	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
 
 .PHONY: bench
-bench: deps
+bench: bench-deps
 	$(MAKE) all $(BUILD)/bench/prog_cost $(BUILD)/bench/sync_bench
 	KXDP_BUILD=$(CURDIR)/$(BUILD) QUICK=$(QUICK) $(PY) bench/run.py
