@@ -15,14 +15,16 @@
 static __always_inline int redirect_to_pod(struct __sk_buff *skb, __be32 daddr)
 {
 	struct kx_endpoint *ep = bpf_map_lookup_elem(&kx_endpoints, &daddr);
-	__u8 macs[2 * ETH_ALEN];
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
 
 	if (!ep)
 		return -1;
-	__builtin_memcpy(macs, ep->pod_mac, ETH_ALEN);
-	__builtin_memcpy(macs + ETH_ALEN, ep->host_mac, ETH_ALEN);
-	if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0))
+	if ((void *)(eth + 1) > data_end)
 		return drop(skb, KX_STAT_DROP_REWRITE);
+	__builtin_memcpy(eth->h_dest, ep->pod_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, ep->host_mac, ETH_ALEN);
 	stat_count(skb, KX_STAT_REDIRECT_LOCAL);
 	return bpf_redirect_peer(ep->ifindex, 0);
 }
