@@ -20,7 +20,8 @@ DEB_PKGS := clang llvm make pkg-config gcc libc6-dev bpftool libbpf-dev \
 	libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev libjansson-dev \
 	libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev openssl \
 	libcmocka-dev python3-pytest python3-scapy python3-pyroute2 python3-yaml \
-	containernetworking-plugins iproute2 iputils-ping socat util-linux procps
+	containernetworking-plugins iproute2 iputils-ping socat util-linux procps \
+	ethtool
 # What `make bench` needs on top (kept out of check: nginx's install starts it
 # on machines with an init system).
 BENCH_PKGS := wrk nginx-light iperf3 sockperf gnuplot-nox nftables iptables time

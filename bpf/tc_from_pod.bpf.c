@@ -4,6 +4,8 @@
  * pod sends. It plays the bridge (ARP answers, delivery to pods of the node)
  * and the service proxy (ClusterIP load balancing, DNAT, reverse NAT).
  */
+/* nat.h: read skb->ip_summed via the kfunc (see there) */
+#define KX_NAT_KFUNC
 #include "lib/common.h"
 #include "lib/maps.h"
 #include "lib/stats.h"

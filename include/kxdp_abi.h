@@ -142,7 +142,7 @@ struct kx_ct_val {
 	__u8 flags; /* KX_CT_F_* */
 	__u32 svc_id;
 	__u32 backend_id;
-	__u64 last_seen_ns; /* bpf_ktime_get_ns() of the last update */
+	__u64 last_seen; /* bpf_jiffies64() of the last activity (CT_TOUCH_JIFFIES granularity) */
 };
 
 /* Value of kx_endpoints, keyed by the pod's IPv4 address (__be32). */

@@ -3,6 +3,7 @@ by kxdp-cni with host-local (the two backends at the seed's addresses via the
 CNI IP argument), one agent per node fed the reference cluster's objects."""
 import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -209,3 +210,28 @@ def test_foreign_route_for_our_prefix_is_not_taken_over(cluster):
     n.apply_state(without)
     n.apply_state(state)
     assert wait_routes(n, SEED_ROUTES["node132"]) == SEED_ROUTES["node132"]
+
+
+def test_dnat_checksums_on_the_wire(cluster):
+    """The datapath rewrites the L4 checksum itself; with CHECKSUM_PARTIAL
+    (TCP from a pod) the field holds only the pseudo-header sum, which the
+    kernel completes at a device without checksum offload. Turn offload off
+    on node131's uplink so the kernel finishes the checksum from what kxdp
+    wrote, and check every DNATed packet's bytes where they arrive."""
+    n131, n132 = cluster["node131"], cluster["node132"]
+    n131.run("ethtool", "-K", "eth0", "tx", "off")
+    try:
+        sniff = subprocess.Popen(
+            kxnet.in_ns(n132.ns, kxnet.PY, os.path.join(kxnet.HELPERS, "csum_sniff.py"),
+                        "eth0", "5001", "6"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert sniff.stdout.readline().strip() == "ready", sniff.stderr.read()
+        out = n131.client("client", "tcp", VIP, 5432, 40)
+        assert not out["errors"], out
+        assert out["counts"] == {"node130-backend": 20, "node132-backend": 20}
+        got = json.loads(sniff.communicate(timeout=30)[0])
+    finally:
+        n131.run("ethtool", "-K", "eth0", "tx", "on")
+    # 20 connections to node132's backend: SYN, ACK, data, FIN... each
+    assert got["packets"] >= 60, got
+    assert got["bad"] == [], got
