@@ -25,6 +25,7 @@
 #include <setjmp.h>
 #include "../tests/unit/testlib.h"
 #include "kxdp.skel.h"
+#include "maps.h"
 #include "model.h"
 #include "sync.h"
 
@@ -64,12 +65,15 @@ static int empty_prog(void)
 
 static void endpoint(int fd, const char *ip, const uint8_t *mac)
 {
-	struct kx_endpoint ep = { .ifindex = 1 };
-	uint32_t a = ip4(ip);
+	struct kx_endpoint ep = { .addr = ip4(ip), .ifindex = 1 };
+	struct kx_err err;
 
 	memcpy(ep.pod_mac, mac, 6);
 	memcpy(ep.host_mac, host, 6);
-	bpf_map_update_elem(fd, &a, &ep, BPF_ANY);
+	if (kx_endpoint_put(fd, &ep, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		exit(1);
+	}
 }
 
 /* n other services (2 backends each) into the maps, beside the measured one. */

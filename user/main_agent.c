@@ -383,27 +383,34 @@ static int write_config(struct agent *a, struct kx_err *err)
  * After a (re)load: every pod veth of this node gets the programs just
  * pinned, replacing the old ones in place (no detach, no gap).
  */
-static void reattach_pods(struct agent *a)
+struct reattach {
+	const char *bpffs;
+	int n;
+};
+
+static int reattach_one(const struct kx_endpoint *ep, void *ctx)
 {
-	struct kx_endpoint ep;
+	struct reattach *r = ctx;
 	struct kx_err err = { "" };
 	char name[IF_NAMESIZE];
-	__be32 k, prev;
-	bool first = true;
-	int n = 0;
 
-	for (; !bpf_map_get_next_key(a->maps.endpoints, first ? NULL : &prev, &k);
-	     prev = k, first = false) {
-		if (bpf_map_lookup_elem(a->maps.endpoints, &k, &ep) ||
-		    !if_indextoname(ep.ifindex, name))
-			continue; /* another netns's, or gone: the CNI cleans up */
-		if (kx_tc_attach_pod(ep.ifindex, a->o.bpffs, &err))
-			pr_warn("pod veth %s: %s", name, err.msg);
-		else
-			n++;
-	}
-	if (n)
-		pr_info("pod veths: programs replaced in place on %d", n);
+	if (!if_indextoname(ep->ifindex, name))
+		return 0; /* another netns's, or gone: the CNI cleans up */
+	if (kx_tc_attach_pod(ep->ifindex, r->bpffs, &err))
+		pr_warn("pod veth %s: %s", name, err.msg);
+	else
+		r->n++;
+	return 0;
+}
+
+static void reattach_pods(struct agent *a)
+{
+	struct reattach r = { a->o.bpffs, 0 };
+
+	if (kx_endpoint_foreach(a->maps.endpoints, reattach_one, &r))
+		pr_warn("map %s: %s", KX_MAP_ENDPOINTS, strerror(errno));
+	if (r.n)
+		pr_info("pod veths: programs replaced in place on %d", r.n);
 }
 
 /* Node changes: routes, uplink, CNI config, from the Nodes alone. */

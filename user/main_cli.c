@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: kxdp [--bpffs DIR] [-o json] COMMAND\n"
 		   "  svc list     services and backends, in the ipvsadm -Ln layout\n"
 		   "  stats        datapath counters and drop reasons\n"
+		   "  pods         pods wired on this node (kx_endpoints)\n"
 		   "  version      print the version\n"
 		   "exit codes: 0 ok, 1 failed (message on stderr), 2 bad usage\n");
 }
@@ -193,6 +195,50 @@ static int stats_show(const struct kx_maps *m, bool json)
 	return 0;
 }
 
+static void mac_str(const __u8 *mac, char *buf)
+{
+	sprintf(buf, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+		mac[5]);
+}
+
+static int pod_row(const struct kx_endpoint *ep, void *ctx)
+{
+	char ip[INET_ADDRSTRLEN], name[IF_NAMESIZE] = "?", pod[18], host[18];
+	json_t *arr = ctx;
+
+	inet_ntop(AF_INET, &ep->addr, ip, sizeof(ip));
+	if_indextoname(ep->ifindex, name);
+	mac_str(ep->pod_mac, pod);
+	mac_str(ep->host_mac, host);
+	if (arr)
+		json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:s, s:s}", "ip", ip,
+						     "ifindex", (int)ep->ifindex, "veth", name,
+						     "pod_mac", pod, "host_mac", host));
+	else
+		printf("%-15s %-15s %7u %-17s %-17s\n", ip, name, ep->ifindex, pod, host);
+	return 0;
+}
+
+static int pods_show(const struct kx_maps *m, bool json)
+{
+	json_t *arr = json ? json_array() : NULL;
+
+	if (!json)
+		printf("%-15s %-15s %7s %-17s %-17s\n", "pod IP", "host veth", "ifindex",
+		       "pod MAC", "host MAC");
+	if (kx_endpoint_foreach(m->endpoints, pod_row, arr)) {
+		fprintf(stderr, "kxdp: map %s: %s\n", KX_MAP_ENDPOINTS, strerror(errno));
+		json_decref(arr);
+		return 1;
+	}
+	if (json) {
+		json_dumpf(arr, stdout, JSON_INDENT(2));
+		putchar('\n');
+	}
+	json_decref(arr);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -240,7 +286,8 @@ int main(int argc, char **argv)
 	bool svc = !strcmp(argv[optind], "svc") && optind + 1 < argc &&
 		   !strcmp(argv[optind + 1], "list");
 	bool stats = !strcmp(argv[optind], "stats");
-	if (!svc && !stats) {
+	bool pods = !strcmp(argv[optind], "pods");
+	if (!svc && !stats && !pods) {
 		fprintf(stderr, "kxdp: unknown command \"%s\"\n", argv[optind]);
 		usage(stderr);
 		return 2;
@@ -249,7 +296,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kxdp: %s\n", err.msg);
 		return 1;
 	}
-	ret = svc ? svc_list(&m, json) : stats_show(&m, json);
+	ret = svc ? svc_list(&m, json) : pods ? pods_show(&m, json) : stats_show(&m, json);
 	kx_maps_close(&m);
 	return ret;
 }

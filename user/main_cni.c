@@ -256,7 +256,7 @@ static int datapath_ready(const char *bpffs, struct kx_err *err)
 
 static int endpoint_write(const char *bpffs, const struct pod *p, struct kx_err *err)
 {
-	struct kx_endpoint ep = { .ifindex = p->host_ifindex };
+	struct kx_endpoint ep = { .addr = p->addr, .ifindex = p->host_ifindex };
 	struct kx_maps m;
 	int ret;
 
@@ -264,31 +264,36 @@ static int endpoint_write(const char *bpffs, const struct pod *p, struct kx_err 
 		return -1;
 	memcpy(ep.pod_mac, p->pod_mac, 6);
 	memcpy(ep.host_mac, p->host_mac, 6);
-	ret = bpf_map_update_elem(m.endpoints, &p->addr, &ep, BPF_ANY);
-	if (ret)
-		kx_errf(err, "map %s: %s", KX_MAP_ENDPOINTS, strerror(errno));
+	ret = kx_endpoint_put(m.endpoints, &ep, err);
 	kx_maps_close(&m);
-	return ret ? -1 : 0;
+	return ret;
+}
+
+struct forget {
+	int fd;
+	int ifindex;
+};
+
+static int forget_one(const struct kx_endpoint *ep, void *ctx)
+{
+	struct forget *f = ctx;
+
+	if ((int)ep->ifindex == f->ifindex)
+		kx_endpoint_del(f->fd, ep->addr);
+	return 0;
 }
 
 /* Remove every endpoint entry that points at ifindex. */
 static void endpoint_forget(const char *bpffs, int ifindex)
 {
-	struct kx_endpoint ep;
 	struct kx_maps m;
 	struct kx_err err;
-	__be32 k, next;
-	bool more;
+	struct forget f;
 
 	if (kx_maps_open_pinned(bpffs, &m, &err))
 		return; /* no datapath, nothing to forget */
-	more = !bpf_map_get_next_key(m.endpoints, NULL, &k);
-	while (more) {
-		more = !bpf_map_get_next_key(m.endpoints, &k, &next);
-		if (!bpf_map_lookup_elem(m.endpoints, &k, &ep) && (int)ep.ifindex == ifindex)
-			bpf_map_delete_elem(m.endpoints, &k);
-		k = next;
-	}
+	f = (struct forget){ m.endpoints, ifindex };
+	kx_endpoint_foreach(m.endpoints, forget_one, &f);
 	kx_maps_close(&m);
 }
 
@@ -299,7 +304,7 @@ static void endpoint_forget_addr(const char *bpffs, uint32_t addr)
 
 	if (kx_maps_open_pinned(bpffs, &m, &err))
 		return;
-	bpf_map_delete_elem(m.endpoints, &addr);
+	kx_endpoint_del(m.endpoints, addr);
 	kx_maps_close(&m);
 }
 
@@ -459,7 +464,7 @@ static void cmd_check(const struct cni_env *env, const struct cni_conf *c, int n
 		cni_fail(CNI_ERR_CHECK, err.msg);
 	if (kx_maps_open_pinned(c->bpffs, &m, &err))
 		cni_fail(CNI_ERR_DATAPATH, err.msg);
-	code = bpf_map_lookup_elem(m.endpoints, &p.addr, &ep);
+	code = kx_endpoint_get(m.endpoints, p.addr, &ep);
 	kx_maps_close(&m);
 	if (code || (int)ep.ifindex != p.host_ifindex ||
 	    memcmp(ep.host_mac, p.host_mac, 6))

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/vfs.h>
@@ -91,4 +93,74 @@ int kx_maps_from_object(struct bpf_object *obj, struct kx_maps *m, struct kx_err
 		}
 	}
 	return 0;
+}
+
+int kx_endpoint_get(int fd, __be32 addr, struct kx_endpoint *ep)
+{
+	__u32 slot = kx_endpoint_slot(addr);
+
+	if (!addr || bpf_map_lookup_elem(fd, &slot, ep) || ep->addr != addr)
+		return -1;
+	return 0;
+}
+
+int kx_endpoint_put(int fd, const struct kx_endpoint *ep, struct kx_err *err)
+{
+	__u32 slot = kx_endpoint_slot(ep->addr);
+	struct kx_endpoint cur;
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+
+	if (bpf_map_lookup_elem(fd, &slot, &cur)) {
+		kx_errf(err, "map %s: slot %u: %s", KX_MAP_ENDPOINTS, slot, strerror(errno));
+		return -1;
+	}
+	if (cur.addr && cur.addr != ep->addr) {
+		inet_ntop(AF_INET, &ep->addr, a, sizeof(a));
+		inet_ntop(AF_INET, &cur.addr, b, sizeof(b));
+		kx_errf(err, "map %s: pod %s would take the slot of pod %s (a node's pod CIDR "
+			"must be a /16 or smaller)", KX_MAP_ENDPOINTS, a, b);
+		return -1;
+	}
+	if (bpf_map_update_elem(fd, &slot, ep, BPF_ANY)) {
+		kx_errf(err, "map %s: %s", KX_MAP_ENDPOINTS, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void kx_endpoint_del(int fd, __be32 addr)
+{
+	struct kx_endpoint ep, free_slot = { 0 };
+	__u32 slot = kx_endpoint_slot(addr);
+
+	if (!kx_endpoint_get(fd, addr, &ep))
+		bpf_map_update_elem(fd, &slot, &free_slot, BPF_ANY);
+}
+
+/* Slots read per BPF_MAP_LOOKUP_BATCH call. */
+#define KX_ENDPOINT_BATCH 4096
+
+int kx_endpoint_foreach(int fd, int (*fn)(const struct kx_endpoint *ep, void *ctx), void *ctx)
+{
+	static struct kx_endpoint eps[KX_ENDPOINT_BATCH];
+	static __u32 keys[KX_ENDPOINT_BATCH];
+	__u32 in = 0, out = 0;
+	bool first = true;
+	int ret;
+
+	for (;;) {
+		__u32 count = KX_ENDPOINT_BATCH;
+
+		ret = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, eps, &count, NULL);
+		if (ret && errno != ENOENT)
+			return -1;
+		for (__u32 i = 0; i < count; i++)
+			if (eps[i].addr && kx_endpoint_slot(eps[i].addr) == keys[i] &&
+			    (ret = fn(&eps[i], ctx)))
+				return ret;
+		if (ret) /* ENOENT: that was the last batch */
+			return 0;
+		in = out;
+		first = false;
+	}
 }

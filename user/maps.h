@@ -4,6 +4,7 @@
 #define KX_MAPS_H
 
 #include <stddef.h>
+#include <linux/types.h>
 #include "log.h"
 
 #define KX_DEFAULT_BPFFS "/sys/fs/bpf"
@@ -28,5 +29,18 @@ void kx_maps_close(struct kx_maps *m);
 /* The maps of a loaded object (tests, benchmarks); the object keeps the fds. */
 struct bpf_object;
 int kx_maps_from_object(struct bpf_object *obj, struct kx_maps *m, struct kx_err *err);
+
+/*
+ * kx_endpoints, the pods of this node (an array by kx_endpoint_slot()).
+ * get: 0 and *ep when addr is wired, else -1. put: write ep at its slot;
+ * -1 with err when another pod holds the slot. del: free addr's slot if it
+ * is addr's. foreach: fn on every wired pod until it returns non-zero (that
+ * value is returned); -1 with errno on a map error.
+ */
+struct kx_endpoint;
+int kx_endpoint_get(int fd, __be32 addr, struct kx_endpoint *ep);
+int kx_endpoint_put(int fd, const struct kx_endpoint *ep, struct kx_err *err);
+void kx_endpoint_del(int fd, __be32 addr);
+int kx_endpoint_foreach(int fd, int (*fn)(const struct kx_endpoint *ep, void *ctx), void *ctx);
 
 #endif /* KX_MAPS_H */

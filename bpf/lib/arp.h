@@ -42,7 +42,7 @@ static __always_inline int arp_answer(struct __sk_buff *skb)
 	if (f.arp.htype != bpf_htons(ARPHRD_ETHER) || f.arp.ptype != bpf_htons(ETH_P_IP) ||
 	    f.arp.hlen != ETH_ALEN || f.arp.plen != 4 || !f.arp.spa)
 		return TC_ACT_OK; /* not Ethernet/IPv4, or a probe from 0.0.0.0 */
-	ep = bpf_map_lookup_elem(&kx_endpoints, &f.arp.spa);
+	ep = endpoint_lookup(f.arp.spa);
 	if (!ep || ep->ifindex != skb->ifindex)
 		return drop(skb, KX_STAT_DROP_SPOOFED); /* claims another's address */
 	if (f.arp.op != bpf_htons(ARPOP_REQUEST) || f.arp.tpa == f.arp.spa)

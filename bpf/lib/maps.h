@@ -59,13 +59,22 @@ KX_MAP struct {
 	__type(value, struct kx_ct_val);
 } kx_ct SEC(".maps");
 
-/* Pods wired on this node: pod IP -> host veth and MACs; written by kxdp-cni, anti-spoofing truth. */
+/* Pods wired on this node, by kx_endpoint_slot(IP): veth and MACs; kxdp-cni writes, anti-spoofing truth. */
 KX_MAP struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, KX_MAX_ENDPOINTS);
-	__type(key, __be32);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KX_ENDPOINT_SLOTS);
+	__type(key, __u32);
 	__type(value, struct kx_endpoint);
 } kx_endpoints SEC(".maps");
+
+/* The pod of this node whose address addr is, or NULL. */
+static __always_inline struct kx_endpoint *endpoint_lookup(__be32 addr)
+{
+	__u32 slot = kx_endpoint_slot(addr);
+	struct kx_endpoint *ep = bpf_map_lookup_elem(&kx_endpoints, &slot);
+
+	return ep && addr && ep->addr == addr ? ep : NULL;
+}
 
 /* Per-CPU counters by enum kx_stat: what the datapath did and why it dropped. */
 KX_MAP struct {

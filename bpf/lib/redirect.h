@@ -14,7 +14,7 @@
  */
 static __always_inline int redirect_to_pod(struct __sk_buff *skb, __be32 daddr)
 {
-	struct kx_endpoint *ep = bpf_map_lookup_elem(&kx_endpoints, &daddr);
+	struct kx_endpoint *ep = endpoint_lookup(daddr);
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;

@@ -263,7 +263,9 @@ class Node:
         return json.loads(r.stdout)
 
     def kxdp(self, *args, check=True):
-        return sh(os.path.join(BUILD, "kxdp"), "--bpffs", self.bpffs, *args, check=check)
+        """The CLI as on the node (its netns: interface names are the node's)."""
+        return sh(*in_ns(self.ns, os.path.join(BUILD, "kxdp"), "--bpffs", self.bpffs, *args),
+                  check=check)
 
     def map_dump(self, name):
         path = os.path.join(self.bpffs, "kxdp", name)

@@ -30,10 +30,18 @@ def test_node_has_pod_host_routes_and_no_bridge(node):
 
 
 def test_endpoint_map_holds_every_pod(node):
-    entries = node.map_dump("kx_endpoints")
-    # bpftool -j prints raw bytes plus the BTF-formatted key (a __be32 read as host order)
-    ips = {socket.inet_ntoa(int(e["formatted"]["key"]).to_bytes(4, "little")) for e in entries}
-    assert ips == {p["ip"] for p in node.pods.values()}
+    pods = json.loads(node.kxdp("pods", "-o", "json").stdout)
+    assert {p["ip"] for p in pods} == {p["ip"] for p in node.pods.values()}
+    for p in pods:  # each on its own host veth, and the raw slot agrees
+        assert node.run("ip", "-j", "link", "show", p["veth"]).returncode == 0
+    entries = node.map_dump("kx_endpoints")  # bpftool: all 65,536 slots, BTF-formatted
+    wired = {e["formatted"]["key"]: e["formatted"]["value"] for e in entries
+             if e["formatted"]["value"]["addr"]}
+    assert len(wired) == len(node.pods)
+    for slot, v in wired.items():  # slot = the low 16 bits of the address
+        ip = socket.inet_ntoa(int(v["addr"]).to_bytes(4, "little"))  # __be32 as host order
+        assert ip in {p["ip"] for p in pods}
+        assert slot == int(ip.split(".")[2]) << 8 | int(ip.split(".")[3])
 
 
 def test_pod_to_pod_on_the_node(node):
@@ -133,7 +141,7 @@ def conn(ip, port, sport):
     s.close()
     return name, peer
 vip, ips = sys.argv[1], dict(a.split("=") for a in sys.argv[2:])
-for sport in (41001, 41002):
+for sport in (21001, 21002):  # below the ephemeral range: no clash with other clients
     name, peer = conn(vip, 5432, sport)
     print("via-service", name, peer)
     name, peer = conn(ips[name], 5001, sport)  # same port, now straight to that backend

@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 #include "testlib.h"
 #include "kxdp.skel.h"
+#include "maps.h"
 #include "model.h"
 #include "sync.h"
 
@@ -35,12 +36,12 @@ struct fx {
 static void add_endpoint(struct fx *f, const char *ip, const uint8_t *pod_mac,
 			 const uint8_t *host_mac, uint32_t ifindex)
 {
-	struct kx_endpoint ep = { .ifindex = ifindex };
-	uint32_t a = ip4(ip);
+	struct kx_endpoint ep = { .addr = ip4(ip), .ifindex = ifindex };
+	uint32_t slot = kx_endpoint_slot(ep.addr);
 
 	memcpy(ep.pod_mac, pod_mac, 6);
 	memcpy(ep.host_mac, host_mac, 6);
-	assert_int_equal(bpf_map_update_elem(f->m.endpoints, &a, &ep, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(f->m.endpoints, &slot, &ep, BPF_ANY), 0);
 }
 
 /* A one-service table: vip:port/proto -> n backends. */
@@ -492,6 +493,41 @@ static void test_spoofed_source_dropped_and_counted(void **state)
 	assert_int_equal(stat_packets(f, KX_STAT_DROP_SPOOFED), before + 2);
 }
 
+/*
+ * kx_endpoints is an array by the low 16 bits of the address: an address
+ * sharing a pod's slot is not that pod (not delivered to it, not allowed as
+ * its source), and the user side refuses to give one slot to two pods.
+ */
+static void test_endpoint_slot_belongs_to_one_address(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	struct kx_endpoint ep = { .addr = ip4("12.1.2.30"), .ifindex = 7 }, got;
+	uint64_t spoofed = stat_packets(f, KX_STAT_DROP_SPOOFED);
+	struct kx_err err;
+	uint32_t len;
+	size_t n;
+
+	assert_int_equal(kx_endpoint_slot(ip4("12.1.2.30")), kx_endpoint_slot(ip4("12.0.2.30")));
+	assert_int_equal(kx_endpoint_slot(ip4("12.0.2.30")), 2 * 256 + 30);
+	/* 12.0.2.30 is a pod (fixture); 12.1.2.30 shares its slot */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 1000, "12.1.2.30",
+		     80, 0x02, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK); /* to the kernel */
+	assert_memory_equal(out, in, n);
+	n = build_l4(in, host_mac_b, backend_mac, IPPROTO_TCP, "12.1.2.30", 80, "12.0.2.10",
+		     1000, 0x12, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_SHOT);
+	assert_int_equal(stat_packets(f, KX_STAT_DROP_SPOOFED), spoofed + 1);
+
+	assert_int_equal(kx_endpoint_put(f->m.endpoints, &ep, &err), -1);
+	assert_non_null(strstr(err.msg, "pod 12.1.2.30 would take the slot of pod 12.0.2.30"));
+	assert_int_equal(kx_endpoint_get(f->m.endpoints, ip4("12.0.2.30"), &got), 0);
+	assert_int_equal(kx_endpoint_get(f->m.endpoints, ip4("12.1.2.30"), &got), -1);
+	kx_endpoint_del(f->m.endpoints, ip4("12.1.2.30")); /* not its slot: no effect */
+	assert_int_equal(kx_endpoint_get(f->m.endpoints, ip4("12.0.2.30"), &got), 0);
+}
+
 static void test_truncated_and_foreign_frames_pass_untouched(void **state)
 {
 	struct fx *f = *state;
@@ -709,6 +745,7 @@ int main(void)
 		cmocka_unit_test(test_no_endpoint_icmp_port_unreachable),
 		cmocka_unit_test(test_unallocated_clusterip_refused),
 		cmocka_unit_test(test_spoofed_source_dropped_and_counted),
+		cmocka_unit_test(test_endpoint_slot_belongs_to_one_address),
 		cmocka_unit_test(test_truncated_and_foreign_frames_pass_untouched),
 		cmocka_unit_test(test_tc_to_pod_host_backend_reply),
 		cmocka_unit_test(test_tc_netdev_remote_backend_reply_and_delivery),
