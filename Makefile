@@ -132,8 +132,12 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-# Per-packet cost of each program path (BPF_PROG_RUN); the full side-by-side
-# benchmark suite comes with the benchmark issue.
+# Benchmark programs (bench/run.py runs them; see bench/).
+$(BUILD)/bench/prim_cost: bench/prim_cost.c
+	@mkdir -p $(@D)
+	$(msg) BENCH $@
+	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(USER_LDLIBS)
+
 $(BUILD)/bench/sync_bench: bench/sync_bench.c $(BUILD)/libkxdp.a $(USER_HDRS)
 	@mkdir -p $(@D)
 	$(msg) BENCH $@
@@ -146,5 +150,5 @@ $(BUILD)/bench/prog_cost: bench/prog_cost.c $(BUILD)/libkxdp.a $(USER_HDRS)
 
 .PHONY: bench
 bench: bench-deps
-	$(MAKE) all $(BUILD)/bench/prog_cost $(BUILD)/bench/sync_bench
+	$(MAKE) all $(BUILD)/bench/prog_cost $(BUILD)/bench/sync_bench $(BUILD)/bench/prim_cost
 	KXDP_BUILD=$(CURDIR)/$(BUILD) QUICK=$(QUICK) $(PY) bench/run.py

@@ -6,8 +6,9 @@ plot for [i=0:4] '/work/main/bench/results/2026-11-25/conn.dat' index i using 1:
 
 set output '/work/main/bench/results/2026-11-25/program_cost.png'
 set title 'Program cost per packet (BPF_PROG_RUN, minus an empty program)'
-set xlabel 'services loaded'; set ylabel 'ns'
-plot for [i=0:4] '/work/main/bench/results/2026-11-25/cost.dat' index i using 1:2:3:4 with yerrorlines title word('new_flow established reverse_nat local_redirect pass_through', i+1)
+set xlabel 'services loaded'; set ylabel 'ns'; set logscale y
+plot for [i=0:4] '/work/main/bench/results/2026-11-25/cost.dat' index i using 1:2:3:4 with yerrorlines title word('new_flow established established_warm reverse_nat_warm local_redirect_warm', i+1)
+unset logscale y
 
 unset logscale x; set output '/work/main/bench/results/2026-11-25/pod_to_pod.png'; set size 1,1
 set title 'Pod to pod: TCP ping-pong p50 RTT (us, left) and iperf3 (Gbit/s, right)'
