@@ -376,6 +376,7 @@ def pod_pair_run(node, ip, variant, run, live_name):
 
 
 PRIMS = []  # primitive names in prim_cost's order
+STATS_OVERHEAD = "kernel.bpf_stats_enabled, added per program run"
 
 
 def primitives():
@@ -387,6 +388,17 @@ def primitives():
             if name not in PRIMS:
                 PRIMS.append(name)
             record("prim", name, 0, run, "ns", float(ns))
+        # kernel.bpf_stats_enabled's own price per run (two sched_clock reads):
+        # the live costs below include it
+        kxnet.sh("sysctl", "-qw", "kernel.bpf_stats_enabled=1")
+        try:
+            r = kxnet.sh(os.path.join(BUILD, "bench", "prim_cost"), "csv", timeout=300)
+        finally:
+            kxnet.sh("sysctl", "-qw", "kernel.bpf_stats_enabled=0")
+        empty = stats("prim", "empty program per run", 0, "ns")
+        on = float(r.stdout.splitlines()[0].rsplit(",", 1)[1])
+        record("prim", STATS_OVERHEAD, 0, run, "ns", on - empty[0])
+    PRIMS.append(STATS_OVERHEAD)
 
 
 def program_cost():
@@ -569,6 +581,15 @@ plot '%s' using 3:xtic(2) title 'RTT p50 (us)', '' using 4 axes x1y2 title 'Gbit
         log("gnuplot: " + r.stderr.strip()[:300])
 
 
+def live_minus_overhead():
+    """The live rows again, less what bpf_stats itself adds to every run."""
+    over = stats("prim", STATS_OVERHEAD, 0, "ns")
+    if not over:
+        return
+    for r in [r for r in ROWS if r[0] == "cost_live"]:
+        record("cost_live_net", r[1], r[2], r[3], r[4], r[5] - over[0])
+
+
 def derive_new_flow_cost():
     """The live cost of a new flow, from the wrk runs: their program time,
     less every other run priced at the measured established/reverse-NAT
@@ -589,6 +610,7 @@ def derive_new_flow_cost():
 
 def summary():
     derive_new_flow_cost()
+    live_minus_overhead()
     lines = ["# kxdp benchmark, %s%s" % (datetime.date.today().isoformat(),
                                         " (QUICK)" if QUICK else ""), ""]
     with open(os.path.join(OUT, "machine.txt")) as f:
@@ -643,6 +665,13 @@ def summary():
                     "ns_per_run").replace("| 0 |", "| 1 |"),
               table("cost_live", ["tc_from_pod under wrk via ClusterIP",
                                   "new flow (derived from the wrk runs)"], COUNTS, "ns_per_run"),
+              "The same, less bpf_stats' own overhead per run (see the primitives):", "",
+              table("cost_live_net", ["local redirect (sockperf pod to pod)",
+                                      "established + reverse NAT (sockperf via ClusterIP)"],
+                    [0], "ns_per_run").replace("| 0 |", "| 1 |"),
+              table("cost_live_net", ["tc_from_pod under wrk via ClusterIP",
+                                      "new flow (derived from the wrk runs)"], COUNTS,
+                    "ns_per_run"),
               "## Control plane", ""]
     for variant, services, metric in sorted({(r[1], r[2], r[4]) for r in ROWS
                                              if r[0] in ("control", "memory")}):
