@@ -128,6 +128,30 @@ static int updates(int map, int n, const char *what)
 	return load(&p, what);
 }
 
+/*
+ * n inserts of random keys (bpf_get_prandom_u32 in the key's first word):
+ * into a full LRU map each one evicts.
+ */
+static int random_inserts(int map, int n, const char *what)
+{
+	struct prog p = { .n = 0 };
+
+	for (int off = -8; off >= -64; off -= 8)
+		emit(&p, ST_DW(off, 0));
+	for (int i = 0; i < n; i++) {
+		emit(&p, CALL(BPF_FUNC_get_prandom_u32));
+		emit(&p, INSN(BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_0, -24, 0));
+		emit_map(&p, map);
+		emit(&p, MOV_REG(BPF_REG_2, BPF_REG_10));
+		emit(&p, ADD_IMM(BPF_REG_2, -24));
+		emit(&p, MOV_REG(BPF_REG_3, BPF_REG_10));
+		emit(&p, ADD_IMM(BPF_REG_3, -64));
+		emit(&p, MOV_IMM(BPF_REG_4, BPF_ANY));
+		emit(&p, CALL(BPF_FUNC_map_update_elem));
+	}
+	return load(&p, what);
+}
+
 /* n bpf_l4_csum_replace calls on the frame's bytes 50..51. */
 static int csum_calls(int n, const char *what)
 {
@@ -228,6 +252,23 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		ROW(upd[i].name, (run_ns(updates(fd, N, upd[i].name)) - empty) / N);
+		close(fd);
+	}
+	{
+		const char *what = "insert: LRU hash, full (each insert evicts)";
+		int fd = bpf_map_create(BPF_MAP_TYPE_LRU_HASH, "prim", 16, 32, 262144, NULL);
+		double prandom = (run_ns(calls(BPF_FUNC_get_prandom_u32, N, "prandom")) - empty) / N;
+		unsigned char key[16] = { 0 }, value[32] = { 0 };
+
+		for (__u32 k = 0; fd >= 0 && k < 262144; k++) {
+			memcpy(key + 4, &k, sizeof(k)); /* never a random key's (word 0 is 0) */
+			bpf_map_update_elem(fd, key, value, BPF_ANY);
+		}
+		if (fd < 0) {
+			fprintf(stderr, "prim_cost: map for %s: %s\n", what, strerror(errno));
+			return 1;
+		}
+		ROW(what, (run_ns(random_inserts(fd, N, what)) - empty) / N - prandom);
 		close(fd);
 	}
 	ROW("bpf_l4_csum_replace", (run_ns(csum_calls(N, "csum")) - empty) / N);
