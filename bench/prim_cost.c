@@ -7,7 +7,9 @@
  * program, divided by N. It explains the program costs prog_cost reports
  * (e.g. the SRSO "Safe RET" mitigation makes every call's return dear).
  *
- * usage: prim_cost [csv]    (root)
+ * usage: prim_cost [csv | empty]    (root)
+ *   empty: only the empty program's cost per run (run.py compares it with
+ *   kernel.bpf_stats_enabled on and off)
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -20,6 +22,7 @@
 
 #define N 32 /* uses per program */
 #define REPEAT 100000
+#define REPEAT_UPDATES 5000 /* updates are slow and fill maps: fewer runs */
 #define MAX_INSNS 1024
 
 #define INSN(c, d, s, o, i) \
@@ -67,13 +70,13 @@ static int load(struct prog *p, const char *what)
 	return fd;
 }
 
-/* ns per run of prog over a 64-byte frame, REPEAT runs in the kernel. */
-static double run_ns(int prog)
+/* ns per run of prog over a 64-byte frame, repeat runs in the kernel. */
+static double run_n(int prog, int repeat)
 {
 	unsigned char frame[64] = { [12] = 0x86, [13] = 0xdd };
 	struct __sk_buff ctx = { .ifindex = 1 };
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = sizeof(frame),
-		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = REPEAT);
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = repeat);
 
 	if (bpf_prog_test_run_opts(prog, &o)) {
 		fprintf(stderr, "prim_cost: BPF_PROG_RUN: %s\n", strerror(errno));
@@ -81,6 +84,11 @@ static double run_ns(int prog)
 	}
 	close(prog);
 	return o.duration;
+}
+
+static double run_ns(int prog)
+{
+	return run_n(prog, REPEAT);
 }
 
 static int calls(int helper, int n, const char *what)
@@ -198,6 +206,11 @@ int main(int argc, char **argv)
 {
 	bool csv = argc > 1 && !strcmp(argv[1], "csv");
 	double empty = run_ns(calls(0, 0, "empty"));
+
+	if (argc > 1 && !strcmp(argv[1], "empty")) {
+		printf("%.1f\n", empty);
+		return 0;
+	}
 	struct {
 		const char *name;
 		int helper;
@@ -251,7 +264,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "prim_cost: map for %s: %s\n", upd[i].name, strerror(errno));
 			return 1;
 		}
-		ROW(upd[i].name, (run_ns(updates(fd, N, upd[i].name)) - empty) / N);
+		ROW(upd[i].name, (run_n(updates(fd, N, upd[i].name), REPEAT_UPDATES) - empty) / N);
 		close(fd);
 	}
 	{
@@ -268,7 +281,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "prim_cost: map for %s: %s\n", what, strerror(errno));
 			return 1;
 		}
-		ROW(what, (run_ns(random_inserts(fd, N, what)) - empty) / N - prandom);
+		ROW(what, (run_n(random_inserts(fd, N, what), REPEAT_UPDATES) - empty) / N - prandom);
 		close(fd);
 	}
 	ROW("bpf_l4_csum_replace", (run_ns(csum_calls(N, "csum")) - empty) / N);
