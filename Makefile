@@ -21,7 +21,7 @@ DEB_PKGS := clang llvm make pkg-config gcc libc6-dev bpftool libbpf-dev \
 	libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev openssl \
 	libcmocka-dev python3-pytest python3-scapy python3-pyroute2 python3-yaml \
 	containernetworking-plugins iproute2 iputils-ping socat util-linux procps \
-	ethtool
+	ethtool qemu-system-x86 busybox-static linux-image-amd64 cpio
 # What `make bench` needs on top (kept out of check: nginx's install starts it
 # on machines with an init system).
 BENCH_PKGS := wrk nginx-light iperf3 sockperf gnuplot-nox nftables iptables time
@@ -42,13 +42,15 @@ USER_HDRS := $(wildcard user/*.h) include/kxdp_abi.h $(BUILD)/kxdp.skel.h
 BINS := $(BUILD)/kxdp-agent $(BUILD)/kxdp-cni $(BUILD)/kxdp
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps bench-deps install-pkgs check unit e2e demo demo-clean vmlinux clean help install
+.PHONY: all deps bench-deps install-pkgs check unit e2e vmcheck demo demo-clean vmlinux clean help install
 all: $(BINS) $(BUILD)/kxdp.bpf.o
 
 help:
 	@echo "make            build BPF object, skeleton and binaries into $(BUILD)/"
 	@echo "make deps       install the Debian packages kxdp needs (idempotent)"
-	@echo "make check      deps + build + unit + e2e tests; ends with 'N passed, N failed'"
+	@echo "make check      deps + build + unit + e2e tests, then vmcheck; ends with 'N passed, N failed'"
+	@echo "make vmcheck    unit + an e2e subset in a VM on Debian 12's 6.1 kernel"
+	@echo "make bench      kxdp side by side with the floor, bridge, nftables, iptables (QUICK=1)"
 	@echo "make demo       deps + build + the reference cluster demo (KEEP=1 leaves it up)"
 	@echo "make demo-clean remove a demo kept with KEEP=1"
 	@echo "make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
@@ -112,6 +114,12 @@ e2e: all
 check: deps
 	$(MAKE) all $(UNIT_TESTS)
 	tests/run-all.sh $(BUILD)
+
+# The unit suite and an e2e subset inside a VM on Debian 12's 6.1 kernel
+# (software emulation where KVM cannot boot it); part of check.
+vmcheck: deps
+	$(MAKE) all $(UNIT_TESTS)
+	tests/vm/check.sh $(BUILD)
 
 demo: deps
 	$(MAKE) all
