@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Run a command inside a VM booted from a given kernel; exit with its code.
 
-usage: tests/vm/run.py [--kernel VERSION] [--timeout S] [--mem MIB] -- CMD ...
+usage: tests/vm/run.py [--kernel VERSION] [--timeout S] [--mem MIB] [--rw DIR]... -- CMD ...
 
 The VM sees the host's root filesystem read-only over 9p, tmpfs where tests
 write (/tmp, /run, /var/tmp, /root), a bpffs, and the current directory at
-the same path, read-only. CMD runs there as root, from the current
+the same path, read-only; each --rw DIR is shared writable at its own path
+(results out of the VM). CMD runs there as root, from the current
 directory; its output goes to our stdout. VERSION names a kernel in /boot
 and /lib/modules (default: the newest 6.1 one, Debian 12's).
 
@@ -122,7 +123,7 @@ def kvm_usable():
     return os.path.exists("/dev/kvm") and os.access("/dev/kvm", os.R_OK | os.W_OK)
 
 
-def qemu_cmd(version, initrd, xfer, mem, kvm):
+def qemu_cmd(version, initrd, xfer, mem, kvm, rw=()):
     accel = ["-accel", "kvm", "-cpu", "host"] if kvm else ["-accel", "tcg", "-cpu", "max"]
     return ["qemu-system-x86_64", *accel, "-m", str(mem), "-smp", "2", "-nographic",
             "-no-reboot", "-nic", "none", "-kernel", "/boot/vmlinuz-" + version,
@@ -131,7 +132,10 @@ def qemu_cmd(version, initrd, xfer, mem, kvm):
             "-fsdev", "local,id=rootfs,path=/,security_model=none,readonly=on,multidevs=remap",
             "-device", "virtio-9p-pci,fsdev=rootfs,mount_tag=rootfs",
             "-fsdev", "local,id=xfer,path=%s,security_model=none" % xfer,
-            "-device", "virtio-9p-pci,fsdev=xfer,mount_tag=xfer"]
+            "-device", "virtio-9p-pci,fsdev=xfer,mount_tag=xfer",
+            *[arg for i, d in enumerate(rw) for arg in (
+                "-fsdev", "local,id=rw%d,path=%s,security_model=none" % (i, d),
+                "-device", "virtio-9p-pci,fsdev=rw%d,mount_tag=rw%d" % (i, i))]]
 
 
 def boot(cmd, xfer, timeout, probe=None):
@@ -170,6 +174,7 @@ def main():
     ap.add_argument("--kernel", default=None)
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--mem", type=int, default=2048)
+    ap.add_argument("--rw", action="append", default=[], help="a host directory shared writable")
     ap.add_argument("cmd", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd[:1] == ["--"] else a.cmd
@@ -191,7 +196,11 @@ def main():
     with tempfile.TemporaryDirectory(prefix="kxvm-") as tmp:
         xfer = os.path.join(tmp, "xfer")
         os.makedirs(xfer)
+        rw = [os.path.abspath(d) for d in a.rw]
         with open(os.path.join(xfer, "cmd"), "w") as f:
+            for i, d in enumerate(rw):
+                f.write("mkdir -p {d} 2>/dev/null; mount -t 9p -o trans=virtio,version=9p2000.L "
+                        "rw{i} {d}\n".format(i=i, d=shlex.quote(d)))
             f.write("cd %s\n%s\n" % (shlex.quote(os.getcwd()), shlex.join(cmd)))
         initrd = build_initramfs(version, tmp, os.path.join(HERE, "guest-init.sh"))
         tried = []
@@ -201,7 +210,7 @@ def main():
                 if os.path.exists(os.path.join(xfer, name)):
                     os.unlink(os.path.join(xfer, name))
             log("booting %s under %s" % (version, tried[-1]))
-            booted, timed_out = boot(qemu_cmd(version, initrd, xfer, a.mem, kvm), xfer,
+            booted, timed_out = boot(qemu_cmd(version, initrd, xfer, a.mem, kvm, rw), xfer,
                                      a.timeout, probe=KVM_PROBE_S if kvm else None)
             if booted:
                 break
