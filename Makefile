@@ -24,7 +24,7 @@ DEB_PKGS := clang llvm make pkg-config gcc libc6-dev bpftool libbpf-dev \
 	ethtool qemu-system-x86 busybox-static linux-image-amd64 cpio
 # What `make bench` needs on top (kept out of check: nginx's install starts it
 # on machines with an init system).
-BENCH_PKGS := wrk nginx-light iperf3 sockperf gnuplot-nox nftables iptables time
+BENCH_PKGS := wrk nginx-light iperf3 sockperf gnuplot-nox nftables iptables time ipvsadm
 
 PKGS := libbpf libelf zlib libnl-3.0 libnl-route-3.0 jansson libcurl yaml-0.1 libmicrohttpd
 USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -51,6 +51,7 @@ help:
 	@echo "make check      deps + build + unit + e2e tests, then vmcheck; ends with 'N passed, N failed'"
 	@echo "make vmcheck    unit + an e2e subset in a VM on Debian 12's 6.1 kernel"
 	@echo "make bench      kxdp side by side with the floor, bridge, nftables, iptables (QUICK=1)"
+	@echo "make bench-ipvs kube-router's IPVS beside kxdp, in the 6.1 VM (ratios only)"
 	@echo "make demo       deps + build + the reference cluster demo (KEEP=1 leaves it up)"
 	@echo "make demo-clean remove a demo kept with KEEP=1"
 	@echo "make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
@@ -155,6 +156,15 @@ $(BUILD)/bench/prog_cost: bench/prog_cost.c $(BUILD)/libkxdp.a $(USER_HDRS)
 	@mkdir -p $(@D)
 	$(msg) BENCH $@
 	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
+
+# IPVS beside kxdp, inside the 6.1 VM (the only kernel here with IPVS).
+BENCH_DATE := $(shell date +%F)
+.PHONY: bench-ipvs
+bench-ipvs: bench-deps
+	$(MAKE) all
+	mkdir -p bench/results/$(BENCH_DATE)
+	tests/vm/run.py --rw $(CURDIR)/bench/results/$(BENCH_DATE) -- \
+		$(PY) bench/ipvs.py $(CURDIR)/bench/results/$(BENCH_DATE)
 
 .PHONY: bench
 bench: bench-deps
