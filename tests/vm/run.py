@@ -5,7 +5,8 @@ usage: tests/vm/run.py [--kernel VERSION] [--timeout S] [--mem MIB] [--rw DIR]..
 
 The VM sees the host's root filesystem read-only over 9p, tmpfs where tests
 write (/tmp, /run, /var/tmp, /root), a bpffs, and the current directory at
-the same path, read-only; each --rw DIR is shared writable at its own path
+the same path, read-only (the work tree is shared on its own too, so a tree
+under /tmp stays visible); each --rw DIR is shared writable at its own path
 (results out of the VM). CMD runs there as root, from the current
 directory; its output goes to our stdout. VERSION names a kernel in /boot
 and /lib/modules (default: the newest 6.1 one, Debian 12's).
@@ -28,6 +29,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))  # the work tree, shared on its own:
+# under /tmp (a CI clone, say) the guest's tmpfs would hide it
 BUSYBOX = "/bin/busybox"
 # what the initramfs needs to mount the root over 9p (their dependencies come
 # from the kernel's modules.dep)
@@ -46,6 +49,8 @@ if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose rootfs /newroot
     echo "kxvm: cannot mount the host root over 9p"; poweroff -f
 fi
 mount -t tmpfs tmp /newroot/tmp
+mkdir -p /newroot%(top)s
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose tree /newroot%(top)s
 mkdir -p /newroot/tmp/kxvm-xfer
 mount -t 9p -o trans=virtio,version=9p2000.L xfer /newroot/tmp/kxvm-xfer
 exec switch_root /newroot %(guest)s
@@ -108,7 +113,7 @@ def build_initramfs(version, tmp, guest):
         shutil.copy(path, os.path.join(root, "lib", "modules", name + ".ko"))
         loaded.append(name)
     with open(os.path.join(root, "init"), "w") as f:
-        f.write(INIT % {"modules": " ".join(loaded), "guest": guest})
+        f.write(INIT % {"modules": " ".join(loaded), "guest": guest, "top": shlex.quote(TOP)})
     os.chmod(os.path.join(root, "init"), 0o755)
     out = os.path.join(tmp, "initramfs.cpio")
     files = subprocess.run(["find", "."], cwd=root, capture_output=True, text=True,
@@ -131,6 +136,8 @@ def qemu_cmd(version, initrd, xfer, mem, kvm, rw=()):
             "-append", "console=ttyS0 panic=-1 quiet loglevel=3 kxvm=1",
             "-fsdev", "local,id=rootfs,path=/,security_model=none,readonly=on,multidevs=remap",
             "-device", "virtio-9p-pci,fsdev=rootfs,mount_tag=rootfs",
+            "-fsdev", "local,id=tree,path=%s,security_model=none,readonly=on" % TOP,
+            "-device", "virtio-9p-pci,fsdev=tree,mount_tag=tree",
             "-fsdev", "local,id=xfer,path=%s,security_model=none" % xfer,
             "-device", "virtio-9p-pci,fsdev=xfer,mount_tag=xfer",
             *[arg for i, d in enumerate(rw) for arg in (
