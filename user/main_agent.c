@@ -379,10 +379,6 @@ static int write_config(struct agent *a, struct kx_err *err)
 	return 0;
 }
 
-/*
- * After a (re)load: every pod veth of this node gets the programs just
- * pinned, replacing the old ones in place (no detach, no gap).
- */
 struct reattach {
 	const char *bpffs;
 	int n;
@@ -403,6 +399,10 @@ static int reattach_one(const struct kx_endpoint *ep, void *ctx)
 	return 0;
 }
 
+/*
+ * After a (re)load: every pod veth of this node gets the programs just
+ * pinned, replacing the old ones in place (no detach, no gap).
+ */
 static void reattach_pods(struct agent *a)
 {
 	struct reattach r = { a->o.bpffs, 0 };

@@ -146,9 +146,7 @@ static __always_inline int nat_rewrite(struct __sk_buff *skb, struct pkt *p,
 		return -1;
 	l4 = data + l4off; /* ports, then the UDP check at [3], TCP's at [8] */
 	check = udp ? &l4[3] : &l4[8];
-	if ((void *)(l4 + 9) > data_end && (!udp || (void *)(l4 + 4) > data_end))
-		return -1;
-	if ((void *)(check + 1) > data_end)
+	if ((void *)(check + 1) > data_end) /* covers the ports before it */
 		return -1;
 	ip->check = csum16_replace4(ip->check, old_addr, addr);
 	if (is_src) {
