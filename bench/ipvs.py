@@ -261,12 +261,7 @@ def main():
         connection_rate(nodes)
         found = behaviours(nodes)
     finally:
-        for name, n in nodes.items():
-            if name != "fabric":
-                n.cleanup()
-        if "fabric" in nodes:
-            nodes["fabric"].cleanup()
-        kxnet.remove_leftovers()
+        B.teardown(nodes)
     write(out, found)
 
 

@@ -116,39 +116,24 @@ static int lookups(int map, int n, const char *what)
 	return load(&p, what);
 }
 
-/* n updates of keys 0..n-1 (16-byte key at fp-24, 32-byte value at fp-64). */
-static int updates(int map, int n, const char *what)
-{
-	struct prog p = { .n = 0 };
-
-	for (int off = -8; off >= -64; off -= 8)
-		emit(&p, ST_DW(off, 0));
-	for (int i = 0; i < n; i++) {
-		emit(&p, ST_W(-24, i));
-		emit_map(&p, map);
-		emit(&p, MOV_REG(BPF_REG_2, BPF_REG_10));
-		emit(&p, ADD_IMM(BPF_REG_2, -24));
-		emit(&p, MOV_REG(BPF_REG_3, BPF_REG_10));
-		emit(&p, ADD_IMM(BPF_REG_3, -64));
-		emit(&p, MOV_IMM(BPF_REG_4, BPF_ANY));
-		emit(&p, CALL(BPF_FUNC_map_update_elem));
-	}
-	return load(&p, what);
-}
-
 /*
- * n inserts of random keys (bpf_get_prandom_u32 in the key's first word):
- * into a full LRU map each one evicts.
+ * n updates (16-byte key at fp-24, 32-byte value at fp-64) of keys 0..n-1,
+ * or, random, of keys with bpf_get_prandom_u32() in their first word: new
+ * keys every time, so into a full LRU map each insert evicts.
  */
-static int random_inserts(int map, int n, const char *what)
+static int updates(int map, int n, bool random, const char *what)
 {
 	struct prog p = { .n = 0 };
 
 	for (int off = -8; off >= -64; off -= 8)
 		emit(&p, ST_DW(off, 0));
 	for (int i = 0; i < n; i++) {
-		emit(&p, CALL(BPF_FUNC_get_prandom_u32));
-		emit(&p, INSN(BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_0, -24, 0));
+		if (random) {
+			emit(&p, CALL(BPF_FUNC_get_prandom_u32));
+			emit(&p, INSN(BPF_STX | BPF_MEM | BPF_W, BPF_REG_10, BPF_REG_0, -24, 0));
+		} else {
+			emit(&p, ST_W(-24, i));
+		}
 		emit_map(&p, map);
 		emit(&p, MOV_REG(BPF_REG_2, BPF_REG_10));
 		emit(&p, ADD_IMM(BPF_REG_2, -24));
@@ -264,7 +249,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "prim_cost: map for %s: %s\n", upd[i].name, strerror(errno));
 			return 1;
 		}
-		ROW(upd[i].name, (run_n(updates(fd, N, upd[i].name), REPEAT_UPDATES) - empty) / N);
+		ROW(upd[i].name, (run_n(updates(fd, N, false, upd[i].name), REPEAT_UPDATES) - empty) / N);
 		close(fd);
 	}
 	{
@@ -281,7 +266,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "prim_cost: map for %s: %s\n", what, strerror(errno));
 			return 1;
 		}
-		ROW(what, (run_n(random_inserts(fd, N, what), REPEAT_UPDATES) - empty) / N - prandom);
+		ROW(what, (run_n(updates(fd, N, true, what), REPEAT_UPDATES) - empty) / N - prandom);
 		close(fd);
 	}
 	ROW("bpf_l4_csum_replace", (run_ns(csum_calls(N, "csum")) - empty) / N);

@@ -724,6 +724,17 @@ def resummarize(out):
     plots()
 
 
+def teardown(nodes):
+    """Nodes first, then the fabric they plug into, then anything a build
+    that failed half-way left (by namespace prefix)."""
+    for name, n in nodes.items():
+        if name != "fabric":
+            n.cleanup()
+    if "fabric" in nodes:
+        nodes["fabric"].cleanup()
+    kxnet.remove_leftovers()
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--summary":
         resummarize(sys.argv[2])
@@ -742,12 +753,7 @@ def main():
         pod_to_pod(nodes)
         control_plane(nodes)
     finally:
-        for name, n in nodes.items():
-            if name != "fabric":
-                n.cleanup()
-        if "fabric" in nodes:
-            nodes["fabric"].cleanup()
-        kxnet.remove_leftovers()
+        teardown(nodes)
         with open(os.path.join(OUT, "raw.csv"), "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["section", "variant", "services", "run", "metric", "value"])
