@@ -64,8 +64,11 @@ fi
 # The same suites on Debian 12's 6.1 kernel, in a VM (not from inside one).
 if [ -z "${KX_IN_VM:-}" ] && [ "${KX_VMCHECK:-1}" = 1 ]; then
 	echo "== vm: unit + e2e subset on the 6.1 kernel (tests/vm/check.sh)"
-	vmout=$(tests/vm/check.sh "$build" 2>&1 | tee /dev/stderr | tail -1)
-	read -r vp vf < <(sed -n 's/^vm: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' <<<"$vmout")
+	# (not tee /dev/stderr: reopening a log file through it truncates the log)
+	vmlog=$(mktemp /tmp/kxvm-suite-XXXXXX.log)
+	tests/vm/check.sh "$build" 2>&1 | tee "$vmlog"
+	read -r vp vf < <(sed -n 's/^vm: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$vmlog")
+	rm -f "$vmlog"
 	passed=$((passed + ${vp:-0}))
 	failed=$((failed + ${vf:-1}))
 fi

@@ -257,9 +257,9 @@ class Node:
             raise RuntimeError("server %s did not start: %s" % (ident, p.stderr.read()))
         return p
 
-    def client(self, pod, proto, ip, port, count):
+    def client(self, pod, proto, ip, port, count, sport=None):
         r = self.pod_run(pod, PY, os.path.join(HELPERS, "client.py"), proto, ip, str(port),
-                         str(count), timeout=300)
+                         str(count), *([str(sport)] if sport else []), timeout=300)
         return json.loads(r.stdout)
 
     def kxdp(self, *args, check=True):

@@ -58,8 +58,10 @@ def test_clusterip_strict_round_robin(node):
 
 
 def test_udp_through_clusterip(node):
-    # connected sockets: a reply not from VIP:53 would never be received
-    out = node.client("a", "udp", VIP, 53, 20)
+    # connected sockets: a reply not from VIP:53 would never be received; 20
+    # distinct source ports (below the ephemeral range), so 20 new flows: an
+    # ephemeral port drawn twice is one flow and stays on its backend
+    out = node.client("a", "udp", VIP, 53, 20, sport=22000)
     assert not out["errors"], out
     assert out["counts"] == {"b1": 10, "b2": 10}
     assert out["peers"] == ["%s:53" % VIP]
