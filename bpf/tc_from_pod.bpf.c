@@ -79,17 +79,35 @@ static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p
 	return CONTINUE;
 }
 
+/*
+ * A reply to an external client (node port, ExternalIP, LB IP) leaves by the
+ * uplink directly: its source is now the node's own address, which the
+ * stack would take for a martian if the packet went through it.
+ */
+static __always_inline int reply_to_uplink(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct kx_config *c = bpf_map_lookup_elem(&kx_config, &zero);
+
+	if (!c || !c->uplink_ifindex)
+		return drop(skb, KX_STAT_DROP_NO_ROUTE);
+	return bpf_redirect_neigh(c->uplink_ifindex, NULL, 0, 0);
+}
+
 /* Conntrack hit: DNAT a forward packet, restore the VIP on a reply. */
 static __always_inline int ct_apply(struct __sk_buff *skb, struct pkt *p, struct kx_ct_val *ct)
 {
 	bool reply = ct->dir == KX_CT_REPLY;
 	__be32 addr = ct->nat_addr;
 	__be16 port = ct->nat_port;
+	bool external = ct->flags & KX_CT_F_EXTERNAL;
 
 	ct_touch(ct, p);
 	if (nat_rewrite(skb, p, reply, addr, port))
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	stat_count(skb, reply ? KX_STAT_REVNAT : KX_STAT_SVC_ESTABLISHED);
+	if (reply && external)
+		return reply_to_uplink(skb);
 	return CONTINUE;
 }
 

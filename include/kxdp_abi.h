@@ -23,6 +23,7 @@
 #define KX_MAP_ENDPOINTS "kx_endpoints"
 #define KX_MAP_STATS "kx_stats"
 #define KX_MAP_CONFIG "kx_config"
+#define KX_MAP_SRCRANGE "kx_srcrange"
 
 /* Program names, also their pin names under <bpffs>/kxdp/. */
 #define KX_PROG_TC_FROM_POD "tc_from_pod"
@@ -40,6 +41,17 @@
 #define KX_MAX_BACKENDS_PER_SVC 65535 /* kx_svc_val.count is 16 bits */
 #define KX_CT_SIZE 262144 /* conntrack entries, two per flow */
 #define KX_ENDPOINT_SLOTS 65536 /* kx_endpoints: one slot per address of a /16 */
+#define KX_MAX_SRCRANGES 65536 /* loadBalancerSourceRanges prefixes over all services */
+#define KX_NODE_ADDRS 8 /* addresses of this node a NodePort answers on */
+
+/*
+ * Source ports of NodePort connections SNATed to the node's address (policy
+ * Cluster, backend on another node): above Linux's default ephemeral range
+ * (32768-60999) and the NodePort range (30000-32767), so they never meet a
+ * socket of the node or a node port.
+ */
+#define KX_SNAT_PORT_MIN 61000
+#define KX_SNAT_PORT_MAX 65535
 
 /* TC priority and handle kxdp's filters use on pod veths. */
 #define KX_TC_PRIO 1
@@ -50,6 +62,12 @@ enum kx_scope {
 	KX_SCOPE_INTERNAL = 0, /* ClusterIP, from pods and the node */
 	KX_SCOPE_EXTERNAL = 1, /* NodePort, ExternalIP, LoadBalancer */
 };
+
+/*
+ * The vip of a node port's kx_svc entry (scope external): it answers on every
+ * address of the node listed in kx_config.node_addrs.
+ */
+#define KX_VIP_NODEPORT 0
 
 /* Backend selection algorithm of a service. */
 enum kx_algo {
@@ -81,6 +99,14 @@ struct kx_svc_val {
  */
 #define KX_SVC_F_SLOTS_HIGH (1 << 0)
 #define KX_SLOT_HIGH_BASE 65536
+/*
+ * Traffic policy Local (externalTrafficPolicy on an external entry,
+ * internalTrafficPolicy on a ClusterIP): every backend is on this node, the
+ * client's address is kept, and with none the packet is dropped, not refused.
+ */
+#define KX_SVC_F_LOCAL (1 << 1)
+/* loadBalancerSourceRanges: only sources kx_srcrange allows for this id reach it. */
+#define KX_SVC_F_SRC_RANGES (1 << 2)
 
 static inline __u32 kx_slot_base(__u8 svc_flags)
 {
@@ -118,6 +144,8 @@ enum kx_ct_dir {
 /* Conntrack flags, kept in kx_ct_val.flags. */
 #define KX_CT_F_SEEN_REPLY (1 << 0)
 #define KX_CT_F_CLOSING (1 << 1) /* FIN or RST seen */
+#define KX_CT_F_EXTERNAL (1 << 2) /* a flow from outside the node (NodePort, ExternalIP, LB) */
+#define KX_CT_F_SNAT (1 << 3) /* source rewritten too: nat2 holds the other half */
 
 /*
  * Key of kx_ct: the 5-tuple exactly as the packet carries it when it reaches
@@ -134,7 +162,11 @@ struct kx_ct_key {
 	__u8 pad[3];
 };
 
-/* Value of kx_ct: the address and port the hit rewrites to. */
+/*
+ * Value of kx_ct: the address and port the hit rewrites to. A flow SNATed to
+ * the node (KX_CT_F_SNAT) rewrites both ends: forward, the source becomes
+ * nat2 (node IP, SNAT port); reply, the destination becomes nat2 (the client).
+ */
 struct kx_ct_val {
 	__be32 nat_addr; /* forward: backend IP; reply: VIP */
 	__be16 nat_port; /* forward: backend port; reply: service port */
@@ -143,6 +175,9 @@ struct kx_ct_val {
 	__u32 svc_id;
 	__u32 backend_id;
 	__u64 last_seen; /* bpf_jiffies64() of the last activity (CT_TOUCH_JIFFIES granularity) */
+	__be32 nat2_addr; /* KX_CT_F_SNAT: forward, node IP; reply, client IP */
+	__be16 nat2_port; /* KX_CT_F_SNAT: forward, SNAT port; reply, client port */
+	__u16 pad;
 };
 
 /*
@@ -174,7 +209,20 @@ struct kx_config {
 	__be32 svc_cidr; /* the Service CIDR, network order, 0 = unknown */
 	__be32 svc_mask; /* its netmask: traffic to an unknown IP in it is rejected */
 	__u32 flags; /* reserved, 0 */
-	__u32 pad;
+	__be32 node_ip; /* source of SNATed NodePort traffic: the node's InternalIP */
+	__u32 uplink_ifindex; /* where replies of external flows leave */
+	__u32 n_node_addrs; /* node_addrs[0..n) */
+	__be32 node_addrs[KX_NODE_ADDRS]; /* where node ports answer */
+};
+
+/*
+ * Key of kx_srcrange (an LPM trie): prefixlen = 32 (the id) + the source
+ * prefix length; svc_id in network order so it is the leading bits.
+ */
+struct kx_srcrange_key {
+	__u32 prefixlen;
+	__be32 svc_id;
+	__be32 addr;
 };
 
 /*
@@ -196,6 +244,13 @@ enum kx_stat {
 	KX_STAT_DROP_REWRITE, /* a packet rewrite helper failed */
 	KX_STAT_XDP_PASS, /* uplink frames passed on by xdp_netdev */
 	KX_STAT_REJECT_NO_SERVICE, /* to an unallocated IP of the Service CIDR */
+	KX_STAT_EXT_NEW, /* new external connection (NodePort, ExternalIP, LB), backend chosen */
+	KX_STAT_EXT_ESTABLISHED, /* conntrack hit of an external flow in xdp_netdev */
+	KX_STAT_EXT_TX, /* external flow sent on to another node by xdp_netdev */
+	KX_STAT_DROP_NO_LOCAL, /* traffic policy Local and no backend on this node */
+	KX_STAT_DROP_SRC_RANGE, /* source outside the service's loadBalancerSourceRanges */
+	KX_STAT_DROP_NO_ROUTE, /* no route or neighbour towards a backend or client */
+	KX_STAT_DROP_NO_SNAT_PORT, /* no free SNAT port for a new flow */
 	KX_STAT_MAX,
 };
 

@@ -222,7 +222,7 @@ static int metadata(json_t *item, const char *kind, bool namespaced, char *ns, s
 static int decode_service_ports(json_t *spec, struct k8s_service *s, const struct obj_ctx *c,
 				struct kx_err *err)
 {
-	json_t *ports, *p;
+	json_t *ports, *p, *v;
 	size_t i;
 	char field[64];
 
@@ -251,6 +251,10 @@ static int decode_service_ports(json_t *spec, struct k8s_service *s, const struc
 			return -1;
 		snprintf(field, sizeof(field), "spec.ports[%zu].protocol", i);
 		if (proto_of(p, &sp->proto, c, field, err))
+			return -1;
+		snprintf(field, sizeof(field), "spec.ports[%zu].nodePort", i);
+		v = json_object_get(p, "nodePort");
+		if (v && !json_is_null(v) && port_num(v, &sp->node_port, c, field, err))
 			return -1;
 		if (!sp->proto) {
 			pr_info("%s: port %u/SCTP skipped: SCTP is not served yet", c->what,
@@ -296,6 +300,150 @@ static int decode_cluster_ip(json_t *spec, struct k8s_service *s, const struct o
 	return ip_field(v, &s->cluster_ip, c, "spec.clusterIP", err) < 0 ? -1 : 0;
 }
 
+/* An array of IPv4 address strings (IPv6 ones skipped) into out[0..*n). */
+static int decode_ip_list(json_t *arr, const char *what, uint32_t *out, size_t *n,
+			  const struct obj_ctx *c, struct kx_err *err)
+{
+	char field[96];
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v) {
+		snprintf(field, sizeof(field), "%s[%zu]", what, i);
+		int r = ip_field(v, &out[*n], c, field, err);
+
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		if (*n == K8S_SVC_ADDRS_MAX) {
+			kx_errf(err, "%s: %s: more than %d addresses", c->what, what,
+				K8S_SVC_ADDRS_MAX);
+			return -1;
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
+/* "Cluster" (or absent) -> false, "Local" -> true. */
+static int traffic_policy(json_t *spec, const char *key, bool *local, const struct obj_ctx *c,
+			  struct kx_err *err)
+{
+	char field[48], v[16];
+
+	snprintf(field, sizeof(field), "spec.%s", key);
+	if (opt_str(spec, key, v, sizeof(v), c, field, err))
+		return -1;
+	*local = !strcmp(v, "Local");
+	if (v[0] && !*local && strcmp(v, "Cluster")) {
+		kx_errf(err, "%s: %s: unknown policy \"%s\" (Cluster or Local)", c->what, field, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int decode_source_ranges(json_t *spec, struct k8s_service *s, const struct obj_ctx *c,
+				struct kx_err *err)
+{
+	char field[64];
+	json_t *arr, *v;
+	size_t i;
+
+	if (opt_arr(spec, "loadBalancerSourceRanges", &arr, c, "spec.loadBalancerSourceRanges",
+		    err))
+		return -1;
+	json_array_foreach(arr, i, v) {
+		struct k8s_prefix *p = &s->src_ranges[s->n_src_ranges];
+		int r;
+
+		snprintf(field, sizeof(field), "spec.loadBalancerSourceRanges[%zu]", i);
+		r = json_is_string(v) ? kx_parse_cidr(json_string_value(v), &p->addr, &p->len) : -1;
+		if (r < 0) {
+			kx_errf(err, "%s: %s: want a CIDR such as 192.0.2.0/24", c->what, field);
+			return -1;
+		}
+		if (r == 0)
+			continue; /* IPv6 */
+		if (s->n_src_ranges == K8S_SVC_ADDRS_MAX) {
+			kx_errf(err, "%s: spec.loadBalancerSourceRanges: more than %d", c->what,
+				K8S_SVC_ADDRS_MAX);
+			return -1;
+		}
+		p->addr &= p->len ? htonl(0xffffffffu << (32 - p->len)) : 0;
+		s->n_src_ranges++;
+	}
+	return 0;
+}
+
+/* status.loadBalancer.ingress[].ip, except ipMode Proxy (the LB proxies: no VIP here). */
+static int decode_lb_ingress(json_t *item, struct k8s_service *s, const struct obj_ctx *c,
+			     struct kx_err *err)
+{
+	json_t *status, *lb, *ingress, *in;
+	char field[64], mode[16];
+	size_t i;
+
+	if (opt_obj(item, "status", &status, c, "status", err) ||
+	    (status && opt_obj(status, "loadBalancer", &lb, c, "status.loadBalancer", err)))
+		return -1;
+	if (!status || !lb)
+		return 0;
+	if (opt_arr(lb, "ingress", &ingress, c, "status.loadBalancer.ingress", err))
+		return -1;
+	json_array_foreach(ingress, i, in) {
+		json_t *ip;
+		int r;
+
+		snprintf(field, sizeof(field), "status.loadBalancer.ingress[%zu]", i);
+		if (!json_is_object(in)) {
+			kx_errf(err, "%s: %s: want an object", c->what, field);
+			return -1;
+		}
+		snprintf(field, sizeof(field), "status.loadBalancer.ingress[%zu].ipMode", i);
+		if (opt_str(in, "ipMode", mode, sizeof(mode), c, field, err))
+			return -1;
+		ip = json_object_get(in, "ip");
+		if (!ip || json_is_null(ip) || !strcmp(mode, "Proxy"))
+			continue; /* a hostname-only LB, or one that proxies */
+		snprintf(field, sizeof(field), "status.loadBalancer.ingress[%zu].ip", i);
+		r = ip_field(ip, &s->lb_ips[s->n_lb_ips], c, field, err);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			continue;
+		if (s->n_lb_ips == K8S_SVC_ADDRS_MAX) {
+			kx_errf(err, "%s: status.loadBalancer.ingress: more than %d", c->what,
+				K8S_SVC_ADDRS_MAX);
+			return -1;
+		}
+		s->n_lb_ips++;
+	}
+	return 0;
+}
+
+/* What a Service exposes beyond its ClusterIP: node ports, external and LB IPs, policies. */
+static int decode_service_external(json_t *item, json_t *spec, struct k8s_service *s,
+				   const struct obj_ctx *c, struct kx_err *err)
+{
+	json_t *v, *eips;
+
+	if (traffic_policy(spec, "externalTrafficPolicy", &s->etp_local, c, err) ||
+	    traffic_policy(spec, "internalTrafficPolicy", &s->itp_local, c, err))
+		return -1;
+	v = json_object_get(spec, "healthCheckNodePort");
+	if (v && !json_is_null(v) && s->etp_local && s->type == K8S_SVC_LOAD_BALANCER &&
+	    port_num(v, &s->hc_node_port, c, "spec.healthCheckNodePort", err))
+		return -1;
+	if (opt_arr(spec, "externalIPs", &eips, c, "spec.externalIPs", err) ||
+	    (eips && decode_ip_list(eips, "spec.externalIPs", s->external_ips, &s->n_external_ips,
+				    c, err)))
+		return -1;
+	if (s->type != K8S_SVC_LOAD_BALANCER)
+		return 0;
+	return decode_source_ranges(spec, s, c, err) || decode_lb_ingress(item, s, c, err) ? -1 : 0;
+}
+
 static int decode_service(json_t *item, struct k8s_state *st, struct obj_ctx *c,
 			  struct kx_err *err)
 {
@@ -321,7 +469,11 @@ static int decode_service(json_t *item, struct k8s_state *st, struct obj_ctx *c,
 	}
 	if (!strcmp(type, "ExternalName"))
 		return 0; /* a DNS alias: nothing to proxy */
-	if (decode_cluster_ip(spec, s, c, err) || decode_service_ports(spec, s, c, err)) {
+	s->type = !strcmp(type, "NodePort")	 ? K8S_SVC_NODE_PORT :
+		  !strcmp(type, "LoadBalancer") ? K8S_SVC_LOAD_BALANCER :
+						   K8S_SVC_CLUSTER_IP;
+	if (decode_cluster_ip(spec, s, c, err) || decode_service_ports(spec, s, c, err) ||
+	    decode_service_external(item, spec, s, c, err)) {
 		free(s->ports);
 		return -1;
 	}

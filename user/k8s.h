@@ -18,15 +18,41 @@
 struct k8s_svc_port {
 	char name[64];
 	uint16_t port;
+	uint16_t node_port; /* 0 = none */
 	uint8_t proto; /* IPPROTO_TCP / IPPROTO_UDP */
 };
+
+enum k8s_svc_type {
+	K8S_SVC_CLUSTER_IP = 0,
+	K8S_SVC_NODE_PORT,
+	K8S_SVC_LOAD_BALANCER,
+};
+
+/* An IPv4 prefix, address in network order. */
+struct k8s_prefix {
+	uint32_t addr;
+	uint8_t len;
+};
+
+/* Up to this many external IPs, LB ingress IPs or source ranges per Service. */
+#define K8S_SVC_ADDRS_MAX 64
 
 struct k8s_service {
 	char ns[64];
 	char name[K8S_NAME_MAX];
+	uint8_t type; /* enum k8s_svc_type */
+	bool etp_local; /* externalTrafficPolicy: Local */
+	bool itp_local; /* internalTrafficPolicy: Local */
+	uint16_t hc_node_port; /* healthCheckNodePort, 0 = none */
 	uint32_t cluster_ip; /* network order; 0 = none (headless, IPv6-only) */
 	struct k8s_svc_port *ports;
 	size_t n_ports;
+	uint32_t external_ips[K8S_SVC_ADDRS_MAX]; /* spec.externalIPs (IPv4) */
+	size_t n_external_ips;
+	uint32_t lb_ips[K8S_SVC_ADDRS_MAX]; /* status.loadBalancer.ingress[].ip, not ipMode Proxy */
+	size_t n_lb_ips;
+	struct k8s_prefix src_ranges[K8S_SVC_ADDRS_MAX]; /* spec.loadBalancerSourceRanges */
+	size_t n_src_ranges;
 };
 
 struct k8s_endpoint {

@@ -38,6 +38,7 @@ struct agent_opts {
 	const char *metrics_addr; /* /healthz, /readyz; "" = none */
 	const char *service_cidr; /* unallocated ClusterIPs in it are refused */
 	enum kx_xdp_mode xdp; /* how xdp_netdev goes on the uplink */
+	bool nodeport_internal; /* node ports on the InternalIP only (kube-router's way) */
 	bool once;
 };
 
@@ -49,6 +50,7 @@ struct agent {
 	int uplink_ifindex; /* where the uplink programs were last attached, 0 = none */
 	struct kx_health *health;
 	struct kx_syncer *syncer; /* mirror of the maps, kept across applies */
+	struct kx_config cfg; /* what kx_config holds */
 };
 
 static volatile sig_atomic_t stop;
@@ -75,6 +77,9 @@ static void usage(FILE *f)
 		   "                      native, generic or off (default auto)\n"
 		   "  --service-cidr CIDR the cluster's Service CIDR: a ClusterIP in it that no Service\n"
 		   "                      holds is refused, as kube-proxy does (default: none)\n"
+		   "  --nodeport-addresses all|internal\n"
+		   "                      where node ports answer: every address of the node, as\n"
+		   "                      kube-proxy (default), or its InternalIP only, as kube-router\n"
 		   "  --once              apply the state once and exit\n"
 		   "  -v            more log lines (repeat for debug)\n"
 		   "exit codes: 0 ok, 1 failed (message on stderr), 2 bad usage\n");
@@ -90,6 +95,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		{ "metrics-addr", required_argument, NULL, 'm' },
 		{ "service-cidr", required_argument, NULL, 'S' },
 		{ "xdp", required_argument, NULL, 'X' },
+		{ "nodeport-addresses", required_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -121,6 +127,14 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 					optarg);
 				return -1;
 			}
+			break;
+		case 'N':
+			if (strcmp(optarg, "all") && strcmp(optarg, "internal")) {
+				fprintf(stderr, "kxdp-agent: --nodeport-addresses %s: want all or internal\n",
+					optarg);
+				return -1;
+			}
+			o->nodeport_internal = !strcmp(optarg, "internal");
 			break;
 		case 'c': o->cni_conf_dir = optarg; break;
 		case 'o': o->once = true; break;
@@ -258,6 +272,63 @@ static void write_cni_config(struct agent *a, const struct kx_table *t, const st
 		pr_info("CNI config written: %s/%s", a->o.cni_conf_dir, KX_CNI_CONFLIST);
 }
 
+/* kx_config from a->cfg. */
+static int write_config(struct agent *a, struct kx_err *err)
+{
+	uint32_t zero = 0;
+
+	if (bpf_map_update_elem(a->maps.config, &zero, &a->cfg, BPF_ANY)) {
+		kx_errf(err, "map %s: %s", KX_MAP_CONFIG, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The Service CIDR from --service-cidr into a->cfg. */
+static void config_service_cidr(struct agent *a)
+{
+	uint8_t len = 0;
+
+	if (!a->o.service_cidr || !a->o.service_cidr[0])
+		return;
+	kx_parse_cidr(a->o.service_cidr, &a->cfg.svc_cidr, &len);
+	a->cfg.svc_mask = len ? htonl(0xffffffffu << (32 - len)) : 0;
+	a->cfg.svc_cidr &= a->cfg.svc_mask;
+}
+
+/*
+ * The node's side of kx_config: its InternalIP (the source of SNATed node
+ * port traffic), the uplink, and the addresses node ports answer on.
+ */
+static void config_node(struct agent *a, const struct kx_table *t, const struct kx_link *up)
+{
+	struct kx_config c = a->cfg;
+	struct kx_err err = { "" };
+	int n;
+
+	c.node_ip = t->node_ip;
+	c.uplink_ifindex = up ? (uint32_t)up->ifindex : 0;
+	memset(c.node_addrs, 0, sizeof(c.node_addrs));
+	c.n_node_addrs = 0;
+	if (a->o.nodeport_internal) {
+		c.node_addrs[0] = t->node_ip;
+		c.n_node_addrs = t->node_ip ? 1 : 0;
+	} else {
+		n = kx_nl_addrs_v4(a->nl, c.node_addrs, KX_NODE_ADDRS, &err);
+		if (n < 0)
+			pr_warn("node ports: %s", err.msg);
+		c.n_node_addrs = n < 0 ? 0 : (uint32_t)n;
+	}
+	if (!memcmp(&c, &a->cfg, sizeof(c)))
+		return;
+	a->cfg = c;
+	if (write_config(a, &err))
+		pr_warn("%s", err.msg);
+	else
+		pr_info("node ports answer on %u address%s of node %s", c.n_node_addrs,
+			c.n_node_addrs == 1 ? "" : "es", a->o.node);
+}
+
 /* The node around the maps: uplink programs, routes, forwarding, CNI config. */
 static void setup_node(struct agent *a, const struct kx_table *t)
 {
@@ -277,6 +348,7 @@ static void setup_node(struct agent *a, const struct kx_table *t)
 		enable_forwarding();
 		sync_routes(a, t, &up);
 	}
+	config_node(a, t, have_uplink ? &up : NULL);
 	write_cni_config(a, t, have_uplink ? &up : NULL);
 }
 
@@ -356,25 +428,6 @@ static int run_state_file(struct agent *a)
 		kx_health_beat(a->health);
 		if (state_changed(a->o.state, &last))
 			apply_state(a);
-	}
-	return 0;
-}
-
-/* Node-wide settings into kx_config (the Service CIDR). */
-static int write_config(struct agent *a, struct kx_err *err)
-{
-	struct kx_config c = { 0 };
-	uint32_t zero = 0;
-	uint8_t len = 0;
-
-	if (a->o.service_cidr && a->o.service_cidr[0]) {
-		kx_parse_cidr(a->o.service_cidr, &c.svc_cidr, &len);
-		c.svc_mask = len ? htonl(0xffffffffu << (32 - len)) : 0;
-		c.svc_cidr &= c.svc_mask;
-	}
-	if (bpf_map_update_elem(a->maps.config, &zero, &c, BPF_ANY)) {
-		kx_errf(err, "map %s: %s", KX_MAP_CONFIG, strerror(errno));
-		return -1;
 	}
 	return 0;
 }
@@ -554,6 +607,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pr_info("node %s: datapath loaded, pins under %s/%s", a.o.node, a.o.bpffs, KX_PIN_DIR);
+	config_service_cidr(&a);
 	if (write_config(&a, &err))
 		pr_warn("%s", err.msg);
 	reattach_pods(&a);

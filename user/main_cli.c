@@ -32,6 +32,13 @@ static const char *const stat_names[KX_STAT_MAX] = {
 	[KX_STAT_DROP_REWRITE] = "drop_rewrite",
 	[KX_STAT_XDP_PASS] = "xdp_pass",
 	[KX_STAT_REJECT_NO_SERVICE] = "reject_no_service",
+	[KX_STAT_EXT_NEW] = "external_new",
+	[KX_STAT_EXT_ESTABLISHED] = "external_established",
+	[KX_STAT_EXT_TX] = "external_tx",
+	[KX_STAT_DROP_NO_LOCAL] = "drop_no_local",
+	[KX_STAT_DROP_SRC_RANGE] = "drop_src_range",
+	[KX_STAT_DROP_NO_ROUTE] = "drop_no_route",
+	[KX_STAT_DROP_NO_SNAT_PORT] = "drop_no_snat_port",
 };
 
 static void usage(FILE *f)

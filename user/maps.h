@@ -18,6 +18,7 @@ struct kx_maps {
 	int endpoints;
 	int stats;
 	int config;
+	int srcrange;
 };
 
 /* "<bpffs>/kxdp/<name>"; -1 if it does not fit. */

@@ -96,11 +96,12 @@ static void slice_range(const struct slice_index *ix, const struct k8s_service *
 /*
  * Backends of one service port, as kube-proxy picks them: the ready
  * endpoints; when none is ready, the serving and terminating ones (KEP-1669).
- * An endpoint listed in several slices counts once.
+ * An endpoint listed in several slices counts once. With only_node, only
+ * the endpoints on that node (traffic policy Local).
  */
 static int collect_backends(const struct slice_index *ix, const struct k8s_service *s,
-			    const struct k8s_svc_port *sp, struct kx_svc_desc *d,
-			    struct kx_err *err)
+			    const struct k8s_svc_port *sp, const char *only_node,
+			    struct kx_svc_desc *d, struct kx_err *err)
 {
 	size_t cap = 0, n_ready = 0, n_term = 0, first, last, i, j, k;
 	struct kx_backend_desc *ready, *term;
@@ -129,6 +130,8 @@ static int collect_backends(const struct slice_index *ix, const struct k8s_servi
 				struct kx_backend_desc b = { e->addr, p->port, p->proto,
 							     KX_BACKEND_ACTIVE };
 
+				if (only_node && strcmp(e->node, only_node))
+					continue;
 				if (e->ready) {
 					ready[n_ready++] = b;
 				} else if (e->serving && e->terminating) {
@@ -188,19 +191,120 @@ static int node_info(const struct k8s_state *st, const char *node, struct kx_tab
 	return 0;
 }
 
+/* Ready endpoints of s on node (any port), for its health-check node port. */
+static uint32_t local_ready(const struct slice_index *ix, const struct k8s_service *s,
+			    const char *node)
+{
+	size_t first, last, i, k;
+	uint32_t n = 0;
+
+	slice_range(ix, s, &first, &last);
+	for (i = first; i < last; i++)
+		for (k = 0; k < ix->by_svc[i]->n_eps; k++)
+			n += ix->by_svc[i]->eps[k].ready && !strcmp(ix->by_svc[i]->eps[k].node, node);
+	return n;
+}
+
+/* Where one service port is reached: its ClusterIP, node port, external and LB IPs. */
+struct svc_addr {
+	uint32_t vip;
+	uint16_t port; /* host order */
+	uint8_t scope;
+	bool lb; /* a LoadBalancer ingress IP: source ranges apply */
+};
+
+static size_t service_addrs(const struct k8s_service *s, const struct k8s_svc_port *sp,
+			    struct svc_addr *out)
+{
+	size_t n = 0, i;
+
+	out[n++] = (struct svc_addr){ s->cluster_ip, sp->port, KX_SCOPE_INTERNAL, false };
+	if (s->type != K8S_SVC_CLUSTER_IP && sp->node_port)
+		out[n++] = (struct svc_addr){ KX_VIP_NODEPORT, sp->node_port, KX_SCOPE_EXTERNAL,
+					      false };
+	for (i = 0; i < s->n_external_ips; i++)
+		out[n++] = (struct svc_addr){ s->external_ips[i], sp->port, KX_SCOPE_EXTERNAL,
+					      false };
+	for (i = 0; s->type == K8S_SVC_LOAD_BALANCER && i < s->n_lb_ips; i++)
+		out[n++] = (struct svc_addr){ s->lb_ips[i], sp->port, KX_SCOPE_EXTERNAL, true };
+	return n;
+}
+
+/* The entry of one service port at one address: key, policy, backends, ranges. */
+static int port_entry(const struct slice_index *ix, const struct k8s_service *s,
+		      const struct k8s_svc_port *sp, const struct svc_addr *a, const char *node,
+		      struct kx_svc_desc *d, struct kx_err *err)
+{
+	bool local = a->scope == KX_SCOPE_INTERNAL ? s->itp_local : s->etp_local;
+	const char *where = a->scope == KX_SCOPE_INTERNAL ? "" :
+			    a->vip == KX_VIP_NODEPORT ? " nodePort" :
+			    a->lb		      ? " loadBalancer" :
+							" externalIP";
+
+	d->key.vip = a->vip;
+	d->key.port = htons(a->port);
+	d->key.proto = sp->proto;
+	d->key.scope = a->scope;
+	d->algo = KX_ALGO_RR;
+	d->flags = local ? KX_SVC_F_LOCAL : 0;
+	snprintf(d->owner, sizeof(d->owner), "%s/%s", s->ns, s->name);
+	snprintf(d->name, sizeof(d->name), "%s/%s%s%s%s", s->ns, s->name, sp->name[0] ? ":" : "",
+		 sp->name, where);
+	if (a->lb && s->n_src_ranges) {
+		d->src_ranges = calloc(s->n_src_ranges, sizeof(*d->src_ranges));
+		if (!d->src_ranges) {
+			kx_errf(err, "service %s: out of memory", d->name);
+			return -1;
+		}
+		memcpy(d->src_ranges, s->src_ranges, s->n_src_ranges * sizeof(*d->src_ranges));
+		d->n_src_ranges = s->n_src_ranges;
+		d->flags |= KX_SVC_F_SRC_RANGES;
+	}
+	return collect_backends(ix, s, sp, local ? node : NULL, d, err);
+}
+
+/* Two entries with one key: the later service cannot have it. */
+static int check_unique(const struct kx_table *t, struct kx_err *err)
+{
+	for (size_t i = 1; i < t->n_svcs; i++) {
+		const struct kx_svc_desc *a = &t->svcs[i - 1], *b = &t->svcs[i];
+		char ip[INET_ADDRSTRLEN];
+
+		if (kx_svc_key_cmp(&a->key, &b->key))
+			continue;
+		if (b->key.vip == KX_VIP_NODEPORT)
+			snprintf(ip, sizeof(ip), "nodePort ");
+		else
+			inet_ntop(AF_INET, &b->key.vip, ip, sizeof(ip));
+		kx_errf(err, "service %s: %s%s%u/%s is already served by service %s", b->name, ip,
+			b->key.vip == KX_VIP_NODEPORT ? "" : ":", ntohs(b->key.port),
+			b->key.proto == IPPROTO_TCP ? "TCP" : "UDP", a->name);
+		return -1;
+	}
+	return 0;
+}
+
+static int hc_cmp(const void *a, const void *b)
+{
+	return (int)((const struct kx_hc_desc *)a)->port - (int)((const struct kx_hc_desc *)b)->port;
+}
+
 int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table *t,
 		   struct kx_err *err)
 {
+	struct svc_addr addrs[2 + 2 * K8S_SVC_ADDRS_MAX];
 	struct slice_index ix = { 0 };
-	size_t cap = 0, i, j;
+	size_t cap = 0, i, j, k, n;
 
 	memset(t, 0, sizeof(*t));
 	if (node_info(st, node, t, err))
 		return -1;
 	for (i = 0; i < st->n_svcs; i++)
-		cap += st->svcs[i].n_ports;
+		cap += st->svcs[i].n_ports *
+		       (2 + st->svcs[i].n_external_ips + st->svcs[i].n_lb_ips);
 	t->svcs = calloc(cap + 1, sizeof(*t->svcs));
-	if (!t->svcs || slice_index_build(st, &ix)) {
+	t->hcs = calloc(st->n_svcs + 1, sizeof(*t->hcs));
+	if (!t->svcs || !t->hcs || slice_index_build(st, &ix)) {
 		kx_errf(err, "model: out of memory for %zu service ports", cap);
 		goto fail;
 	}
@@ -210,33 +314,28 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 		if (!s->cluster_ip)
 			continue; /* headless or IPv6-only */
 		for (j = 0; j < s->n_ports; j++) {
-			struct kx_svc_desc *d = &t->svcs[t->n_svcs];
+			n = service_addrs(s, &s->ports[j], addrs);
+			for (k = 0; k < n; k++) {
+				if (port_entry(&ix, s, &s->ports[j], &addrs[k], node,
+					       &t->svcs[t->n_svcs], err)) {
+					t->n_svcs++; /* freed with the table */
+					goto fail;
+				}
+				t->n_svcs++;
+			}
+		}
+		if (s->hc_node_port) {
+			struct kx_hc_desc *h = &t->hcs[t->n_hcs++];
 
-			d->key.vip = s->cluster_ip;
-			d->key.port = htons(s->ports[j].port);
-			d->key.proto = s->ports[j].proto;
-			d->key.scope = KX_SCOPE_INTERNAL;
-			d->algo = KX_ALGO_RR;
-			snprintf(d->owner, sizeof(d->owner), "%s/%s", s->ns, s->name);
-			snprintf(d->name, sizeof(d->name), "%s/%s%s%s", s->ns, s->name,
-				 s->ports[j].name[0] ? ":" : "", s->ports[j].name);
-			if (collect_backends(&ix, s, &s->ports[j], d, err))
-				goto fail;
-			t->n_svcs++;
+			h->port = s->hc_node_port;
+			snprintf(h->owner, sizeof(h->owner), "%s/%s", s->ns, s->name);
+			h->local_endpoints = local_ready(&ix, s, node);
 		}
 	}
 	qsort(t->svcs, t->n_svcs, sizeof(*t->svcs), svc_cmp);
-	for (i = 1; i < t->n_svcs; i++) {
-		const struct kx_svc_desc *a = &t->svcs[i - 1], *b = &t->svcs[i];
-		char ip[INET_ADDRSTRLEN];
-
-		if (kx_svc_key_cmp(&a->key, &b->key))
-			continue;
-		inet_ntop(AF_INET, &b->key.vip, ip, sizeof(ip));
-		kx_errf(err, "service %s: %s:%u/%s is already served by service %s", b->name, ip,
-			ntohs(b->key.port), b->key.proto == IPPROTO_TCP ? "TCP" : "UDP", a->name);
+	qsort(t->hcs, t->n_hcs, sizeof(*t->hcs), hc_cmp);
+	if (check_unique(t, err))
 		goto fail;
-	}
 	free(ix.by_svc);
 	return 0;
 fail:
@@ -247,9 +346,12 @@ fail:
 
 void kx_table_free(struct kx_table *t)
 {
-	for (size_t i = 0; i < t->n_svcs; i++)
+	for (size_t i = 0; i < t->n_svcs; i++) {
 		free(t->svcs[i].backends);
+		free(t->svcs[i].src_ranges);
+	}
 	free(t->svcs);
 	free(t->routes);
+	free(t->hcs);
 	memset(t, 0, sizeof(*t));
 }

@@ -21,10 +21,20 @@ struct kx_backend_desc {
 struct kx_svc_desc {
 	struct kx_svc_key key; /* as the datapath looks it up */
 	char owner[KX_OWNER_MAX]; /* the Service it comes from, "ns/name" */
-	char name[K8S_NAME_MAX + 128]; /* "ns/name:port-name" for logs and the CLI */
+	char name[K8S_NAME_MAX + 144]; /* "ns/name:port-name[ nodePort]" for logs and the CLI */
 	uint8_t algo; /* enum kx_algo */
+	uint8_t flags; /* KX_SVC_F_LOCAL, KX_SVC_F_SRC_RANGES (the other bits are sync's) */
 	struct kx_backend_desc *backends; /* sorted by address, port */
 	size_t n_backends;
+	struct k8s_prefix *src_ranges; /* KX_SVC_F_SRC_RANGES: the allowed sources (owned) */
+	size_t n_src_ranges;
+};
+
+/* A healthCheckNodePort this node answers: 200 with local endpoints, else 503. */
+struct kx_hc_desc {
+	uint16_t port;
+	char owner[KX_OWNER_MAX];
+	uint32_t local_endpoints; /* ready endpoints of the Service on this node */
 };
 
 /* A route to another node's pods: <pod CIDR> via <its InternalIP>. */
@@ -43,6 +53,8 @@ struct kx_table {
 	uint8_t pod_cidr_len; /* 0 = unknown */
 	struct kx_route_desc *routes; /* one per other node with a pod CIDR and an IP */
 	size_t n_routes;
+	struct kx_hc_desc *hcs; /* health-check node ports, sorted by port */
+	size_t n_hcs;
 };
 
 int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table *t,

@@ -506,3 +506,37 @@ int kx_nl_routes_sync(struct nl_sock *sk, uint8_t proto, const struct kx_nl_rout
 	free(seen.r);
 	return ret;
 }
+
+struct addr_list {
+	uint32_t *out;
+	size_t max, n;
+};
+
+static void addr_list_visit(struct nl_object *obj, void *arg)
+{
+	struct rtnl_addr *a = (struct rtnl_addr *)obj;
+	struct nl_addr *local = rtnl_addr_get_local(a);
+	struct addr_list *l = arg;
+	uint32_t v;
+
+	if (rtnl_addr_get_family(a) != AF_INET || !local || nl_addr_get_len(local) != 4 ||
+	    rtnl_addr_get_scope(a) == RT_SCOPE_HOST || l->n == l->max)
+		return;
+	memcpy(&v, nl_addr_get_binary_addr(local), 4);
+	l->out[l->n++] = v;
+}
+
+int kx_nl_addrs_v4(struct nl_sock *sk, uint32_t *out, size_t max, struct kx_err *err)
+{
+	struct addr_list l = { out, max, 0 };
+	struct nl_cache *cache;
+	int e = rtnl_addr_alloc_cache(sk, &cache);
+
+	if (e) {
+		kx_errf(err, "list addresses: %s", nl_geterror(e));
+		return -1;
+	}
+	nl_cache_foreach(cache, addr_list_visit, &l);
+	nl_cache_free(cache);
+	return (int)l.n;
+}

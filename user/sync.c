@@ -146,6 +146,8 @@ struct srec {
 	struct kx_svc_val val;
 	uint32_t owner; /* owner id, 0 = found in the maps, not yet claimed */
 	uint32_t *bids; /* the published slots, val.count of them */
+	struct k8s_prefix *ranges; /* kx_srcrange entries of val.id */
+	size_t n_ranges;
 };
 
 struct orec {
@@ -206,6 +208,45 @@ static void owner_drop(struct kx_syncer *s, uint32_t id)
 	htab_del(&s->owners, &id);
 }
 
+/* The entry whose id is svc_id, by a walk of the mirror (restarts only). */
+static struct srec *srec_by_id(struct kx_syncer *s, uint32_t svc_id)
+{
+	void *v;
+
+	for (size_t i = 0; htab_next(&s->svcs, &i, NULL, &v); i++)
+		if (((struct srec *)v)->val.id == svc_id)
+			return v;
+	return NULL;
+}
+
+/* kx_srcrange into the mirror; entries of no service are removed. */
+static int ranges_load(struct kx_syncer *s, struct kx_err *err)
+{
+	struct kx_srcrange_key k, prev;
+	bool first = true;
+
+	while (!bpf_map_get_next_key(s->m.srcrange, first ? NULL : &prev, &k)) {
+		struct srec *r = srec_by_id(s, ntohl(k.svc_id));
+		struct k8s_prefix *p;
+
+		prev = k;
+		first = false;
+		if (!r) {
+			bpf_map_delete_elem(s->m.srcrange, &k);
+			first = true; /* the walk restarts: the trie changed */
+			continue;
+		}
+		p = realloc(r->ranges, (r->n_ranges + 1) * sizeof(*p));
+		if (!p) {
+			kx_errf(err, "reading %s: out of memory", KX_MAP_SRCRANGE);
+			return -1;
+		}
+		r->ranges = p;
+		p[r->n_ranges++] = (struct k8s_prefix){ k.addr, (uint8_t)(k.prefixlen - 32) };
+	}
+	return 0;
+}
+
 /* Read what the maps hold into the mirror: a restart reconciles, never flushes. */
 static int mirror_load(struct kx_syncer *s, struct kx_err *err)
 {
@@ -225,7 +266,7 @@ static int mirror_load(struct kx_syncer *s, struct kx_err *err)
 		pool_take(&s->backend_ids, r.id);
 	}
 	for (size_t i = 0; i < snap.n_svcs; i++) {
-		struct srec r = { snap.svcs[i].val, 0, NULL };
+		struct srec r = { .val = snap.svcs[i].val };
 
 		r.bids = calloc(r.val.count + 1, sizeof(*r.bids));
 		sk.svc_id = r.val.id;
@@ -246,7 +287,7 @@ static int mirror_load(struct kx_syncer *s, struct kx_err *err)
 		htab_put(&s->svcs, &snap.svcs[i].key, &r);
 	}
 	kx_snapshot_free(&snap);
-	return 0;
+	return ranges_load(s, err);
 }
 
 struct kx_syncer *kx_syncer_new(const struct kx_maps *m, struct kx_err *err)
@@ -277,8 +318,10 @@ void kx_syncer_free(struct kx_syncer *s)
 
 	if (!s)
 		return;
-	for (size_t i = 0; htab_next(&s->svcs, &i, NULL, &v); i++)
+	for (size_t i = 0; htab_next(&s->svcs, &i, NULL, &v); i++) {
 		free(((struct srec *)v)->bids);
+		free(((struct srec *)v)->ranges);
+	}
 	for (size_t i = 0; htab_next(&s->owners, &i, NULL, &v); i++)
 		free(((struct orec *)v)->keys);
 	htab_free(&s->svcs);
@@ -358,6 +401,59 @@ static void slots_delete(struct kx_syncer *s, uint32_t svc_id, uint8_t flags, si
 	}
 }
 
+static struct kx_srcrange_key range_key(uint32_t svc_id, const struct k8s_prefix *p)
+{
+	struct kx_srcrange_key k = { 32 + p->len, htonl(svc_id), p->addr };
+
+	return k;
+}
+
+static bool range_in(const struct k8s_prefix *p, const struct k8s_prefix *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (set[i].addr == p->addr && set[i].len == p->len)
+			return true;
+	return false;
+}
+
+static bool ranges_equal(const struct k8s_prefix *a, size_t na, const struct k8s_prefix *b,
+			 size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++)
+		if (!range_in(&a[i], b, nb))
+			return false;
+	return true;
+}
+
+/* Write the source ranges of entry svc_id (before the entry publishes them). */
+static int ranges_write(struct kx_syncer *s, uint32_t svc_id, const struct k8s_prefix *p,
+			size_t n)
+{
+	uint8_t allow = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		struct kx_srcrange_key k = range_key(svc_id, &p[i]);
+
+		if (bpf_map_update_elem(s->m.srcrange, &k, &allow, BPF_ANY))
+			return -1;
+	}
+	return 0;
+}
+
+/* Delete the ranges of svc_id in old[] that keep[] does not hold. */
+static void ranges_prune(struct kx_syncer *s, uint32_t svc_id, const struct k8s_prefix *old,
+			 size_t n_old, const struct k8s_prefix *keep, size_t n_keep)
+{
+	for (size_t i = 0; i < n_old; i++) {
+		struct kx_srcrange_key k = range_key(svc_id, &old[i]);
+
+		if (!range_in(&old[i], keep, n_keep))
+			bpf_map_delete_elem(s->m.srcrange, &k);
+	}
+}
+
 /* Remove one service entry: entry first (no packet picks it), then its slots. */
 static void service_remove(struct kx_syncer *s, const struct kx_svc_key *key,
 			   struct kx_sync_stats *st)
@@ -371,9 +467,11 @@ static void service_remove(struct kx_syncer *s, const struct kx_svc_key *key,
 		return; /* still there: keep the mirror true */
 	htab_del(&s->svcs, key);
 	slots_delete(s, rc.val.id, rc.val.flags, rc.val.count);
+	ranges_prune(s, rc.val.id, rc.ranges, rc.n_ranges, NULL, 0);
 	backends_unref(s, rc.bids, rc.val.count, st);
 	pool_give(&s->svc_ids, rc.val.id);
 	free(rc.bids);
+	free(rc.ranges);
 	st->svc_removed++;
 }
 
@@ -404,7 +502,9 @@ static int service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint3
 	nr.owner = owner;
 	nr.val.algo = d->algo;
 	if (r && old.val.count == d->n_backends &&
-	    !memcmp(old.bids, bids, d->n_backends * sizeof(*bids)) && old.val.algo == d->algo) {
+	    !memcmp(old.bids, bids, d->n_backends * sizeof(*bids)) && old.val.algo == d->algo &&
+	    (old.val.flags & ~KX_SVC_F_SLOTS_HIGH) == d->flags &&
+	    ranges_equal(old.ranges, old.n_ranges, d->src_ranges, d->n_src_ranges)) {
 		r->owner = owner; /* claimed, nothing to write */
 		free(bids);
 		return 0;
@@ -412,8 +512,16 @@ static int service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint3
 	nr.val.id = r ? old.val.id : pool_alloc(&s->svc_ids);
 	if (!nr.val.id)
 		goto full;
-	nr.val.flags = r ? old.val.flags ^ KX_SVC_F_SLOTS_HIGH : 0;
+	nr.val.flags = (r ? (old.val.flags & KX_SVC_F_SLOTS_HIGH) ^ KX_SVC_F_SLOTS_HIGH : 0) |
+		       d->flags;
 	nr.val.count = d->n_backends;
+	nr.ranges = calloc(d->n_src_ranges + 1, sizeof(*nr.ranges));
+	if (!nr.ranges)
+		goto full_id;
+	memcpy(nr.ranges, d->src_ranges, d->n_src_ranges * sizeof(*nr.ranges));
+	nr.n_ranges = d->n_src_ranges;
+	if (ranges_write(s, nr.val.id, nr.ranges, nr.n_ranges))
+		goto full_id;
 	sk.svc_id = nr.val.id;
 	for (i = 0; i < d->n_backends; i++) {
 		sk.slot = kx_slot_base(nr.val.flags) + i;
@@ -429,14 +537,20 @@ static int service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint3
 	htab_put(&s->svcs, &d->key, &nr);
 	if (r) {
 		slots_delete(s, old.val.id, old.val.flags, old.val.count);
+		ranges_prune(s, old.val.id, old.ranges, old.n_ranges, nr.ranges, nr.n_ranges);
 		backends_unref(s, old.bids, old.val.count, st);
 		free(old.bids);
+		free(old.ranges);
 		st->svc_changed++;
 	} else {
 		st->svc_added++;
 	}
 	return 0;
 full_id:
+	if (nr.ranges != old.ranges) {
+		ranges_prune(s, nr.val.id, nr.ranges, nr.n_ranges, old.ranges, old.n_ranges);
+		free(nr.ranges);
+	}
 	if (!r) {
 		slots_delete(s, nr.val.id, nr.val.flags, d->n_backends);
 		pool_give(&s->svc_ids, nr.val.id);

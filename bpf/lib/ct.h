@@ -42,15 +42,17 @@ static __always_inline struct kx_ct_val *ct_lookup(const struct pkt *p)
 static __always_inline void ct_twin_key(const struct kx_ct_val *v, const struct pkt *p,
 					struct kx_ct_key *k)
 {
+	bool snat = v->flags & KX_CT_F_SNAT;
+
 	ct_key_of(p, k);
-	if (v->dir == KX_CT_FORWARD) { /* twin: backend -> client */
+	if (v->dir == KX_CT_FORWARD) { /* twin: backend -> client (or the node's SNAT port) */
 		k->saddr = v->nat_addr;
 		k->sport = v->nat_port;
-		k->daddr = p->saddr;
-		k->dport = p->sport;
+		k->daddr = snat ? v->nat2_addr : p->saddr;
+		k->dport = snat ? v->nat2_port : p->sport;
 	} else { /* twin: client -> VIP */
-		k->saddr = p->daddr;
-		k->sport = p->dport;
+		k->saddr = snat ? v->nat2_addr : p->daddr;
+		k->sport = snat ? v->nat2_port : p->dport;
 		k->daddr = v->nat_addr;
 		k->dport = v->nat_port;
 	}
@@ -101,12 +103,13 @@ static __always_inline bool ct_reply_stale(const struct kx_ct_val *v, const stru
  * b: the forward entry (client tuple -> backend) and the reply entry
  * (backend tuple -> VIP). Returns 0 or a negative map error.
  */
-static __always_inline int ct_create(const struct pkt *p, __u32 svc_id, __u32 backend_id,
-				     const struct kx_backend *b)
+static __always_inline int ct_create_flags(const struct pkt *p, __u32 svc_id, __u32 backend_id,
+					   const struct kx_backend *b, __u8 flags)
 {
 	struct kx_ct_key k;
 	struct kx_ct_val v = {
 		.dir = KX_CT_FORWARD,
+		.flags = flags,
 		.svc_id = svc_id,
 		.backend_id = backend_id,
 		.last_seen = bpf_jiffies64(),
@@ -128,6 +131,72 @@ static __always_inline int ct_create(const struct pkt *p, __u32 svc_id, __u32 ba
 	v.nat_addr = p->daddr;
 	v.nat_port = p->dport;
 	return bpf_map_update_elem(&kx_ct, &k, &v, BPF_ANY);
+}
+
+static __always_inline int ct_create(const struct pkt *p, __u32 svc_id, __u32 backend_id,
+				     const struct kx_backend *b)
+{
+	return ct_create_flags(p, svc_id, backend_id, b, 0);
+}
+
+/*
+ * Record a new flow from client p to (vip, vport) served by backend b on
+ * another node, its source rewritten to snat_addr and a free port of
+ * [KX_SNAT_PORT_MIN, KX_SNAT_PORT_MAX]: the reply entry is inserted first,
+ * only where no flow holds its tuple (BPF_NOEXIST), so two flows never share
+ * a port towards one backend. Returns the SNAT port (network order) or 0.
+ */
+#define SNAT_PORT_TRIES 8
+
+static __always_inline __be16 ct_create_snat(const struct pkt *p, __u32 svc_id, __u32 backend_id,
+					     const struct kx_backend *b, __be32 snat_addr)
+{
+	struct kx_ct_val v = {
+		.dir = KX_CT_REPLY,
+		.flags = KX_CT_F_EXTERNAL | KX_CT_F_SNAT,
+		.svc_id = svc_id,
+		.backend_id = backend_id,
+		.last_seen = bpf_jiffies64(),
+		.nat_addr = p->daddr,
+		.nat_port = p->dport,
+		.nat2_addr = p->saddr,
+		.nat2_port = p->sport,
+	};
+	struct kx_ct_key k = {
+		.saddr = b->addr,
+		.daddr = snat_addr,
+		.sport = b->port,
+		.proto = p->proto,
+	};
+	__be16 port = 0;
+
+	for (int i = 0; i < SNAT_PORT_TRIES; i++) {
+		__u16 cand = KX_SNAT_PORT_MIN +
+			     bpf_get_prandom_u32() % (KX_SNAT_PORT_MAX - KX_SNAT_PORT_MIN + 1);
+
+		k.dport = bpf_htons(cand);
+		if (!bpf_map_update_elem(&kx_ct, &k, &v, BPF_NOEXIST)) {
+			port = k.dport;
+			break;
+		}
+	}
+	if (!port)
+		return 0;
+	ct_key_of(p, &k);
+	v.dir = KX_CT_FORWARD;
+	v.nat_addr = b->addr;
+	v.nat_port = b->port;
+	v.nat2_addr = snat_addr;
+	v.nat2_port = port;
+	if (bpf_map_update_elem(&kx_ct, &k, &v, BPF_ANY)) {
+		k.saddr = b->addr;
+		k.daddr = snat_addr;
+		k.sport = b->port;
+		k.dport = port;
+		bpf_map_delete_elem(&kx_ct, &k); /* no half-made flow */
+		return 0;
+	}
+	return port;
 }
 
 #endif /* KX_BPF_CT_H */

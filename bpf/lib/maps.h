@@ -92,4 +92,13 @@ KX_MAP struct {
 	__type(value, struct kx_config);
 } kx_config SEC(".maps");
 
+/* loadBalancerSourceRanges: (service entry id, source prefix) -> allowed; longest prefix wins. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, KX_MAX_SRCRANGES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct kx_srcrange_key);
+	__type(value, __u8);
+} kx_srcrange SEC(".maps");
+
 #endif /* KX_BPF_MAPS_H */

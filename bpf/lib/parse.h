@@ -24,11 +24,9 @@ struct pkt {
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 
-/* EtherType of the frame, or 0 when it is shorter than an Ethernet header. */
-static __always_inline __be16 parse_eth_proto(struct __sk_buff *skb)
+/* EtherType of the frame in [data, data_end), or 0 when it is shorter than an Ethernet header. */
+static __always_inline __be16 parse_eth_proto_data(void *data, void *data_end)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct ethhdr *eth = data;
 
 	if ((void *)(eth + 1) > data_end)
@@ -36,15 +34,18 @@ static __always_inline __be16 parse_eth_proto(struct __sk_buff *skb)
 	return eth->h_proto;
 }
 
+static __always_inline __be16 parse_eth_proto(struct __sk_buff *skb)
+{
+	return parse_eth_proto_data((void *)(long)skb->data, (void *)(long)skb->data_end);
+}
+
 /*
  * Fill p from an IPv4 frame. Returns 0, or -1 when the IPv4 header is
  * truncated or invalid. A fragment, an unknown protocol or a truncated L4
  * header leaves has_ports at 0: such packets are never load-balanced.
  */
-static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
+static __always_inline int parse_ipv4_data(void *data, void *data_end, struct pkt *p)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
 	struct iphdr *ip = data + ETH_HLEN;
 	__u32 ihl_len;
 
@@ -87,6 +88,12 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 		p->has_ports = 1;
 	}
 	return 0;
+}
+
+/* parse_ipv4_data() on a TC packet. */
+static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
+{
+	return parse_ipv4_data((void *)(long)skb->data, (void *)(long)skb->data_end, p);
 }
 
 #endif /* KX_BPF_PARSE_H */

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * External traffic in XDP: node ports, ExternalIPs and LoadBalancer IPs.
+ * The rewrite assumes what a wire delivers: full checksums (XDP cannot see an
+ * skb's ip_summed), updated incrementally (RFC 1624).
+ */
+#ifndef KX_BPF_NODEPORT_H
+#define KX_BPF_NODEPORT_H
+
+#include "maps.h"
+#include "nat.h"
+#include "parse.h"
+
+#define AF_INET 2
+#define BPF_FIB_LKUP_RET_SUCCESS 0
+
+static __always_inline struct kx_config *config_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&kx_config, &zero);
+}
+
+/* Is addr one of the addresses node ports answer on? */
+static __always_inline bool is_node_addr(const struct kx_config *c, __be32 addr)
+{
+#pragma unroll
+	for (int i = 0; i < KX_NODE_ADDRS; i++)
+		if (i < c->n_node_addrs && c->node_addrs[i] == addr)
+			return true;
+	return false;
+}
+
+/* The external entry p is for: its exact address (ExternalIP, LB IP), else a node port. */
+static __always_inline struct kx_svc_val *ext_svc_lookup(const struct kx_config *c,
+							 const struct pkt *p)
+{
+	struct kx_svc_key k = {
+		.vip = p->daddr,
+		.port = p->dport,
+		.proto = p->proto,
+		.scope = KX_SCOPE_EXTERNAL,
+	};
+	struct kx_svc_val *svc = bpf_map_lookup_elem(&kx_svc, &k);
+
+	if (svc || !is_node_addr(c, p->daddr))
+		return svc;
+	k.vip = KX_VIP_NODEPORT;
+	return bpf_map_lookup_elem(&kx_svc, &k);
+}
+
+/* loadBalancerSourceRanges: does a prefix of entry svc_id hold saddr? */
+static __always_inline bool src_allowed(__u32 svc_id, __be32 saddr)
+{
+	struct kx_srcrange_key k = {
+		.prefixlen = 64,
+		.svc_id = bpf_htonl(svc_id),
+		.addr = saddr,
+	};
+
+	return bpf_map_lookup_elem(&kx_srcrange, &k) != NULL;
+}
+
+/*
+ * Rewrite the destination (and, with snat, the source) of p's frame in
+ * [data, data_end) to daddr:dport (saddr:sport), checksums updated as full
+ * ones. Returns 0 or -1 (truncated).
+ */
+static __always_inline int xdp_nat(void *data, void *data_end, struct pkt *p, __be32 daddr,
+				   __be16 dport, bool snat, __be32 saddr, __be16 sport)
+{
+	struct iphdr *ip = data + ETH_HLEN;
+	bool udp = p->proto == IPPROTO_UDP;
+	__u32 l4off = p->l4off;
+	__be16 *l4, *check;
+	__u16 c;
+
+	if ((void *)(ip + 1) > data_end || l4off > ETH_HLEN + 60)
+		return -1;
+	l4 = data + l4off; /* ports, then the UDP check at [3], TCP's at [8] */
+	check = udp ? &l4[3] : &l4[8];
+	if ((void *)(check + 1) > data_end)
+		return -1;
+	c = *check;
+	ip->check = csum16_replace4(ip->check, p->daddr, daddr);
+	c = csum16_replace4(c, p->daddr, daddr);
+	c = csum16_replace2(c, p->dport, dport);
+	ip->daddr = daddr;
+	l4[1] = dport;
+	p->daddr = daddr;
+	p->dport = dport;
+	if (snat) {
+		ip->check = csum16_replace4(ip->check, p->saddr, saddr);
+		c = csum16_replace4(c, p->saddr, saddr);
+		c = csum16_replace2(c, p->sport, sport);
+		ip->saddr = saddr;
+		l4[0] = sport;
+		p->saddr = saddr;
+		p->sport = sport;
+	}
+	if (udp && *check == 0)
+		return 0; /* UDP without a checksum keeps none (the field was never written) */
+	if (udp && c == 0)
+		c = KX_CSUM_MANGLED_0;
+	*check = c;
+	return 0;
+}
+
+/*
+ * Send p's (already rewritten) frame on towards its destination: the FIB
+ * gives the egress interface and both MACs; the same interface is XDP_TX,
+ * another a redirect. No route or no neighbour yet: dropped and counted (the
+ * agent keeps other nodes' neighbours resolved: managed entries).
+ */
+static __always_inline int xdp_forward(struct xdp_md *ctx, const struct pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct bpf_fib_lookup f = {};
+	struct ethhdr *eth = data;
+	long rc;
+
+	if ((void *)(eth + 1) > data_end)
+		return XDP_DROP;
+	f.family = AF_INET;
+	f.l4_protocol = p->proto;
+	f.ipv4_src = p->saddr;
+	f.ipv4_dst = p->daddr;
+	f.ifindex = ctx->ingress_ifindex;
+	rc = bpf_fib_lookup(ctx, &f, sizeof(f), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+		stat_add(KX_STAT_DROP_NO_ROUTE, data_end - data);
+		return XDP_DROP;
+	}
+	__builtin_memcpy(eth->h_dest, f.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, f.smac, ETH_ALEN);
+	stat_add(KX_STAT_EXT_TX, data_end - data);
+	if (f.ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(f.ifindex, 0);
+}
+
+#endif /* KX_BPF_NODEPORT_H */
