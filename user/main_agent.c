@@ -51,6 +51,9 @@ struct agent {
 	struct kx_health *health;
 	struct kx_syncer *syncer; /* mirror of the maps, kept across applies */
 	struct kx_config cfg; /* what kx_config holds */
+	uint32_t *neighs; /* other nodes' IPs with a managed neighbour entry */
+	size_t n_neighs;
+	int neigh_ifindex; /* on this interface */
 };
 
 static volatile sig_atomic_t stop;
@@ -216,6 +219,47 @@ static void enable_forwarding(void)
 	fclose(f);
 }
 
+/*
+ * Every other node's IP gets a neighbour entry the kernel keeps resolved, so
+ * xdp_netdev can send node-port traffic to a backend there at once; entries
+ * of nodes gone are removed.
+ */
+static void sync_neighbours(struct agent *a, const struct kx_nl_route *want, size_t n,
+			    int ifindex)
+{
+	uint32_t *now = calloc(n + 1, sizeof(*now));
+	struct kx_err err = { "" };
+	size_t i, j, added = 0;
+
+	if (!now)
+		return;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < a->n_neighs && a->neigh_ifindex == ifindex; j++)
+			if (a->neighs[j] == want[i].gw)
+				break;
+		if (j == a->n_neighs || a->neigh_ifindex != ifindex) {
+			if (kx_nl_neigh_managed(a->nl, ifindex, want[i].gw, true, &err)) {
+				pr_warn("%s", err.msg);
+				continue;
+			}
+			added++;
+		}
+		now[i] = want[i].gw;
+	}
+	for (j = 0; j < a->n_neighs; j++) {
+		for (i = 0; i < n && now[i] != a->neighs[j]; i++)
+			;
+		if (i == n && a->neighs[j] && kx_nl_neigh_managed(a->nl, a->neigh_ifindex, a->neighs[j], false, &err))
+			pr_warn("%s", err.msg);
+	}
+	if (added)
+		pr_info("managed neighbour entries for %zu other node%s", added, added == 1 ? "" : "s");
+	free(a->neighs);
+	a->neighs = now;
+	a->n_neighs = n;
+	a->neigh_ifindex = ifindex;
+}
+
 /* Routes to other nodes' pods; a node off the uplink's subnet is reported. */
 static void sync_routes(struct agent *a, const struct kx_table *t, const struct kx_link *up)
 {
@@ -247,6 +291,7 @@ static void sync_routes(struct agent *a, const struct kx_table *t, const struct 
 	if (st.added || st.replaced || st.removed)
 		pr_info("routes to other nodes' pods: %zu in place (+%zu ~%zu -%zu)", n,
 			st.added, st.replaced, st.removed);
+	sync_neighbours(a, want, n, up->ifindex);
 	free(want);
 }
 
@@ -630,6 +675,7 @@ int main(int argc, char **argv)
 		pr_info("signal %d: exiting, the datapath keeps running from its pins", (int)stop);
 	kx_health_stop(a.health);
 	kx_syncer_free(a.syncer);
+	free(a.neighs);
 	kx_nl_close(a.nl);
 	kx_maps_close(&a.maps);
 	return ret ? 1 : 0;

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -539,4 +540,38 @@ int kx_nl_addrs_v4(struct nl_sock *sk, uint32_t *out, size_t max, struct kx_err 
 	nl_cache_foreach(cache, addr_list_visit, &l);
 	nl_cache_free(cache);
 	return (int)l.n;
+}
+
+/*
+ * A neighbour entry the kernel keeps resolved by itself (NTF_EXT_MANAGED,
+ * Linux 5.16): xdp_netdev's FIB lookups towards other nodes find a MAC
+ * without waiting for traffic through the stack to resolve one. libnl 3.7
+ * has no field for the extended flags, so the message is built here.
+ */
+int kx_nl_neigh_managed(struct nl_sock *sk, int ifindex, uint32_t addr, bool add,
+			struct kx_err *err)
+{
+	struct ndmsg nd = { .ndm_family = AF_INET, .ndm_ifindex = ifindex,
+			    .ndm_state = NUD_NONE };
+	struct nl_msg *msg;
+	char ip[INET_ADDRSTRLEN];
+	int e = -NLE_NOMEM;
+
+	msg = nlmsg_alloc_simple(add ? RTM_NEWNEIGH : RTM_DELNEIGH,
+				 add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+	if (msg && !nlmsg_append(msg, &nd, sizeof(nd), NLMSG_ALIGNTO) &&
+	    !nla_put(msg, NDA_DST, sizeof(addr), &addr) &&
+	    (!add || !nla_put_u32(msg, NDA_FLAGS_EXT, NTF_EXT_MANAGED))) {
+		e = nl_send_auto(sk, msg);
+		if (e >= 0)
+			e = nl_wait_for_ack(sk);
+	}
+	nlmsg_free(msg);
+	if (e < 0 && !(!add && e == -NLE_OBJ_NOTFOUND)) {
+		inet_ntop(AF_INET, &addr, ip, sizeof(ip));
+		kx_errf(err, "%s managed neighbour %s on ifindex %d: %s", add ? "add" : "delete",
+			ip, ifindex, nl_geterror(e));
+		return -1;
+	}
+	return 0;
 }

@@ -50,6 +50,9 @@ int kx_nl_link_by_addr(struct nl_sock *sk, uint32_t addr, struct kx_link *l, str
 int kx_nl_link_by_name(struct nl_sock *sk, const char *name, struct kx_link *l,
 		       struct kx_err *err);
 /* Is gw on one of the IPv4 subnets of ifindex? */
+/* Add (or delete) a kernel-managed neighbour entry for addr on ifindex. */
+int kx_nl_neigh_managed(struct nl_sock *sk, int ifindex, uint32_t addr, bool add,
+			struct kx_err *err);
 /* The IPv4 addresses of this netns, loopback ones aside (at most max); count or -1. */
 int kx_nl_addrs_v4(struct nl_sock *sk, uint32_t *out, size_t max, struct kx_err *err);
 bool kx_nl_on_link_subnet(struct nl_sock *sk, int ifindex, uint32_t gw);

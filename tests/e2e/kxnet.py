@@ -94,6 +94,38 @@ class Fabric:
         sh("ip", "netns", "del", self.ns, check=False)
 
 
+class ExternalHost:
+    """A machine outside the cluster on the fabric (a client of node ports,
+    ExternalIPs and LoadBalancer IPs): one namespace, one port of the switch.
+    Its uplink sends full checksums, as a frame on a real wire carries."""
+
+    def __init__(self, name, ip, fabric, routes=()):
+        self.name = name
+        self.ns = PREFIX + name
+        self.ip = ip
+        self.procs = []
+        sh("ip", "netns", "add", self.ns)
+        self.run("ip", "link", "set", "lo", "up")
+        fabric.plug(self)
+        self.run("ip", "addr", "add", ip + "/24", "dev", "eth0")
+        self.run("ip", "link", "set", "eth0", "up")
+        self.run("ethtool", "-K", "eth0", "tx", "off")
+        for dst, via in routes:
+            self.run("ip", "route", "add", dst, "via", via)
+
+    def run(self, *args, check=True, **kw):
+        return sh(*in_ns(self.ns, *args), check=check, **kw)
+
+    def client(self, proto, ip, port, count, sport=None, check=True):
+        r = self.run(PY, os.path.join(HELPERS, "client.py"), proto, ip, str(port), str(count),
+                     *([str(sport)] if sport else []), timeout=300, check=check)
+        return json.loads(r.stdout)
+
+    def cleanup(self):
+        kill_ns(self.ns)
+        sh("ip", "netns", "del", self.ns, check=False)
+
+
 class Node:
     """One simulated node: its namespace, uplink, bpffs, agent and pods.
     With a fabric, the uplink is a port of the fabric's switch; without one,

@@ -18,11 +18,14 @@ static void build(const char *file, const char *node, struct kx_table *t)
 	k8s_state_free(&st);
 }
 
+/* The entry at vip ("nodeport": a node port) port/proto. */
 static const struct kx_svc_desc *find(const struct kx_table *t, const char *vip, uint16_t port,
 				      uint8_t proto)
 {
+	uint32_t a = strcmp(vip, "nodeport") ? ip4(vip) : KX_VIP_NODEPORT;
+
 	for (size_t i = 0; i < t->n_svcs; i++)
-		if (t->svcs[i].key.vip == ip4(vip) && t->svcs[i].key.port == htons(port) &&
+		if (t->svcs[i].key.vip == a && t->svcs[i].key.port == htons(port) &&
 		    t->svcs[i].key.proto == proto)
 			return &t->svcs[i];
 	return NULL;
@@ -117,7 +120,12 @@ static void test_multiport_named_ports_several_slices(void **unused)
 	struct kx_table t;
 
 	build("multiport.json", "n1", &t);
-	assert_int_equal(t.n_svcs, 3); /* SCTP skipped */
+	assert_int_equal(t.n_svcs, 4); /* SCTP skipped; http's node port */
+	d = find(&t, "nodeport", 30080, IPPROTO_TCP);
+	assert_non_null(d);
+	assert_int_equal(d->key.scope, KX_SCOPE_EXTERNAL);
+	assert_int_equal(d->n_backends, 4);
+	assert_string_equal(d->name, "shop/web:http nodePort");
 	d = find(&t, "10.96.0.10", 80, IPPROTO_TCP);
 	assert_non_null(d);
 	/* named target port: each slice's own number; other namespace and IPv6 ignored */
@@ -135,6 +143,66 @@ static void test_multiport_named_ports_several_slices(void **unused)
 	assert_int_equal(d->n_backends, 2);
 	assert_string_equal(d->name, "shop/web:dns-tcp");
 	assert_null(find(&t, "10.96.0.10", 9, 132));
+	kx_table_free(&t);
+}
+
+/*
+ * NodePort, ExternalIPs, LoadBalancer ingress IPs (ipMode Proxy and hostnames
+ * skipped), traffic policies (Local keeps this node's endpoints, with the
+ * terminating fallback), source ranges on LB IPs only, health-check port.
+ */
+static void test_external_addresses_and_policies(void **unused)
+{
+	const struct kx_svc_desc *d;
+	struct kx_table t;
+
+	build("external.json", "n1", &t);
+	/* lb: 2 ports x (ClusterIP, node port, 1 external IP, 2 LB IPs); internal: 1 */
+	assert_int_equal(t.n_svcs, 11);
+	d = find(&t, "10.96.0.20", 80, IPPROTO_TCP); /* internal policy Cluster: all ready */
+	assert_non_null(d);
+	assert_int_equal(d->key.scope, KX_SCOPE_INTERNAL);
+	assert_int_equal(d->flags, 0);
+	assert_int_equal(d->n_backends, 2);
+	d = find(&t, "nodeport", 30080, IPPROTO_TCP); /* external policy Local: n1's only */
+	assert_non_null(d);
+	assert_int_equal(d->key.scope, KX_SCOPE_EXTERNAL);
+	assert_int_equal(d->flags, KX_SVC_F_LOCAL);
+	assert_int_equal(d->n_backends, 1);
+	assert_backend(d, 0, "10.244.1.5", 8080, KX_BACKEND_ACTIVE);
+	assert_non_null(find(&t, "nodeport", 30080, IPPROTO_UDP));
+	d = find(&t, "203.0.113.7", 80, IPPROTO_TCP); /* external IP: no source ranges */
+	assert_non_null(d);
+	assert_int_equal(d->flags, KX_SVC_F_LOCAL);
+	assert_string_equal(d->name, "shop/lb:http externalIP");
+	d = find(&t, "203.0.113.10", 80, IPPROTO_UDP); /* LB IP: the ranges, IPv6 skipped */
+	assert_non_null(d);
+	assert_int_equal(d->flags, KX_SVC_F_LOCAL | KX_SVC_F_SRC_RANGES);
+	assert_int_equal(d->n_src_ranges, 2);
+	assert_int_equal(d->src_ranges[0].addr, ip4("198.51.100.0"));
+	assert_int_equal(d->src_ranges[0].len, 24);
+	assert_int_equal(d->src_ranges[1].len, 32);
+	assert_non_null(find(&t, "203.0.113.12", 80, IPPROTO_TCP));
+	assert_null(find(&t, "203.0.113.11", 80, IPPROTO_TCP)); /* ipMode Proxy */
+	assert_int_equal(t.n_hcs, 1);
+	assert_int_equal(t.hcs[0].port, 32000);
+	assert_string_equal(t.hcs[0].owner, "shop/lb");
+	assert_int_equal(t.hcs[0].local_endpoints, 1);
+	/* internal policy Local: no ready one here, the terminating local one serves */
+	d = find(&t, "10.96.0.30", 80, IPPROTO_TCP);
+	assert_non_null(d);
+	assert_int_equal(d->flags, KX_SVC_F_LOCAL);
+	assert_int_equal(d->n_backends, 1);
+	assert_backend(d, 0, "10.244.1.3", 8080, KX_BACKEND_TERMINATING);
+	/* a ClusterIP Service has no node port and no source ranges */
+	assert_null(find(&t, "nodeport", 30099, IPPROTO_TCP));
+	kx_table_free(&t);
+
+	build("external.json", "n3", &t); /* n3: no endpoint of lb */
+	d = find(&t, "nodeport", 30080, IPPROTO_TCP);
+	assert_non_null(d);
+	assert_int_equal(d->n_backends, 0);
+	assert_int_equal(t.hcs[0].local_endpoints, 0);
 	kx_table_free(&t);
 }
 
@@ -245,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_reference_cluster),
 		cmocka_unit_test(test_node_pod_cidr_sources),
 		cmocka_unit_test(test_multiport_named_ports_several_slices),
+		cmocka_unit_test(test_external_addresses_and_policies),
 		cmocka_unit_test(test_ready_terminating_headless_externalname),
 		cmocka_unit_test(test_malformed_input_one_line_error),
 	};

@@ -4,7 +4,9 @@ datagram with its own name, so a client can count which backend served it;
 a TCP connection is then echoed until the client closes it.
 
 usage: server.py tcp|udp BIND_IP PORT NAME
-Prints "ready" once bound, then serves until killed.
+NAME may hold "{peer}": it is replaced by the client address the server sees
+(a test of source-address preservation reads it). Prints "ready" once bound,
+then serves until killed.
 """
 import socket
 import socketserver
@@ -15,7 +17,7 @@ class TCPHandler(socketserver.BaseRequestHandler):
     """Send the name, then echo whatever comes until the client closes."""
 
     def handle(self):
-        self.request.sendall(NAME)
+        self.request.sendall(name_for(self.client_address))
         try:
             while True:
                 data = self.request.recv(4096)
@@ -32,6 +34,10 @@ class TCPServer(socketserver.ThreadingTCPServer):
     request_queue_size = 1024
 
 
+def name_for(peer):
+    return NAME.replace(b"{peer}", peer[0].encode())
+
+
 def main():
     global NAME
     proto, ip, port, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -46,7 +52,7 @@ def main():
         print("ready", flush=True)
         while True:
             _, peer = s.recvfrom(2048)
-            s.sendto(NAME, peer)
+            s.sendto(name_for(peer), peer)
 
 
 if __name__ == "__main__":

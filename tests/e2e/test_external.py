@@ -1,0 +1,173 @@
+"""Traffic from outside the cluster, end to end, after Kubernetes' own
+test/e2e/network/service.go: node ports on every node with both traffic
+policies, an ExternalIP, a LoadBalancer IP with source ranges. The reference
+cluster's three nodes sit on the fabric with an external machine beside them;
+the backends name themselves and the client address they see, so the source
+address each policy must give a backend is asserted, not assumed."""
+import json
+import time
+
+import pytest
+
+import kxnet
+
+NODES = {  # name: (InternalIP, pod CIDR, gateway)
+    "node130": ("10.124.242.130", "12.0.2.0/24", "12.0.2.1"),
+    "node131": ("10.124.242.131", "12.0.0.0/24", "12.0.0.1"),
+    "node132": ("10.124.242.132", "12.0.1.0/24", "12.0.1.1"),
+}
+EXT_IP = "10.124.242.200"  # an allowed client of the LB's source ranges
+EXT2_IP = "10.124.242.201"  # one outside them
+EIP = "10.124.250.10"  # spec.externalIPs of web, routed by the network to node131
+LB_IP = "10.124.251.20"  # status.loadBalancer.ingress of lb, routed to node130
+BACKENDS = {"node132": "12.0.1.93", "node130": "12.0.2.132"}
+
+
+def slice_of(name, svc, ports, eps):
+    """eps: [(address, nodeName)]; ports: [(name, port, protocol)]"""
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": name, "namespace": "test",
+                         "labels": {"kubernetes.io/service-name": svc}},
+            "addressType": "IPv4",
+            "ports": [{"name": n, "port": p, "protocol": pr} for n, p, pr in ports],
+            "endpoints": [{"addresses": [a], "nodeName": n, "conditions": {"ready": True}}
+                          for a, n in eps]}
+
+
+def svc_of(name, cluster_ip, ports, **spec):
+    """ports: [(name, port, protocol, targetPort, nodePort)]"""
+    s = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "test"},
+         "spec": {"type": "NodePort", "clusterIP": cluster_ip, "clusterIPs": [cluster_ip],
+                  "ports": [dict({"name": n, "port": p, "protocol": pr, "targetPort": t},
+                                 **({"nodePort": np} if np else {}))
+                            for n, p, pr, t, np in ports]}}
+    status = spec.pop("status", None)
+    s["spec"].update(spec)
+    if status:
+        s["status"] = status
+    return s
+
+
+ALL_EPS = [(BACKENDS["node132"], "node132"), (BACKENDS["node130"], "node130")]
+WEB_PORTS = [("http", 5001, "TCP"), ("dns", 5002, "UDP")]
+
+
+def state(lb_eps=ALL_EPS):
+    ref = kxnet.reference_cluster()
+    return kxnet.k8s_list(*ref["items"], *[
+        svc_of("web", "12.0.182.80", [("http", 80, "TCP", 5001, 30080),
+                                      ("dns", 80, "UDP", 5002, 30080)],
+               externalIPs=[EIP]),
+        slice_of("web-1", "web", WEB_PORTS, ALL_EPS),
+        svc_of("weblocal", "12.0.182.81", [("http", 80, "TCP", 5001, 30081)],
+               externalTrafficPolicy="Local"),
+        slice_of("weblocal-1", "weblocal", WEB_PORTS, ALL_EPS),
+        svc_of("lb", "12.0.182.82", [("http", 80, "TCP", 5001, 30082)], type="LoadBalancer",
+               externalTrafficPolicy="Local", healthCheckNodePort=32100,
+               loadBalancerSourceRanges=[EXT_IP + "/32"],
+               status={"loadBalancer": {"ingress": [{"ip": LB_IP, "ipMode": "VIP"}]}}),
+        slice_of("lb-1", "lb", WEB_PORTS, lb_eps),
+    ])
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    fabric = kxnet.Fabric()
+    nodes, hosts = {}, {}
+    try:
+        for name, (ip, cidr, gw) in NODES.items():
+            n = kxnet.Node(name, ip, cidr, gw, fabric=fabric)
+            # A wire carries full checksums: what xdp_netdev expects of a frame.
+            n.run("ethtool", "-K", "eth0", "tx", "off")
+            n.start_agent(state())
+            nodes[name] = n
+        for name, ip in BACKENDS.items():
+            nodes[name].add_pod("backend", ip=ip)
+            nodes[name].serve("backend", "tcp", "0.0.0.0", 5001, name + "@{peer}")
+            nodes[name].serve("backend", "udp", "0.0.0.0", 5002, name + "@{peer}")
+        routes = [(EIP + "/32", NODES["node131"][0]), (LB_IP + "/32", NODES["node130"][0])]
+        hosts["ext"] = kxnet.ExternalHost("ext", EXT_IP, fabric, routes)
+        hosts["ext2"] = kxnet.ExternalHost("ext2", EXT2_IP, fabric, routes)
+        yield nodes, hosts
+    finally:
+        for h in hosts.values():
+            h.cleanup()
+        for n in nodes.values():
+            n.cleanup()
+        fabric.cleanup()
+
+
+def stat(node, name):
+    return json.loads(node.kxdp("-o", "json", "stats").stdout)[name]["packets"]
+
+
+def test_nodeport_on_every_node_reaches_every_backend(cluster):
+    """"should be able to create a functioning NodePort service": policy
+    Cluster, every node's address; a backend on the addressed node sees the
+    client, one on another node sees the addressed node (SNAT)."""
+    nodes, hosts = cluster
+    for name, (ip, _, _) in NODES.items():
+        tx = stat(nodes[name], "external_tx")
+        r = hosts["ext"].client("tcp", ip, 30080, 10)
+        assert r["errors"] == {}, (name, r)
+        want = {}
+        for owner in BACKENDS:
+            want[owner + "@" + (EXT_IP if owner == name else ip)] = 5
+        assert r["counts"] == want, name
+        # the remote backend's half went out again from xdp_netdev (XDP_TX)
+        assert stat(nodes[name], "external_tx") >= tx + 5 * 2, name
+
+
+def test_nodeport_udp_on_the_same_port(cluster):
+    """The same node port on TCP and UDP: UDP datagrams get their answers."""
+    nodes, hosts = cluster
+    ip = NODES["node131"][0]
+    r = hosts["ext"].client("udp", ip, 30080, 10, sport=21100)
+    assert r["errors"] == {}, r
+    assert r["counts"] == {"node132@" + ip: 5, "node130@" + ip: 5}
+
+
+def test_nodeport_local_policy_keeps_the_client_address(cluster):
+    """externalTrafficPolicy Local: only this node's backend, the client's own
+    address kept; a node without one drops the traffic (counted)."""
+    nodes, hosts = cluster
+    r = hosts["ext"].client("tcp", NODES["node130"][0], 30081, 6)
+    assert r["errors"] == {} and r["counts"] == {"node130@" + EXT_IP: 6}, r
+    r = hosts["ext"].client("tcp", NODES["node132"][0], 30081, 6)
+    assert r["errors"] == {} and r["counts"] == {"node132@" + EXT_IP: 6}, r
+    before = stat(nodes["node131"], "drop_no_local")
+    r = hosts["ext"].client("tcp", NODES["node131"][0], 30081, 1)
+    assert r["counts"] == {} and r["errors"] == {"TimeoutError": 1}, r
+    assert stat(nodes["node131"], "drop_no_local") > before
+
+
+def test_external_ip(cluster):
+    """spec.externalIPs: the network routes the address to node131, which
+    serves it like a node port (both backends elsewhere: SNAT)."""
+    nodes, hosts = cluster
+    r = hosts["ext"].client("tcp", EIP, 80, 10)
+    assert r["errors"] == {}, r
+    ip = NODES["node131"][0]
+    assert r["counts"] == {"node132@" + ip: 5, "node130@" + ip: 5}
+    assert r["peers"] == [EIP + ":80"]
+
+
+def test_load_balancer_ip_and_source_ranges(cluster):
+    """"should only allow access from service loadbalancer source ranges":
+    the allowed client reaches the LB IP (policy Local: node130's backend,
+    the client's address kept), another source is dropped and counted."""
+    nodes, hosts = cluster
+    r = hosts["ext"].client("tcp", LB_IP, 80, 4)
+    assert r["errors"] == {} and r["counts"] == {"node130@" + EXT_IP: 4}, r
+    before = stat(nodes["node130"], "drop_src_range")
+    r = hosts["ext2"].client("tcp", LB_IP, 80, 1)
+    assert r["counts"] == {} and r["errors"] == {"TimeoutError": 1}, r
+    assert stat(nodes["node130"], "drop_src_range") > before
+
+
+def test_source_ranges_do_not_filter_the_node_port(cluster):
+    """As kube-proxy: loadBalancerSourceRanges guard the LB IP only; the
+    Service's node port answers any source."""
+    nodes, hosts = cluster
+    r = hosts["ext2"].client("tcp", NODES["node130"][0], 30082, 2)
+    assert r["errors"] == {} and r["counts"] == {"node130@" + EXT2_IP: 2}, r
