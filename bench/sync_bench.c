@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 		snprintf(owner, sizeof(owner), "bench/s%d", i);
 		t0 = now_ms();
 		kapi_handle_line(&k, &k.w[KAPI_SLICES], line, strlen(line));
-		if (kx_apply_owner(syncer, &k, "bench-node", owner, &st, NULL, &err)) {
+		if (kx_apply_owner(syncer, NULL, &k, "bench-node", owner, &st, NULL, &err)) {
 			fprintf(stderr, "sync_bench: event %d: %s\n", e, err.msg);
 			return 1;
 		}

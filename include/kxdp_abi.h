@@ -24,12 +24,17 @@
 #define KX_MAP_STATS "kx_stats"
 #define KX_MAP_CONFIG "kx_config"
 #define KX_MAP_SRCRANGE "kx_srcrange"
+#define KX_MAP_SOCK_REV "kx_sock_rev"
 
 /* Program names, also their pin names under <bpffs>/kxdp/. */
 #define KX_PROG_TC_FROM_POD "tc_from_pod"
 #define KX_PROG_TC_TO_POD "tc_to_pod"
 #define KX_PROG_XDP_NETDEV "xdp_netdev"
 #define KX_PROG_TC_NETDEV "tc_netdev"
+#define KX_PROG_SOCK_CONNECT4 "sock_connect4"
+#define KX_PROG_SOCK_SENDMSG4 "sock_sendmsg4"
+#define KX_PROG_SOCK_RECVMSG4 "sock_recvmsg4"
+#define KX_PROG_SOCK_GETPEERNAME4 "sock_getpeername4"
 
 /* Directory under the bpffs mount that holds every kxdp pin. */
 #define KX_PIN_DIR "kxdp"
@@ -43,6 +48,7 @@
 #define KX_ENDPOINT_SLOTS 65536 /* kx_endpoints: one slot per address of a /16 */
 #define KX_MAX_SRCRANGES 65536 /* loadBalancerSourceRanges prefixes over all services */
 #define KX_NODE_ADDRS 8 /* addresses of this node a NodePort answers on */
+#define KX_SOCK_REV_SIZE 65536 /* host sockets connected to a service, for getpeername */
 
 /*
  * Source ports of NodePort connections SNATed to the node's address (policy
@@ -213,6 +219,25 @@ struct kx_config {
 	__u32 uplink_ifindex; /* where replies of external flows leave */
 	__u32 n_node_addrs; /* node_addrs[0..n) */
 	__be32 node_addrs[KX_NODE_ADDRS]; /* where node ports answer */
+	__u64 netns_cookie; /* the node's network namespace: the sock_* programs act there only */
+};
+
+/*
+ * Key of kx_sock_rev: a host socket (its cookie) that a sock_* program sent
+ * to a backend instead of a ClusterIP; the value is that ClusterIP, which
+ * recvmsg and getpeername give back to the application.
+ */
+struct kx_sock_rev_key {
+	__u64 cookie;
+	__be32 addr; /* backend */
+	__be16 port;
+	__u16 pad;
+};
+
+struct kx_sock_rev_val {
+	__be32 vip;
+	__be16 vport;
+	__u16 pad;
 };
 
 /*
@@ -251,6 +276,8 @@ enum kx_stat {
 	KX_STAT_DROP_SRC_RANGE, /* source outside the service's loadBalancerSourceRanges */
 	KX_STAT_DROP_NO_ROUTE, /* no route or neighbour towards a backend or client */
 	KX_STAT_DROP_NO_SNAT_PORT, /* no free SNAT port for a new flow */
+	KX_STAT_SOCK_CONNECT, /* a host socket sent to a backend at connect/sendmsg */
+	KX_STAT_SOCK_REFUSED, /* a host socket to a service without endpoints: ECONNREFUSED */
 	KX_STAT_MAX,
 };
 

@@ -3,15 +3,18 @@
 #ifndef KX_APPLY_H
 #define KX_APPLY_H
 
+#include "hcport.h"
 #include "kapi.h"
 #include "sync.h"
 
 /*
  * Rebuild the entries of one Service ("ns/name") from its objects in the
  * store (model), and sync only them. A Service or slice that fails to
- * decode leaves the entries as they were. Returns 0 or -1 with err.
+ * decode leaves the entries as they were. Its health-check node port, if
+ * any, follows (hc may be NULL). Returns 0 or -1 with err.
  */
-int kx_apply_owner(struct kx_syncer *s, struct kapi *k, const char *node, const char *owner,
-		   struct kx_sync_stats *st, size_t *n_ports, struct kx_err *err);
+int kx_apply_owner(struct kx_syncer *s, struct kx_hcports *hc, struct kapi *k, const char *node,
+		   const char *owner, struct kx_sync_stats *st, size_t *n_ports,
+		   struct kx_err *err);
 
 #endif /* KX_APPLY_H */

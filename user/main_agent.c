@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <sys/stat.h>
+#include "cgroup.h"
 #include "conflist.h"
+#include "hcport.h"
 #include "health.h"
 #include "k8s.h"
 #include "apply.h"
@@ -39,6 +41,7 @@ struct agent_opts {
 	const char *service_cidr; /* unallocated ClusterIPs in it are refused */
 	enum kx_xdp_mode xdp; /* how xdp_netdev goes on the uplink */
 	bool nodeport_internal; /* node ports on the InternalIP only (kube-router's way) */
+	const char *cgroup; /* cgroup v2 dir for the sock_* programs; NULL = the root, "" = none */
 	bool once;
 };
 
@@ -51,6 +54,7 @@ struct agent {
 	struct kx_health *health;
 	struct kx_syncer *syncer; /* mirror of the maps, kept across applies */
 	struct kx_config cfg; /* what kx_config holds */
+	struct kx_hcports *hc; /* health-check node ports being served */
 	uint32_t *neighs; /* other nodes' IPs with a managed neighbour entry */
 	size_t n_neighs;
 	int neigh_ifindex; /* on this interface */
@@ -80,6 +84,8 @@ static void usage(FILE *f)
 		   "                      native, generic or off (default auto)\n"
 		   "  --service-cidr CIDR the cluster's Service CIDR: a ClusterIP in it that no Service\n"
 		   "                      holds is refused, as kube-proxy does (default: none)\n"
+		   "  --cgroup DIR        cgroup v2 directory whose processes reach ClusterIPs through the\n"
+		   "                      sock_* programs (default: the cgroup v2 root; '' = none)\n"
 		   "  --nodeport-addresses all|internal\n"
 		   "                      where node ports answer: every address of the node, as\n"
 		   "                      kube-proxy (default), or its InternalIP only, as kube-router\n"
@@ -99,6 +105,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		{ "service-cidr", required_argument, NULL, 'S' },
 		{ "xdp", required_argument, NULL, 'X' },
 		{ "nodeport-addresses", required_argument, NULL, 'N' },
+		{ "cgroup", required_argument, NULL, 'G' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -139,6 +146,7 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 			}
 			o->nodeport_internal = !strcmp(optarg, "internal");
 			break;
+		case 'G': o->cgroup = optarg; break;
 		case 'c': o->cni_conf_dir = optarg; break;
 		case 'o': o->once = true; break;
 		case 'v': kx_log_verbosity++; break;
@@ -414,6 +422,8 @@ static int apply_objects(struct agent *a, const struct k8s_state *ks, const char
 	ret = kx_syncer_full(a->syncer, &t, &st, &err);
 	if (ret)
 		pr_warn("%s", err.msg);
+	if (a->hc)
+		kx_hcports_sync(a->hc, NULL, t.hcs, t.n_hcs);
 	setup_node(a, &t);
 	pr_info("applied %s: %zu services (+%zu ~%zu -%zu), backends +%zu -%zu%s", source,
 		t.n_svcs, st.svc_added, st.svc_changed, st.svc_removed, st.backends_added,
@@ -475,6 +485,28 @@ static int run_state_file(struct agent *a)
 			apply_state(a);
 	}
 	return 0;
+}
+
+/* The sock_* programs for host clients of ClusterIPs, on --cgroup (default: the root). */
+static void attach_cgroup(struct agent *a)
+{
+	struct kx_err err = { "" };
+	char root[4096];
+	const char *dir = a->o.cgroup;
+
+	if (dir && !dir[0])
+		return;
+	if (!dir) {
+		if (kx_cgroup2_root(root, sizeof(root), &err)) {
+			pr_warn("%s", err.msg);
+			return;
+		}
+		dir = root;
+	}
+	if (kx_cgroup_attach(a->o.bpffs, dir, &err))
+		pr_warn("host clients of ClusterIPs: %s", err.msg);
+	else
+		pr_info("cgroup %s: sock_connect4/sendmsg4/recvmsg4/getpeername4 attached", dir);
 }
 
 struct reattach {
@@ -540,7 +572,7 @@ static int apply_owner(struct agent *a, struct kapi *k, const char *owner)
 	struct kx_sync_stats st = { 0 };
 	struct kx_err err = { "" };
 	size_t ports = 0;
-	int ret = kx_apply_owner(a->syncer, k, a->o.node, owner, &st, &ports, &err);
+	int ret = kx_apply_owner(a->syncer, a->hc, k, a->o.node, owner, &st, &ports, &err);
 
 	if (ret && !st.failed) {
 		pr_warn("service %s rejected, keeping its last good state: %s", owner, err.msg);
@@ -653,8 +685,12 @@ int main(int argc, char **argv)
 	}
 	pr_info("node %s: datapath loaded, pins under %s/%s", a.o.node, a.o.bpffs, KX_PIN_DIR);
 	config_service_cidr(&a);
+	a.cfg.netns_cookie = kx_netns_cookie(&err);
+	if (!a.cfg.netns_cookie)
+		pr_warn("%s", err.msg);
 	if (write_config(&a, &err))
 		pr_warn("%s", err.msg);
+	attach_cgroup(&a);
 	reattach_pods(&a);
 	a.syncer = kx_syncer_new(&a.maps, &err);
 	if (!a.syncer) {
@@ -668,12 +704,15 @@ int main(int argc, char **argv)
 		if (!a.health)
 			pr_warn("%s", err.msg); /* the datapath matters more than the probe */
 	}
+	if (!a.o.once)
+		a.hc = kx_hcports_new();
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	ret = a.o.state ? run_state_file(&a) : run_api(&a);
 	if (stop)
 		pr_info("signal %d: exiting, the datapath keeps running from its pins", (int)stop);
 	kx_health_stop(a.health);
+	kx_hcports_free(a.hc);
 	kx_syncer_free(a.syncer);
 	free(a.neighs);
 	kx_nl_close(a.nl);

@@ -39,6 +39,8 @@ static const char *const stat_names[KX_STAT_MAX] = {
 	[KX_STAT_DROP_SRC_RANGE] = "drop_src_range",
 	[KX_STAT_DROP_NO_ROUTE] = "drop_no_route",
 	[KX_STAT_DROP_NO_SNAT_PORT] = "drop_no_snat_port",
+	[KX_STAT_SOCK_CONNECT] = "sock_connect",
+	[KX_STAT_SOCK_REFUSED] = "sock_refused",
 };
 
 static void usage(FILE *f)

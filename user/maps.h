@@ -19,6 +19,7 @@ struct kx_maps {
 	int stats;
 	int config;
 	int srcrange;
+	int sock_rev;
 };
 
 /* "<bpffs>/kxdp/<name>"; -1 if it does not fit. */

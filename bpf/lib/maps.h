@@ -101,4 +101,12 @@ KX_MAP struct {
 	__type(value, __u8);
 } kx_srcrange SEC(".maps");
 
+/* Host sockets sent to a backend by sock_connect4/sendmsg4: (cookie, backend) -> the VIP they asked for. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KX_SOCK_REV_SIZE);
+	__type(key, struct kx_sock_rev_key);
+	__type(value, struct kx_sock_rev_val);
+} kx_sock_rev SEC(".maps");
+
 #endif /* KX_BPF_MAPS_H */

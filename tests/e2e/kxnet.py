@@ -33,6 +33,16 @@ def sh(*args, check=True, input=None, env=None, timeout=60):
     return r
 
 
+def cgroup2_root():
+    """Where cgroup v2 is mounted (not always /sys/fs/cgroup: hybrid layouts)."""
+    with open("/proc/mounts") as f:
+        for line in f:
+            dev, mnt, fstype = line.split()[:3]
+            if fstype == "cgroup2":
+                return mnt
+    raise RuntimeError("no cgroup v2 mount")
+
+
 def netns_path(name):
     return "/run/netns/" + name
 
@@ -68,6 +78,29 @@ def remove_leftovers():
     for d in os.listdir(tmp):
         if d.startswith(TMP_PREFIX):
             shutil.rmtree(os.path.join(tmp, d), ignore_errors=True)
+    root = cgroup2_root()
+    for d in os.listdir(root):
+        if d.startswith(TMP_PREFIX):
+            remove_cgroup(os.path.join(root, d))
+
+
+def remove_cgroup(path):
+    """Kill what is left in a test's cgroup, then remove it."""
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            for pid in f.read().split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
+    except OSError:
+        return
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.02)
 
 
 class Fabric:
@@ -144,6 +177,10 @@ class Node:
         self.cni_dir = os.path.join(self.tmp, "net.d")
         self.agent = None
         self.agent_log = os.path.join(self.tmp, "agent.log")
+        # The node's own cgroup for its host processes: the sock_* programs
+        # go there, never on the machine's root cgroup.
+        self.cgroup = os.path.join(cgroup2_root(), os.path.basename(self.tmp))
+        os.mkdir(self.cgroup)
         self.pods = {}
         self.procs = []
         os.makedirs(self.bpffs)
@@ -172,7 +209,8 @@ class Node:
     def agent_args(self, kubeconfig=None):
         source = ["--kubeconfig", kubeconfig] if kubeconfig else ["--state", self.state]
         return in_ns(self.ns, os.path.join(BUILD, "kxdp-agent"), "--node", self.name,
-                     *source, "--bpffs", self.bpffs, "--cni-conf-dir", self.cni_dir)
+                     *source, "--bpffs", self.bpffs, "--cni-conf-dir", self.cni_dir,
+                     "--cgroup", self.cgroup)
 
     def start_agent(self, state=None, kubeconfig=None, wait=True):
         """Start the agent on a state file (written from state) or an API server."""
@@ -294,6 +332,18 @@ class Node:
                          str(count), *([str(sport)] if sport else []), timeout=300)
         return json.loads(r.stdout)
 
+    def host_run(self, *args, check=True, cgroup=None, **kw):
+        """A process of the node itself (a node daemon, a hostNetwork pod):
+        its namespace, and its cgroup (or the one given)."""
+        script = 'echo $$ > "%s/cgroup.procs" && exec "$@"' % (cgroup or self.cgroup)
+        return self.run("/bin/sh", "-c", script, "sh", *args, check=check, **kw)
+
+    def host_client(self, proto, ip, port, count, sport=None, cgroup=None):
+        r = self.host_run(PY, os.path.join(HELPERS, "client.py"), proto, ip, str(port),
+                          str(count), *([str(sport)] if sport else []), timeout=300,
+                          cgroup=cgroup)
+        return json.loads(r.stdout)
+
     def kxdp(self, *args, check=True):
         """The CLI as on the node (its netns: interface names are the node's)."""
         return sh(*in_ns(self.ns, os.path.join(BUILD, "kxdp"), "--bpffs", self.bpffs, *args),
@@ -320,6 +370,7 @@ class Node:
                 self.agent.wait()
         sh("ip", "netns", "del", self.ns, check=False)
         sh("umount", self.bpffs, check=False)
+        remove_cgroup(self.cgroup)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -444,7 +495,8 @@ def daemonset_agent(node, build=None):
         elif "configMapKeyRef" in src:
             env[e["name"]] = cm[src["configMapKeyRef"]["key"]]
     hostpaths = {m["mountPath"]: m["name"] for m in ctr["volumeMounts"]}
-    mapped = {"/sys/fs/bpf": node.bpffs, "/etc/cni/net.d": node.cni_dir}
+    mapped = {"/sys/fs/bpf": node.bpffs, "/etc/cni/net.d": node.cni_dir,
+              "/run/kxdp/cgroup": node.cgroup}
     assert set(mapped) <= set(hostpaths), "the DaemonSet no longer mounts %s" % mapped
 
     def expand(arg):

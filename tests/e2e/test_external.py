@@ -171,3 +171,49 @@ def test_source_ranges_do_not_filter_the_node_port(cluster):
     nodes, hosts = cluster
     r = hosts["ext2"].client("tcp", NODES["node130"][0], 30082, 2)
     assert r["errors"] == {} and r["counts"] == {"node130@" + EXT2_IP: 2}, r
+
+
+def health_check(host, ip, port=32100):
+    """GET http://ip:port/ from host: (status, parsed body)."""
+    code = ("import json, sys, urllib.request, urllib.error\n"
+            "try:\n"
+            "    r = urllib.request.urlopen('http://%s:%d/', timeout=3)\n"
+            "    print(json.dumps([r.status, json.load(r)]))\n"
+            "except urllib.error.HTTPError as e:\n"
+            "    print(json.dumps([e.code, json.load(e)]))\n" % (ip, port))
+    return json.loads(host.run(kxnet.PY, "-c", code).stdout)
+
+
+def wait_health(host, ip, status, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = health_check(host, ip)
+        if got[0] == status or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def test_health_check_node_port_follows_local_endpoints(cluster):
+    """healthCheckNodePort: 200 and the local endpoint count where the
+    Service has a ready endpoint on the node, 503 where not, as kube-proxy
+    answers a cloud load balancer; it follows the endpoints as they move."""
+    nodes, hosts = cluster
+    status, body = health_check(hosts["ext"], NODES["node130"][0])
+    assert status == 200
+    assert body["service"] == {"namespace": "test", "name": "lb"}
+    assert body["localEndpoints"] == 1
+    status, body = health_check(hosts["ext"], NODES["node131"][0])
+    assert status == 503 and body["localEndpoints"] == 0
+    only132 = state(lb_eps=[(BACKENDS["node132"], "node132")])
+    try:
+        for n in nodes.values():
+            n.apply_state(only132)
+        assert wait_health(hosts["ext"], NODES["node130"][0], 503)[0] == 503
+        assert wait_health(hosts["ext"], NODES["node132"][0], 200)[0] == 200
+        # and the LB IP's traffic, policy Local, is now dropped on node130
+        r = hosts["ext"].client("tcp", LB_IP, 80, 1)
+        assert r["counts"] == {} and r["errors"] == {"TimeoutError": 1}, r
+    finally:
+        for n in nodes.values():
+            n.apply_state(state())
+    assert wait_health(hosts["ext"], NODES["node130"][0], 200)[0] == 200
