@@ -66,6 +66,8 @@ static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p
 	struct kx_backend *b;
 	__u32 backend_id = 0;
 
+	if (svc->count == 0 && (svc->flags & KX_SVC_F_LOCAL))
+		return drop(skb, KX_STAT_DROP_NO_LOCAL); /* policy Local: dropped, as kube-proxy */
 	if (svc->count == 0)
 		return reject(skb, p, KX_STAT_REJECT_NO_BACKEND);
 	b = lb_select(svc, &backend_id);

@@ -97,6 +97,26 @@ static const char *proto_name(uint8_t p)
 	return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" : "?";
 }
 
+/* What an entry is beyond its address: "nodeport,local,src-ranges", "" for a plain ClusterIP. */
+static void svc_flags(const struct kx_svc_entry *s, char *out, size_t n, json_t *arr)
+{
+	const char *names[4];
+	size_t k = 0, len = 0;
+
+	if (s->key.scope == KX_SCOPE_EXTERNAL)
+		names[k++] = s->key.vip == KX_VIP_NODEPORT ? "nodeport" : "external";
+	if (s->val.flags & KX_SVC_F_LOCAL)
+		names[k++] = "local";
+	if (s->val.flags & KX_SVC_F_SRC_RANGES)
+		names[k++] = "src-ranges";
+	out[0] = '\0';
+	for (size_t i = 0; i < k; i++) {
+		len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", i ? "," : "",
+					names[i]);
+		json_array_append_new(arr, json_string(names[i]));
+	}
+}
+
 static int svc_list(const struct kx_maps *m, bool json)
 {
 	struct kx_snapshot snap;
@@ -118,13 +138,15 @@ static int svc_list(const struct kx_maps *m, bool json)
 	}
 	for (i = 0; i < snap.n_svcs; i++) {
 		const struct kx_svc_entry *s = &snap.svcs[i];
-		char vip[INET_ADDRSTRLEN], name[64];
-		json_t *jb = json_array();
+		char vip[INET_ADDRSTRLEN], name[64], flags[64];
+		json_t *jb = json_array(), *jf = json_array();
 
 		inet_ntop(AF_INET, &s->key.vip, vip, sizeof(vip));
 		snprintf(name, sizeof(name), "%s:%u", vip, ntohs(s->key.port));
+		svc_flags(s, flags, sizeof(flags), jf);
 		if (!json)
-			printf("%s  %s rr\n", proto_name(s->key.proto), name);
+			printf("%s  %s rr%s%s\n", proto_name(s->key.proto), name, flags[0] ? " " : "",
+			       flags);
 		for (j = 0; j < s->val.count; j++) {
 			struct kx_slot_key sk = { s->val.id, kx_slot_base(s->val.flags) + (uint32_t)j };
 			const struct kx_backend *b;
@@ -152,9 +174,9 @@ static int svc_list(const struct kx_maps *m, bool json)
 				"active_conns", act, "inactive_conns", inact,
 				"state", b->state == KX_BACKEND_ACTIVE ? "active" : "terminating"));
 		}
-		json_array_append_new(out, json_pack("{s:s, s:s, s:i, s:s, s:i, s:o}",
+		json_array_append_new(out, json_pack("{s:s, s:s, s:i, s:s, s:i, s:o, s:o}",
 			"protocol", proto_name(s->key.proto), "vip", vip, "port", ntohs(s->key.port),
-			"scheduler", "rr", "id", s->val.id, "backends", jb));
+			"scheduler", "rr", "id", s->val.id, "flags", jf, "backends", jb));
 	}
 	if (json) {
 		json_dumpf(out, stdout, JSON_INDENT(2));

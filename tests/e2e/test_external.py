@@ -52,7 +52,7 @@ ALL_EPS = [(BACKENDS["node132"], "node132"), (BACKENDS["node130"], "node130")]
 WEB_PORTS = [("http", 5001, "TCP"), ("dns", 5002, "UDP")]
 
 
-def state(lb_eps=ALL_EPS):
+def state(lb_eps=ALL_EPS, extra=()):
     ref = kxnet.reference_cluster()
     return kxnet.k8s_list(*ref["items"], *[
         svc_of("web", "12.0.182.80", [("http", 80, "TCP", 5001, 30080),
@@ -67,6 +67,10 @@ def state(lb_eps=ALL_EPS):
                loadBalancerSourceRanges=[EXT_IP + "/32"],
                status={"loadBalancer": {"ingress": [{"ip": LB_IP, "ipMode": "VIP"}]}}),
         slice_of("lb-1", "lb", WEB_PORTS, lb_eps),
+        svc_of("itp", "12.0.182.83", [("http", 80, "TCP", 5001, None)], type="ClusterIP",
+               internalTrafficPolicy="Local"),
+        slice_of("itp-1", "itp", WEB_PORTS, ALL_EPS),
+        *extra,
     ])
 
 
@@ -81,6 +85,8 @@ def cluster():
             n.run("ethtool", "-K", "eth0", "tx", "off")
             n.start_agent(state())
             nodes[name] = n
+        for n in nodes.values():
+            n.add_pod("client")
         for name, ip in BACKENDS.items():
             nodes[name].add_pod("backend", ip=ip)
             nodes[name].serve("backend", "tcp", "0.0.0.0", 5001, name + "@{peer}")
@@ -217,3 +223,65 @@ def test_health_check_node_port_follows_local_endpoints(cluster):
         for n in nodes.values():
             n.apply_state(state())
     assert wait_health(hosts["ext"], NODES["node130"][0], 200)[0] == 200
+
+
+def test_internal_traffic_policy_local_pod_to_pod(cluster):
+    """"should respect internalTrafficPolicy=Local Pod to Pod": a pod's
+    connections go to its own node's endpoint; with none there, they are
+    dropped (counted), not sent elsewhere."""
+    nodes, hosts = cluster
+    for name in BACKENDS:
+        r = nodes[name].client("client", "tcp", "12.0.182.83", 80, 4)
+        assert r["errors"] == {}, (name, r)
+        client_ip = nodes[name].pods["client"]["ip"]
+        assert r["counts"] == {"%s@%s" % (name, client_ip): 4}, name
+    before = stat(nodes["node131"], "drop_no_local")
+    r = nodes["node131"].client("client", "tcp", "12.0.182.83", 80, 1)
+    assert r["counts"] == {} and r["errors"] == {"TimeoutError": 1}, r
+    assert stat(nodes["node131"], "drop_no_local") > before
+
+
+def entries(node, addrs, node_port):
+    """(vip, port, protocol, flags) of node's kx_svc entries at addrs or node_port."""
+    out = json.loads(node.kxdp("svc", "list", "-o", "json").stdout)
+    return sorted((s["vip"], s["port"], s["protocol"], ",".join(s["flags"])) for s in out
+                  if s["vip"] in addrs or (s["vip"] == "0.0.0.0" and s["port"] == node_port))
+
+
+def test_service_changes_type_without_leftovers(cluster):
+    """"should be able to change the type from ExternalName to ClusterIP" and
+    on through NodePort and LoadBalancer and back: each step leaves exactly
+    that type's entries, and traffic follows."""
+    nodes, hosts = cluster
+    n = nodes["node131"]
+    vip, lbip = "12.0.182.90", "10.124.251.30"
+    slc = slice_of("morph-1", "morph", WEB_PORTS, ALL_EPS)
+    base = {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "morph", "namespace": "test"}}
+    steps = [
+        ("ExternalName", dict(base, spec={"type": "ExternalName",
+                                          "externalName": "db.example.com"}), []),
+        ("ClusterIP", svc_of("morph", vip, [("http", 80, "TCP", 5001, None)], type="ClusterIP"),
+         [(vip, 80, "TCP", "")]),
+        ("NodePort", svc_of("morph", vip, [("http", 80, "TCP", 5001, 30090)]),
+         [("0.0.0.0", 30090, "TCP", "nodeport"), (vip, 80, "TCP", "")]),
+        ("LoadBalancer", svc_of("morph", vip, [("http", 80, "TCP", 5001, 30090)],
+                                type="LoadBalancer",
+                                status={"loadBalancer": {"ingress": [{"ip": lbip}]}}),
+         [("0.0.0.0", 30090, "TCP", "nodeport"), (lbip, 80, "TCP", "external"),
+          (vip, 80, "TCP", "")]),
+        ("ClusterIP again", svc_of("morph", vip, [("http", 80, "TCP", 5001, None)],
+                                   type="ClusterIP"), [(vip, 80, "TCP", "")]),
+    ]
+    try:
+        for what, svc, want in steps:
+            n.apply_state(state(extra=[svc, slc]))
+            assert entries(n, (vip, lbip), 30090) == sorted(want), what
+            r = hosts["ext"].client("tcp", NODES["node131"][0], 30090, 1)
+            assert bool(r["counts"]) == any(w[3] == "nodeport" for w in want), (what, r)
+            if want:
+                r = n.client("client", "tcp", vip, 80, 2)
+                assert r["errors"] == {} and sum(r["counts"].values()) == 2, (what, r)
+    finally:
+        n.apply_state(state())
+    assert entries(n, (vip, lbip), 30090) == []
