@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xdp_netdev on external traffic through BPF_PROG_RUN: node ports to a local
+ * backend (DNAT, XDP_PASS) and to one on another node (DNAT + SNAT, XDP_TX
+ * with the MACs the FIB gives) and that backend's reply; source ranges;
+ * policy Local with no endpoint. Every rewritten byte and both checksums are
+ * checked here. The FIB lookups need an interface, routes and neighbours:
+ * the test runs in a network namespace of its own (unshare), with a veth
+ * pair standing in for the uplink and the network behind it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "testlib.h"
+#include "kxdp.skel.h"
+#include "maps.h"
+#include "model.h"
+#include "netlink.h"
+#include "sync.h"
+
+#define XDP_DROP 1
+#define XDP_PASS 2
+#define XDP_TX 3
+
+#define NODE_IP "10.124.242.131"
+#define CLIENT_IP "10.124.242.200"
+#define DENIED_IP "10.124.242.201"
+#define REMOTE_NODE_IP "10.124.242.132"
+#define LOCAL_POD "12.0.0.20"
+#define REMOTE_POD "12.0.1.93"
+#define LB_IP "10.124.251.20"
+
+static const uint8_t client_mac[6] = { 0x02, 0xc1, 0, 0, 0, 0x01 };
+static const uint8_t node132_mac[6] = { 0x02, 0x13, 0x20, 0, 0, 0x02 };
+static const uint8_t pod_mac[6] = { 0x02, 0xb1, 0, 0, 0, 0x02 };
+static const uint8_t host_mac[6] = { 0x02, 0xaa, 0, 0, 0, 0x0a };
+
+struct fx {
+	struct kxdp *skel;
+	struct kx_maps m;
+	int xdp;
+	int uplink; /* ifindex */
+	uint8_t uplink_mac[6];
+};
+
+static void sh(const char *cmd)
+{
+	if (system(cmd))
+		fail_msg("setup command failed: %s", cmd);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	*state = NULL;
+	struct kx_config c = { .node_ip = ip4(NODE_IP), .n_node_addrs = 1,
+			       .node_addrs = { ip4(NODE_IP) } };
+	struct kx_endpoint ep = { .addr = ip4(LOCAL_POD), .ifindex = 1 };
+	uint32_t zero = 0, slot = kx_endpoint_slot(ep.addr);
+	struct kx_err err = { "" };
+	struct nl_sock *nl;
+	bool up;
+
+	if (unshare(CLONE_NEWNET)) {
+		fprintf(stderr, "unshare(CLONE_NEWNET): %s: these tests need root\n",
+			strerror(errno));
+		return -1;
+	}
+	/* a node forwards (the agent turns it on): the FIB lookup asks */
+	sh("sysctl -qw net.ipv4.ip_forward=1 && ip link set lo up && ip link add up0 type veth peer name wire0 && "
+	   "ip addr add " NODE_IP "/24 dev up0 && ip link set up0 up && ip link set wire0 up && "
+	   "ip neigh add " REMOTE_NODE_IP " lladdr 02:13:20:00:00:02 dev up0 nud permanent && "
+	   "ip neigh add " CLIENT_IP " lladdr 02:c1:00:00:00:01 dev up0 nud permanent && "
+	   "ip route add 12.0.1.0/24 via " REMOTE_NODE_IP " dev up0");
+	nl = kx_nl_open(&err);
+	if (!nl || kx_nl_link_info(nl, "up0", &f->uplink, f->uplink_mac, &up, &err))
+		fail_msg("up0: %s", err.msg);
+	kx_nl_close(nl);
+	f->skel = kxdp__open_and_load();
+	if (!f->skel || kx_maps_from_object(f->skel->obj, &f->m, &err)) {
+		fprintf(stderr, "loading the BPF object failed: these tests need root\n");
+		return -1;
+	}
+	f->xdp = bpf_program__fd(f->skel->progs.xdp_netdev);
+	c.uplink_ifindex = (uint32_t)f->uplink;
+	assert_int_equal(bpf_map_update_elem(f->m.config, &zero, &c, BPF_ANY), 0);
+	memcpy(ep.pod_mac, pod_mac, 6);
+	memcpy(ep.host_mac, host_mac, 6);
+	assert_int_equal(bpf_map_update_elem(f->m.endpoints, &slot, &ep, BPF_ANY), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f)
+		kxdp__destroy(f->skel);
+	free(f);
+	return 0;
+}
+
+/* One external entry, written by the real sync code. */
+static void set_external(struct fx *f, const char *vip, uint16_t port, uint8_t flags,
+			 const char *backend, struct k8s_prefix *ranges, size_t n_ranges)
+{
+	struct kx_backend_desc b = { backend ? ip4(backend) : 0, 5001, IPPROTO_TCP,
+				     KX_BACKEND_ACTIVE };
+	struct kx_svc_desc d = {
+		.key = { vip ? ip4(vip) : KX_VIP_NODEPORT, htons(port), IPPROTO_TCP,
+			 KX_SCOPE_EXTERNAL },
+		.flags = flags | (n_ranges ? KX_SVC_F_SRC_RANGES : 0),
+		.backends = &b,
+		.n_backends = backend ? 1 : 0,
+		.src_ranges = ranges,
+		.n_src_ranges = n_ranges,
+	};
+	struct kx_table t = { .svcs = &d, .n_svcs = 1 };
+	struct kx_err err;
+
+	strcpy(d.owner, "t/ext");
+	strcpy(d.name, "t/ext");
+	if (kx_sync_apply(&f->m, &t, NULL, &err))
+		fail_msg("sync: %s", err.msg);
+}
+
+static int run_xdp(struct fx *f, const uint8_t *in, size_t len, uint8_t *out, uint32_t *out_len)
+{
+	struct xdp_md ctx = { .data_end = (uint32_t)len, .ingress_ifindex = (uint32_t)f->uplink };
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len,
+			    .data_out = out, .data_size_out = 256, .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(f->xdp, &o), 0);
+	*out_len = o.data_size_out;
+	return (int)o.retval;
+}
+
+static uint64_t stat_packets(struct fx *f, uint32_t what)
+{
+	int n = libbpf_num_possible_cpus();
+	struct kx_counter per[n];
+	uint64_t sum = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(f->m.stats, &what, per), 0);
+	for (int i = 0; i < n; i++)
+		sum += per[i].packets;
+	return sum;
+}
+
+/* The addresses and ports of out's IPv4/L4 headers, and both checksums valid. */
+static void assert_tuple(const uint8_t *out, const char *src, uint16_t sport, const char *dst,
+			 uint16_t dport)
+{
+	const uint8_t *ip = out + 14, *l4 = ip + 20;
+	uint32_t s, d;
+
+	memcpy(&s, ip + 12, 4);
+	memcpy(&d, ip + 16, 4);
+	assert_int_equal(s, ip4(src));
+	assert_int_equal(d, ip4(dst));
+	if (sport)
+		assert_int_equal(get16(l4), sport);
+	assert_int_equal(get16(l4 + 2), dport);
+	assert_int_equal(csum_check(ip, 20), 0);
+	assert_int_equal(l4_csum_check(ip), 0);
+}
+
+static void test_nodeport_local_backend_dnat_keeps_client(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+	uint64_t before = stat_packets(f, KX_STAT_EXT_NEW);
+
+	set_external(f, NULL, 30080, 0, LOCAL_POD, NULL, 0);
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40000, NODE_IP, 30080,
+		     0x02, NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_PASS);
+	assert_int_equal(len, n);
+	assert_tuple(out, CLIENT_IP, 40000, LOCAL_POD, 5001);
+	assert_memory_equal(out, in, 12); /* MACs untouched: tc_netdev delivers */
+	assert_int_equal(stat_packets(f, KX_STAT_EXT_NEW), before + 1);
+	/* the next packet of the flow follows its conntrack entry */
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40000, NODE_IP, 30080,
+		     0x10, "data");
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_PASS);
+	assert_tuple(out, CLIENT_IP, 40000, LOCAL_POD, 5001);
+	/* not a node address: not a node port */
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40001, "10.124.242.99",
+		     30080, 0x02, NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_PASS);
+	assert_memory_equal(out, in, n);
+}
+
+static void test_nodeport_remote_backend_snat_tx_and_reply(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[128], out[256], reply[128];
+	uint16_t snat_port;
+	uint32_t len;
+	size_t n;
+
+	set_external(f, NULL, 30080, 0, REMOTE_POD, NULL, 0);
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40100, NODE_IP, 30080,
+		     0x02, NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_TX);
+	/* to node132's MAC from the uplink's, as the FIB says */
+	assert_memory_equal(out, node132_mac, 6);
+	assert_memory_equal(out + 6, f->uplink_mac, 6);
+	assert_tuple(out, NODE_IP, 0, REMOTE_POD, 5001);
+	snat_port = get16(out + 14 + 20);
+	assert_true(snat_port >= KX_SNAT_PORT_MIN);
+
+	/* the backend's answer comes back to NODE_IP:snat_port */
+	n = build_l4(reply, f->uplink_mac, node132_mac, IPPROTO_TCP, REMOTE_POD, 5001, NODE_IP,
+		     snat_port, 0x12, NULL);
+	assert_int_equal(run_xdp(f, reply, n, out, &len), XDP_TX);
+	assert_memory_equal(out, client_mac, 6);
+	assert_tuple(out, NODE_IP, 30080, CLIENT_IP, 40100);
+
+	/* a second client flow gets a SNAT port of its own */
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40101, NODE_IP, 30080,
+		     0x02, NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_TX);
+	assert_int_not_equal(get16(out + 14 + 20), snat_port);
+}
+
+static void test_source_ranges_allow_and_deny(void **state)
+{
+	struct fx *f = *state;
+	struct k8s_prefix allow[] = { { ip4(CLIENT_IP), 32 }, { ip4("192.0.2.0"), 24 } };
+	uint64_t before = stat_packets(f, KX_STAT_DROP_SRC_RANGE);
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+
+	set_external(f, LB_IP, 80, KX_SVC_F_LOCAL, LOCAL_POD, allow, 2);
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, DENIED_IP, 40200, LB_IP, 80, 0x02,
+		     NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_DROP);
+	assert_int_equal(stat_packets(f, KX_STAT_DROP_SRC_RANGE), before + 1);
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, "192.0.2.77", 40200, LB_IP, 80,
+		     0x02, NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_PASS);
+	assert_tuple(out, "192.0.2.77", 40200, LOCAL_POD, 5001);
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40201, LB_IP, 80, 0x02,
+		     NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_PASS);
+	assert_tuple(out, CLIENT_IP, 40201, LOCAL_POD, 5001);
+}
+
+static void test_local_policy_without_endpoint_drops(void **state)
+{
+	struct fx *f = *state;
+	uint64_t before = stat_packets(f, KX_STAT_DROP_NO_LOCAL);
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+
+	set_external(f, NULL, 30081, KX_SVC_F_LOCAL, NULL, NULL, 0);
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40300, NODE_IP, 30081,
+		     0x02, NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_DROP);
+	assert_int_equal(stat_packets(f, KX_STAT_DROP_NO_LOCAL), before + 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_nodeport_local_backend_dnat_keeps_client),
+		cmocka_unit_test(test_nodeport_remote_backend_snat_tx_and_reply),
+		cmocka_unit_test(test_source_ranges_allow_and_deny),
+		cmocka_unit_test(test_local_policy_without_endpoint_drops),
+	};
+
+	kx_log_verbosity = KX_LOG_WARN - 1;
+	libbpf_set_print(kx_libbpf_print);
+	return cmocka_run_group_tests_name("nodeport", tests, setup, teardown);
+}
