@@ -13,6 +13,10 @@
  *   (or reverse NAT) with port change, and a redirect to a pod. A new flow
  *   cannot be rerun (its first run creates the entries): cold only.
  *
+ * xdp_netdev's node-port paths are measured the same way (cold), and the
+ * frame every cross-node pod packet is (warm). The empty program subtracted
+ * is a TC one; an empty XDP program costs the same within noise.
+ *
  * usage: prog_cost [ITERATIONS] [SERVICES] [csv]
  *   SERVICES other services (2 endpoints each) are loaded first; csv prints
  *   "path,ns" lines for bench/run.py instead of the Markdown table. (root)
@@ -46,6 +50,65 @@ static double run_ns(int prog, const uint8_t *frame, size_t len, int repeat)
 		exit(1);
 	}
 	return o.duration;
+}
+
+/* The same for an XDP program (no ctx: no FIB lookup on the measured paths). */
+static double run_xdp_ns(int prog, const uint8_t *frame, size_t len, int repeat)
+{
+	uint8_t out[256];
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len,
+			    .data_out = out, .data_size_out = sizeof(out), .repeat = repeat);
+
+	if (bpf_prog_test_run_opts(prog, &o)) {
+		fprintf(stderr, "BPF_PROG_RUN (xdp): %s\n", strerror(errno));
+		exit(1);
+	}
+	return o.duration;
+}
+
+/*
+ * xdp_netdev: a node port to a local backend, new flow (two conntrack
+ * inserts, DNAT) and established (conntrack hit, DNAT), cold; and the frame
+ * every cross-node pod packet is, one to a pod of this node, warm.
+ */
+static void xdp_paths(const struct kx_maps *m, int xdp, int iters, int big, double *np_new,
+		      double *np_est, double *pod_pass)
+{
+	struct kx_backend_desc b = { ip4("12.0.2.20"), 5001, IPPROTO_TCP, 0 };
+	struct kx_svc_desc d = { .key = { KX_VIP_NODEPORT, htons(30080), IPPROTO_TCP,
+					  KX_SCOPE_EXTERNAL },
+				 .backends = &b, .n_backends = 1 };
+	struct kx_config c = { .n_node_addrs = 1, .node_addrs = { ip4("10.124.242.131") } };
+	struct kx_syncer *s;
+	struct kx_sync_stats st = { 0 };
+	struct kx_err err;
+	uint32_t zero = 0;
+	uint8_t f[128];
+	size_t n;
+
+	strcpy(d.owner, "bench/nodeport");
+	s = kx_syncer_new(m, &err);
+	if (!s || kx_syncer_owner(s, d.owner, &d, 1, &st, &err) ||
+	    bpf_map_update_elem(m->config, &zero, &c, BPF_ANY)) {
+		fprintf(stderr, "node port setup: %s\n", err.msg);
+		exit(1);
+	}
+	kx_syncer_free(s);
+	*np_new = *np_est = 0;
+	for (int i = 0; i < iters; i++) {
+		uint16_t sport = 10000 + i % 50000;
+
+		n = build_l4(f, host, mac_a, IPPROTO_TCP, "10.124.242.200", sport, "10.124.242.131",
+			     30080, 0x02, NULL);
+		*np_new += run_xdp_ns(xdp, f, n, 1);
+		n = build_l4(f, host, mac_a, IPPROTO_TCP, "10.124.242.200", sport, "10.124.242.131",
+			     30080, 0x10, NULL);
+		*np_est += run_xdp_ns(xdp, f, n, 1);
+	}
+	*np_new /= iters;
+	*np_est /= iters;
+	n = build_l4(f, host, mac_a, IPPROTO_TCP, "12.0.1.93", 5001, "12.0.2.10", 40000, 0x10, NULL);
+	*pod_pass = run_xdp_ns(xdp, f, n, big);
 }
 
 static int empty_prog(void)
@@ -150,7 +213,7 @@ int main(int argc, char **argv)
 	struct kx_table t = { .svcs = &d, .n_svcs = 1 };
 	struct kxdp *skel = kxdp__open_and_load();
 	double redir1 = 0, empty, empty1 = 0, pass, pass1 = 0, redir, newf = 0, est = 0, rev = 0;
-	double to_pod, est_warm, rev_warm;
+	double to_pod, est_warm, rev_warm, np_new, np_est, xdp_pod;
 	struct kx_maps m;
 	struct kx_err err;
 	uint8_t f[128];
@@ -210,14 +273,18 @@ int main(int argc, char **argv)
 	n = build_l4(f, host, mac_a, IPPROTO_TCP, "10.1.1.1", 22, "12.0.2.10", 1000, 0x10, NULL);
 	to_pod = run_ns(to, f, n, big);
 	warm_ct_paths(&m, from, big, &est_warm, &rev_warm);
+	xdp_paths(&m, bpf_program__fd(skel->progs.xdp_netdev), iters, big, &np_new, &np_est,
+		  &xdp_pod);
 	if (csv) {
 		printf("new_flow,%.1f\nestablished,%.1f\nreverse_nat,%.1f\nlocal_redirect,%.1f\n"
 		       "pass_through,%.1f\nestablished_warm,%.1f\nreverse_nat_warm,%.1f\n"
 		       "local_redirect_warm,%.1f\npass_through_warm,%.1f\nto_pod_miss_warm,%.1f\n"
-		       "empty_repeat1,%.1f\nempty_warm,%.1f\n",
+		       "empty_repeat1,%.1f\nempty_warm,%.1f\nxdp_nodeport_new,%.1f\n"
+		       "xdp_nodeport_established,%.1f\nxdp_pod_pass_warm,%.1f\n",
 		       newf / iters - empty1, est / iters - empty1, rev / iters - empty1,
 		       redir1 - empty1, pass1 - empty1, est_warm - empty, rev_warm - empty,
-		       redir - empty, pass - empty, to_pod - empty, empty1, empty);
+		       redir - empty, pass - empty, to_pod - empty, empty1, empty, np_new - empty1,
+		       np_est - empty1, xdp_pod - empty);
 		kxdp__destroy(skel);
 		return 0;
 	}
@@ -233,6 +300,12 @@ int main(int argc, char **argv)
 	       redir - empty);
 	printf("| pass-through (IPv6) | %.1f | %.1f |\n", pass1 - empty1, pass - empty);
 	printf("| tc_to_pod, no conntrack hit | - | %.1f |\n", to_pod - empty);
+	printf("| xdp_netdev: node port new flow, local backend (2 CT inserts, DNAT) | %.1f | - |\n",
+	       np_new - empty1);
+	printf("| xdp_netdev: node port established, local backend (CT hit, DNAT) | %.1f | - |\n",
+	       np_est - empty1);
+	printf("| xdp_netdev: frame to a pod of this node (passed on) | - | %.1f |\n",
+	       xdp_pod - empty);
 	printf("| empty program (subtracted above) | %.1f | %.1f |\n", empty1, empty);
 	printf("\n%d fresh frames for each cold row\n", iters);
 	kxdp__destroy(skel);

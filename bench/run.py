@@ -656,6 +656,10 @@ def summary():
               table("cost", ["established_warm", "reverse_nat_warm", "local_redirect_warm",
                              "pass_through_warm", "to_pod_miss_warm"], COST_COUNTS, "ns",
                     fmt="%.0f"),
+              "xdp_netdev: a node port to a local backend (new flow, established; cold) and "
+              "a frame to a pod of this node, what every cross-node pod packet is (warm):", "",
+              table("cost", ["xdp_nodeport_new", "xdp_nodeport_established",
+                             "xdp_pod_pass_warm"], COST_COUNTS, "ns", fmt="%.0f"),
               "Under real traffic (`kernel.bpf_stats_enabled`: run_time_ns / run_cnt of "
               "tc_from_pod; the kernel's timing adds its own cost to every run, measured "
               "with the primitives and taken off in the second pair of tables). The wrk runs "

@@ -337,11 +337,20 @@ static int write_config(struct agent *a, struct kx_err *err)
 	return 0;
 }
 
-/* The Service CIDR from --service-cidr into a->cfg. */
+/*
+ * The Service CIDR from --service-cidr into a->cfg, over what kx_config
+ * holds: a restarted agent keeps the node fields (node ports keep answering)
+ * until its first sync confirms or changes them.
+ */
 static void config_service_cidr(struct agent *a)
 {
+	uint32_t zero = 0;
 	uint8_t len = 0;
 
+	if (bpf_map_lookup_elem(a->maps.config, &zero, &a->cfg))
+		memset(&a->cfg, 0, sizeof(a->cfg));
+	a->cfg.svc_cidr = 0;
+	a->cfg.svc_mask = 0;
 	if (!a->o.service_cidr || !a->o.service_cidr[0])
 		return;
 	kx_parse_cidr(a->o.service_cidr, &a->cfg.svc_cidr, &len);

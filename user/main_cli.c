@@ -41,6 +41,7 @@ static const char *const stat_names[KX_STAT_MAX] = {
 	[KX_STAT_DROP_NO_SNAT_PORT] = "drop_no_snat_port",
 	[KX_STAT_SOCK_CONNECT] = "sock_connect",
 	[KX_STAT_SOCK_REFUSED] = "sock_refused",
+	[KX_STAT_DROP_EXT_NO_BACKEND] = "drop_ext_no_backend",
 };
 
 static void usage(FILE *f)

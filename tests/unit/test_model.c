@@ -282,6 +282,22 @@ static const struct bad_case bad_cases[] = {
 	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80}]}},"
 	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"b\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80}]}}]}",
 	  "1.2.3.4:80/TCP is already served by service ns/a" },
+	{ SVC("{\"type\":\"NodePort\",\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80,\"nodePort\":70000}]}"),
+	  "spec.ports[0].nodePort: 70000 is not a port" },
+	{ SVC("{\"clusterIP\":\"1.2.3.4\",\"externalTrafficPolicy\":\"Nearby\",\"ports\":[]}"),
+	  "spec.externalTrafficPolicy: unknown policy \"Nearby\" (Cluster or Local)" },
+	{ SVC("{\"clusterIP\":\"1.2.3.4\",\"externalIPs\":[\"1.2.3\"],\"ports\":[]}"),
+	  "spec.externalIPs[0]: \"1.2.3\" is not an IP address" },
+	{ SVC("{\"type\":\"LoadBalancer\",\"clusterIP\":\"1.2.3.4\",\"loadBalancerSourceRanges\":[\"10.0.0.0/40\"],\"ports\":[]}"),
+	  "spec.loadBalancerSourceRanges[0]: want a CIDR" },
+	{ "{\"items\":[{\"kind\":\"Service\",\"metadata\":{\"name\":\"s\",\"namespace\":\"ns\"},"
+	  "\"spec\":{\"type\":\"LoadBalancer\",\"clusterIP\":\"1.2.3.4\",\"ports\":[]},"
+	  "\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":7}]}}}]}",
+	  "service ns/s: status.loadBalancer.ingress[0].ip: want an IP address string" },
+	{ "{\"items\":["
+	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\"},\"spec\":{\"type\":\"NodePort\",\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80,\"nodePort\":30080}]}},"
+	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"b\",\"namespace\":\"ns\"},\"spec\":{\"type\":\"NodePort\",\"clusterIP\":\"1.2.3.5\",\"ports\":[{\"port\":80,\"nodePort\":30080}]}}]}",
+	  "nodePort 30080/TCP is already served by service ns/a" },
 };
 
 static void test_malformed_input_one_line_error(void **unused)
