@@ -104,7 +104,7 @@ $(BUILD)/kxdp: $(BUILD)/user/main_cli.o $(BUILD)/libkxdp.a
 	$(msg) LD $@
 	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkxdp.a $(USER_HDRS) tests/unit/testlib.h
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkxdp.a $(USER_HDRS) tests/unit/testlib.h tests/unit/bpftest.h
 	@mkdir -p $(@D)
 	$(msg) TEST $@
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka

@@ -62,6 +62,23 @@ static __always_inline bool src_allowed(__u32 svc_id, __be32 saddr)
 }
 
 /*
+ * One end of a packet (address field *a, port field *pt, their copies in
+ * struct pkt *pa, *pp) becomes addr:port; IPv4 check *ipc and the L4 sum *c
+ * follow as full checksums.
+ */
+static __always_inline void xdp_nat_end(__sum16 *ipc, __u16 *c, __be32 *a, __be16 *pt,
+					__be32 *pa, __be16 *pp, __be32 addr, __be16 port)
+{
+	*ipc = csum16_replace4(*ipc, *pa, addr);
+	*c = csum16_replace4(*c, *pa, addr);
+	*c = csum16_replace2(*c, *pp, port);
+	*a = addr;
+	*pt = port;
+	*pa = addr;
+	*pp = port;
+}
+
+/*
  * Rewrite the destination (and, with snat, the source) of p's frame in
  * [data, data_end) to daddr:dport (saddr:sport), checksums updated as full
  * ones. Returns 0 or -1 (truncated).
@@ -82,22 +99,10 @@ static __always_inline int xdp_nat(void *data, void *data_end, struct pkt *p, __
 	if ((void *)(check + 1) > data_end)
 		return -1;
 	c = *check;
-	ip->check = csum16_replace4(ip->check, p->daddr, daddr);
-	c = csum16_replace4(c, p->daddr, daddr);
-	c = csum16_replace2(c, p->dport, dport);
-	ip->daddr = daddr;
-	l4[1] = dport;
-	p->daddr = daddr;
-	p->dport = dport;
-	if (snat) {
-		ip->check = csum16_replace4(ip->check, p->saddr, saddr);
-		c = csum16_replace4(c, p->saddr, saddr);
-		c = csum16_replace2(c, p->sport, sport);
-		ip->saddr = saddr;
-		l4[0] = sport;
-		p->saddr = saddr;
-		p->sport = sport;
-	}
+	xdp_nat_end(&ip->check, &c, &ip->daddr, &l4[1], &p->daddr, &p->dport, daddr, dport);
+	if (snat)
+		xdp_nat_end(&ip->check, &c, &ip->saddr, &l4[0], &p->saddr, &p->sport, saddr,
+			    sport);
 	if (udp && *check == 0)
 		return 0; /* UDP without a checksum keeps none (the field was never written) */
 	if (udp && c == 0)

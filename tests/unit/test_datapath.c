@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "testlib.h"
+#include "bpftest.h"
 #include "kxdp.skel.h"
 #include "maps.h"
 #include "model.h"
@@ -113,14 +113,7 @@ static int run(int prog, const uint8_t *in, size_t len, uint8_t *out, uint32_t *
 
 static uint64_t stat_packets(struct fx *f, uint32_t what)
 {
-	int n = libbpf_num_possible_cpus();
-	struct kx_counter per[n];
-	uint64_t sum = 0;
-
-	assert_int_equal(bpf_map_lookup_elem(f->m.stats, &what, per), 0);
-	for (int i = 0; i < n; i++)
-		sum += per[i].packets;
-	return sum;
+	return stat_packets_fd(f->m.stats, what);
 }
 
 static void assert_ip(const uint8_t *p, const char *ip)

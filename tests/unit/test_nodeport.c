@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "testlib.h"
+#include "bpftest.h"
 #include "kxdp.skel.h"
 #include "maps.h"
 #include "model.h"
@@ -146,14 +146,7 @@ static int run_xdp(struct fx *f, const uint8_t *in, size_t len, uint8_t *out, ui
 
 static uint64_t stat_packets(struct fx *f, uint32_t what)
 {
-	int n = libbpf_num_possible_cpus();
-	struct kx_counter per[n];
-	uint64_t sum = 0;
-
-	assert_int_equal(bpf_map_lookup_elem(f->m.stats, &what, per), 0);
-	for (int i = 0; i < n; i++)
-		sum += per[i].packets;
-	return sum;
+	return stat_packets_fd(f->m.stats, what);
 }
 
 /* The addresses and ports of out's IPv4/L4 headers, and both checksums valid. */
