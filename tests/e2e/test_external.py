@@ -124,6 +124,19 @@ def test_nodeport_on_every_node_reaches_every_backend(cluster):
         assert stat(nodes[name], "external_tx") >= tx + 5 * 2, name
 
 
+def test_cluster_ip_same_port_on_tcp_and_udp(cluster):
+    """A multi-port Service with port 80 on TCP and on UDP (different target
+    ports): a pod reaches each protocol's backends."""
+    nodes, hosts = cluster
+    n = nodes["node131"]
+    client_ip = n.pods["client"]["ip"]
+    for proto, sport in (("tcp", None), ("udp", 21200)):
+        r = n.client("client", proto, "12.0.182.80", 80, 4, sport=sport)
+        assert r["errors"] == {}, (proto, r)
+        assert r["counts"] == {"node132@" + client_ip: 2, "node130@" + client_ip: 2}, proto
+        assert r["peers"] == ["12.0.182.80:80"]
+
+
 def test_nodeport_udp_on_the_same_port(cluster):
     """The same node port on TCP and UDP: UDP datagrams get their answers."""
     nodes, hosts = cluster
@@ -180,13 +193,16 @@ def test_source_ranges_do_not_filter_the_node_port(cluster):
 
 
 def health_check(host, ip, port=32100):
-    """GET http://ip:port/ from host: (status, parsed body)."""
+    """GET http://ip:port/ from host: (status, parsed body); (None, reason)
+    when nothing answers."""
     code = ("import json, sys, urllib.request, urllib.error\n"
             "try:\n"
             "    r = urllib.request.urlopen('http://%s:%d/', timeout=3)\n"
             "    print(json.dumps([r.status, json.load(r)]))\n"
             "except urllib.error.HTTPError as e:\n"
-            "    print(json.dumps([e.code, json.load(e)]))\n" % (ip, port))
+            "    print(json.dumps([e.code, json.load(e)]))\n"
+            "except OSError as e:\n"
+            "    print(json.dumps([None, str(e)]))\n" % (ip, port))
     return json.loads(host.run(kxnet.PY, "-c", code).stdout)
 
 
@@ -266,10 +282,13 @@ def test_service_changes_type_without_leftovers(cluster):
         ("NodePort", svc_of("morph", vip, [("http", 80, "TCP", 5001, 30090)]),
          [("0.0.0.0", 30090, "TCP", "nodeport"), (vip, 80, "TCP", "")]),
         ("LoadBalancer", svc_of("morph", vip, [("http", 80, "TCP", 5001, 30090)],
-                                type="LoadBalancer",
+                                type="LoadBalancer", externalTrafficPolicy="Local",
+                                healthCheckNodePort=32101,
                                 status={"loadBalancer": {"ingress": [{"ip": lbip}]}}),
-         [("0.0.0.0", 30090, "TCP", "nodeport"), (lbip, 80, "TCP", "external"),
+         [("0.0.0.0", 30090, "TCP", "nodeport,local"), (lbip, 80, "TCP", "external,local"),
           (vip, 80, "TCP", "")]),
+        ("NodePort again", svc_of("morph", vip, [("http", 80, "TCP", 5001, 30090)]),
+         [("0.0.0.0", 30090, "TCP", "nodeport"), (vip, 80, "TCP", "")]),
         ("ClusterIP again", svc_of("morph", vip, [("http", 80, "TCP", 5001, None)],
                                    type="ClusterIP"), [(vip, 80, "TCP", "")]),
     ]
@@ -277,8 +296,12 @@ def test_service_changes_type_without_leftovers(cluster):
         for what, svc, want in steps:
             n.apply_state(state(extra=[svc, slc]))
             assert entries(n, (vip, lbip), 30090) == sorted(want), what
+            # node131 has no endpoint: its node port answers with policy Cluster only
             r = hosts["ext"].client("tcp", NODES["node131"][0], 30090, 1)
             assert bool(r["counts"]) == any(w[3] == "nodeport" for w in want), (what, r)
+            # the health-check port lives exactly as long as the LB with policy Local
+            hc = health_check(hosts["ext"], NODES["node131"][0], 32101)
+            assert hc[0] == (503 if what == "LoadBalancer" else None), (what, hc)
             if want:
                 r = n.client("client", "tcp", vip, 80, 2)
                 assert r["errors"] == {} and sum(r["counts"].values()) == 2, (what, r)
