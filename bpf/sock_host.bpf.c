@@ -3,8 +3,11 @@
  * sock_*: cgroup socket-address hooks for clients in the node's own network
  * namespace (kubelet probes, hostNetwork pods, node processes), which send
  * through no pod veth and so meet no TC program. A connect() or sendto() to
- * ClusterIP:port is sent to a backend at the socket itself (no per-packet
- * NAT), and recvmsg()/getpeername() give the ClusterIP back. cgroup hooks
+ * ClusterIP:port (or to an ExternalIP, an LB IP or a node port of this node:
+ * the same Service reached from inside) is sent to a backend at the socket
+ * itself (no per-packet NAT), and recvmsg()/getpeername() give the address
+ * asked for back. The node's own sockets are not subject to an LB's source
+ * ranges (its address is not known at connect time). cgroup hooks
  * see every network namespace, so each program acts only where its node's
  * namespace cookie matches: several nodes simulated on one machine (or a
  * node's pods in the same cgroup tree) never meet another node's services.
@@ -44,7 +47,7 @@ static __always_inline int sock_to_backend(struct bpf_sock_addr *ctx)
 	p.daddr = ctx->user_ip4;
 	p.dport = (__be16)ctx->user_port;
 	p.proto = ctx->protocol;
-	svc = svc_lookup(&p, KX_SCOPE_INTERNAL);
+	svc = svc_lookup_addr(&p, KX_SCOPE_INTERNAL);
 	if (!svc)
 		return SOCK_ALLOW;
 	if (svc->count == 0) { /* as a REJECT: the caller sees ECONNREFUSED at once */

@@ -46,7 +46,7 @@ static __always_inline bool ct_stale_for_syn(const struct kx_ct_val *ct, const s
 	b = bpf_map_lookup_elem(&kx_backends, &id);
 	if (!b || b->addr != ct->nat_addr || b->port != ct->nat_port)
 		return true;
-	svc = svc_lookup(p, KX_SCOPE_INTERNAL);
+	svc = svc_lookup_addr(p, KX_SCOPE_INTERNAL);
 	return !svc || svc->id != ct->svc_id;
 }
 
@@ -66,6 +66,8 @@ static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p
 	struct kx_backend *b;
 	__u32 backend_id = 0;
 
+	if ((svc->flags & KX_SVC_F_SRC_RANGES) && !src_allowed(svc->id, p->saddr))
+		return drop(skb, KX_STAT_DROP_SRC_RANGE);
 	if (svc->count == 0 && (svc->flags & KX_SVC_F_LOCAL))
 		return drop(skb, KX_STAT_DROP_NO_LOCAL); /* policy Local: dropped, as kube-proxy */
 	if (svc->count == 0)
@@ -127,7 +129,9 @@ static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
 	 * pod's address, so skip the service hash (~40 ns). */
 	if (endpoint_lookup(p->daddr))
 		return CONTINUE;
-	svc = svc_lookup(p, KX_SCOPE_INTERNAL);
+	/* A ClusterIP; or an external address of a Service (ExternalIP, LB IP, a
+	 * node port of this node), served from inside as kube-proxy does. */
+	svc = svc_lookup_addr(p, KX_SCOPE_INTERNAL);
 	if (svc)
 		return service_new_flow(skb, p, svc);
 	/* As kube-proxy (nftables): a ClusterIP no Service holds is refused. */

@@ -152,7 +152,7 @@ int xdp_netdev(struct xdp_md *ctx)
 	c = config_get();
 	if (!c)
 		goto pass;
-	svc = ext_svc_lookup(c, &p);
+	svc = svc_lookup_addr(&p, KX_SCOPE_EXTERNAL);
 	if (svc)
 		return ext_new_flow(ctx, &p, c, svc);
 pass:

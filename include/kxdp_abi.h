@@ -113,6 +113,12 @@ struct kx_svc_val {
 #define KX_SVC_F_LOCAL (1 << 1)
 /* loadBalancerSourceRanges: only sources kx_srcrange allows for this id reach it. */
 #define KX_SVC_F_SRC_RANGES (1 << 2)
+/*
+ * An external address (node port, ExternalIP, LB IP) as pods and the node
+ * reach it (scope internal): served inside with the Service's cluster-wide
+ * backends, as kube-proxy short-circuits it, never sent out and back.
+ */
+#define KX_SVC_F_IN_CLUSTER (1 << 3)
 
 static inline __u32 kx_slot_base(__u8 svc_flags)
 {

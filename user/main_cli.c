@@ -101,11 +101,13 @@ static const char *proto_name(uint8_t p)
 /* What an entry is beyond its address: "nodeport,local,src-ranges", "" for a plain ClusterIP. */
 static void svc_flags(const struct kx_svc_entry *s, char *out, size_t n, json_t *arr)
 {
-	const char *names[4];
+	const char *names[5];
 	size_t k = 0, len = 0;
 
-	if (s->key.scope == KX_SCOPE_EXTERNAL)
+	if (s->key.scope == KX_SCOPE_EXTERNAL || (s->val.flags & KX_SVC_F_IN_CLUSTER))
 		names[k++] = s->key.vip == KX_VIP_NODEPORT ? "nodeport" : "external";
+	if (s->val.flags & KX_SVC_F_IN_CLUSTER)
+		names[k++] = "in-cluster";
 	if (s->val.flags & KX_SVC_F_LOCAL)
 		names[k++] = "local";
 	if (s->val.flags & KX_SVC_F_SRC_RANGES)

@@ -211,22 +211,29 @@ struct svc_addr {
 	uint16_t port; /* host order */
 	uint8_t scope;
 	bool lb; /* a LoadBalancer ingress IP: source ranges apply */
+	bool in_cluster; /* an external address as pods and the node reach it */
 };
+
+/* Every external address twice: from outside (scope external), from inside (internal). */
+static size_t add_external(struct svc_addr *out, size_t n, uint32_t vip, uint16_t port, bool lb)
+{
+	out[n++] = (struct svc_addr){ vip, port, KX_SCOPE_EXTERNAL, lb, false };
+	out[n++] = (struct svc_addr){ vip, port, KX_SCOPE_INTERNAL, lb, true };
+	return n;
+}
 
 static size_t service_addrs(const struct k8s_service *s, const struct k8s_svc_port *sp,
 			    struct svc_addr *out)
 {
 	size_t n = 0, i;
 
-	out[n++] = (struct svc_addr){ s->cluster_ip, sp->port, KX_SCOPE_INTERNAL, false };
+	out[n++] = (struct svc_addr){ s->cluster_ip, sp->port, KX_SCOPE_INTERNAL, false, false };
 	if (s->type != K8S_SVC_CLUSTER_IP && sp->node_port)
-		out[n++] = (struct svc_addr){ KX_VIP_NODEPORT, sp->node_port, KX_SCOPE_EXTERNAL,
-					      false };
+		n = add_external(out, n, KX_VIP_NODEPORT, sp->node_port, false);
 	for (i = 0; i < s->n_external_ips; i++)
-		out[n++] = (struct svc_addr){ s->external_ips[i], sp->port, KX_SCOPE_EXTERNAL,
-					      false };
+		n = add_external(out, n, s->external_ips[i], sp->port, false);
 	for (i = 0; s->type == K8S_SVC_LOAD_BALANCER && i < s->n_lb_ips; i++)
-		out[n++] = (struct svc_addr){ s->lb_ips[i], sp->port, KX_SCOPE_EXTERNAL, true };
+		n = add_external(out, n, s->lb_ips[i], sp->port, true);
 	return n;
 }
 
@@ -235,21 +242,23 @@ static int port_entry(const struct slice_index *ix, const struct k8s_service *s,
 		      const struct k8s_svc_port *sp, const struct svc_addr *a, const char *node,
 		      struct kx_svc_desc *d, struct kx_err *err)
 {
-	bool local = a->scope == KX_SCOPE_INTERNAL ? s->itp_local : s->etp_local;
-	const char *where = a->scope == KX_SCOPE_INTERNAL ? "" :
-			    a->vip == KX_VIP_NODEPORT ? " nodePort" :
-			    a->lb		      ? " loadBalancer" :
-							" externalIP";
+	bool local = a->in_cluster		     ? false : /* kube-proxy: cluster-wide */
+		     a->scope == KX_SCOPE_INTERNAL ? s->itp_local :
+						     s->etp_local;
+	const char *where = a->scope == KX_SCOPE_INTERNAL && !a->in_cluster ? "" :
+			    a->vip == KX_VIP_NODEPORT			  ? " nodePort" :
+			    a->lb					  ? " loadBalancer" :
+									    " externalIP";
 
 	d->key.vip = a->vip;
 	d->key.port = htons(a->port);
 	d->key.proto = sp->proto;
 	d->key.scope = a->scope;
 	d->algo = KX_ALGO_RR;
-	d->flags = local ? KX_SVC_F_LOCAL : 0;
+	d->flags = (local ? KX_SVC_F_LOCAL : 0) | (a->in_cluster ? KX_SVC_F_IN_CLUSTER : 0);
 	snprintf(d->owner, sizeof(d->owner), "%s/%s", s->ns, s->name);
-	snprintf(d->name, sizeof(d->name), "%s/%s%s%s%s", s->ns, s->name, sp->name[0] ? ":" : "",
-		 sp->name, where);
+	snprintf(d->name, sizeof(d->name), "%s/%s%s%s%s%s", s->ns, s->name,
+		 sp->name[0] ? ":" : "", sp->name, where, a->in_cluster ? " (in-cluster)" : "");
 	if (a->lb && s->n_src_ranges) {
 		d->src_ranges = calloc(s->n_src_ranges, sizeof(*d->src_ranges));
 		if (!d->src_ranges) {
@@ -292,7 +301,7 @@ static int hc_cmp(const void *a, const void *b)
 int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table *t,
 		   struct kx_err *err)
 {
-	struct svc_addr addrs[2 + 2 * K8S_SVC_ADDRS_MAX];
+	struct svc_addr addrs[1 + 2 * (1 + 2 * K8S_SVC_ADDRS_MAX)];
 	struct slice_index ix = { 0 };
 	size_t cap = 0, i, j, k, n;
 
@@ -301,7 +310,7 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 		return -1;
 	for (i = 0; i < st->n_svcs; i++)
 		cap += st->svcs[i].n_ports *
-		       (2 + st->svcs[i].n_external_ips + st->svcs[i].n_lb_ips);
+		       (3 + 2 * (st->svcs[i].n_external_ips + st->svcs[i].n_lb_ips));
 	t->svcs = calloc(cap + 1, sizeof(*t->svcs));
 	t->hcs = calloc(st->n_svcs + 1, sizeof(*t->hcs));
 	if (!t->svcs || !t->hcs || slice_index_build(st, &ix)) {

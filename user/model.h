@@ -21,7 +21,7 @@ struct kx_backend_desc {
 struct kx_svc_desc {
 	struct kx_svc_key key; /* as the datapath looks it up */
 	char owner[KX_OWNER_MAX]; /* the Service it comes from, "ns/name" */
-	char name[K8S_NAME_MAX + 144]; /* "ns/name:port-name[ nodePort]" for logs and the CLI */
+	char name[K8S_NAME_MAX + 160]; /* "ns/name:port-name[ nodePort (in-cluster)]", logs and CLI */
 	uint8_t algo; /* enum kx_algo */
 	uint8_t flags; /* KX_SVC_F_LOCAL, KX_SVC_F_SRC_RANGES (the other bits are sync's) */
 	struct kx_backend_desc *backends; /* sorted by address, port */

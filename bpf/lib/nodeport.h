@@ -7,6 +7,7 @@
 #ifndef KX_BPF_NODEPORT_H
 #define KX_BPF_NODEPORT_H
 
+#include "lb.h"
 #include "maps.h"
 #include "nat.h"
 #include "parse.h"
@@ -14,52 +15,6 @@
 #define AF_INET 2
 #define BPF_FIB_LKUP_RET_SUCCESS 0
 
-static __always_inline struct kx_config *config_get(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&kx_config, &zero);
-}
-
-/* Is addr one of the addresses node ports answer on? */
-static __always_inline bool is_node_addr(const struct kx_config *c, __be32 addr)
-{
-#pragma unroll
-	for (int i = 0; i < KX_NODE_ADDRS; i++)
-		if (i < c->n_node_addrs && c->node_addrs[i] == addr)
-			return true;
-	return false;
-}
-
-/* The external entry p is for: its exact address (ExternalIP, LB IP), else a node port. */
-static __always_inline struct kx_svc_val *ext_svc_lookup(const struct kx_config *c,
-							 const struct pkt *p)
-{
-	struct kx_svc_key k = {
-		.vip = p->daddr,
-		.port = p->dport,
-		.proto = p->proto,
-		.scope = KX_SCOPE_EXTERNAL,
-	};
-	struct kx_svc_val *svc = bpf_map_lookup_elem(&kx_svc, &k);
-
-	if (svc || !is_node_addr(c, p->daddr))
-		return svc;
-	k.vip = KX_VIP_NODEPORT;
-	return bpf_map_lookup_elem(&kx_svc, &k);
-}
-
-/* loadBalancerSourceRanges: does a prefix of entry svc_id hold saddr? */
-static __always_inline bool src_allowed(__u32 svc_id, __be32 saddr)
-{
-	struct kx_srcrange_key k = {
-		.prefixlen = 64,
-		.svc_id = bpf_htonl(svc_id),
-		.addr = saddr,
-	};
-
-	return bpf_map_lookup_elem(&kx_srcrange, &k) != NULL;
-}
 
 /*
  * One end of a packet (address field *a, port field *pt, their copies in

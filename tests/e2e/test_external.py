@@ -280,15 +280,18 @@ def test_service_changes_type_without_leftovers(cluster):
         ("ClusterIP", svc_of("morph", vip, [("http", 80, "TCP", 5001, None)], type="ClusterIP"),
          [(vip, 80, "TCP", "")]),
         ("NodePort", svc_of("morph", vip, [("http", 80, "TCP", 5001, 30090)]),
-         [("0.0.0.0", 30090, "TCP", "nodeport"), (vip, 80, "TCP", "")]),
+         [("0.0.0.0", 30090, "TCP", "nodeport"), ("0.0.0.0", 30090, "TCP", "nodeport,in-cluster"),
+          (vip, 80, "TCP", "")]),
         ("LoadBalancer", svc_of("morph", vip, [("http", 80, "TCP", 5001, 30090)],
                                 type="LoadBalancer", externalTrafficPolicy="Local",
                                 healthCheckNodePort=32101,
                                 status={"loadBalancer": {"ingress": [{"ip": lbip}]}}),
-         [("0.0.0.0", 30090, "TCP", "nodeport,local"), (lbip, 80, "TCP", "external,local"),
-          (vip, 80, "TCP", "")]),
+         [("0.0.0.0", 30090, "TCP", "nodeport,local"),
+          ("0.0.0.0", 30090, "TCP", "nodeport,in-cluster"), (lbip, 80, "TCP", "external,local"),
+          (lbip, 80, "TCP", "external,in-cluster"), (vip, 80, "TCP", "")]),
         ("NodePort again", svc_of("morph", vip, [("http", 80, "TCP", 5001, 30090)]),
-         [("0.0.0.0", 30090, "TCP", "nodeport"), (vip, 80, "TCP", "")]),
+         [("0.0.0.0", 30090, "TCP", "nodeport"), ("0.0.0.0", 30090, "TCP", "nodeport,in-cluster"),
+          (vip, 80, "TCP", "")]),
         ("ClusterIP again", svc_of("morph", vip, [("http", 80, "TCP", 5001, None)],
                                    type="ClusterIP"), [(vip, 80, "TCP", "")]),
     ]
@@ -299,6 +302,10 @@ def test_service_changes_type_without_leftovers(cluster):
             # node131 has no endpoint: its node port answers with policy Cluster only
             r = hosts["ext"].client("tcp", NODES["node131"][0], 30090, 1)
             assert bool(r["counts"]) == any(w[3] == "nodeport" for w in want), (what, r)
+            # from inside (a pod of node131 to its node's port): every endpoint
+            r = n.client("client", "tcp", NODES["node131"][0], 30090, 2)
+            assert (sum(r["counts"].values()) == 2) == ("NodePort" in what or
+                                                        "LoadBalancer" in what), (what, r)
             # the health-check port lives exactly as long as the LB with policy Local
             hc = health_check(hosts["ext"], NODES["node131"][0], 32101)
             assert hc[0] == (503 if what == "LoadBalancer" else None), (what, hc)
@@ -308,3 +315,28 @@ def test_service_changes_type_without_leftovers(cluster):
     finally:
         n.apply_state(state())
     assert entries(n, (vip, lbip), 30090) == []
+
+
+def test_pods_and_the_node_reach_external_addresses_from_inside(cluster):
+    """As kube-proxy short-circuits them: a pod (or a node process) using a
+    node port of its own node, an ExternalIP or an LB IP reaches the
+    Service's endpoints directly, cluster-wide whatever the external policy,
+    with its own address kept; the LB IP's source ranges still apply."""
+    nodes, hosts = cluster
+    n = nodes["node131"]
+    me = n.pods["client"]["ip"]
+    both = {"node132@" + me: 2, "node130@" + me: 2}
+    for ip, port in ((NODES["node131"][0], 30080), (EIP, 80), (NODES["node131"][0], 30081)):
+        r = n.client("client", "tcp", ip, port, 4)
+        assert r["errors"] == {} and r["counts"] == both, (ip, port, r)
+        assert r["peers"] == ["%s:%d" % (ip, port)]
+    # the pod is not among the LB IP's allowed sources
+    r = n.client("client", "tcp", LB_IP, 80, 1)
+    assert r["counts"] == {} and r["errors"] == {"TimeoutError": 1}, r
+    # a node process through the cgroup hooks, to its node's port and the ExternalIP
+    node_ip = NODES["node131"][0]
+    for ip, port in ((node_ip, 30080), (EIP, 80)):
+        r = n.host_client("tcp", ip, port, 4)
+        assert r["errors"] == {}, (ip, r)
+        assert sorted(r["counts"]) == ["node130@" + node_ip, "node132@" + node_ip], (ip, r)
+        assert r["peers"] == ["%s:%d" % (ip, port)]

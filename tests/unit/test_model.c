@@ -18,17 +18,26 @@ static void build(const char *file, const char *node, struct kx_table *t)
 	k8s_state_free(&st);
 }
 
-/* The entry at vip ("nodeport": a node port) port/proto. */
-static const struct kx_svc_desc *find(const struct kx_table *t, const char *vip, uint16_t port,
-				      uint8_t proto)
+/* The entry of scope at vip ("nodeport": a node port) port/proto. */
+static const struct kx_svc_desc *find_in(const struct kx_table *t, const char *vip,
+					 uint16_t port, uint8_t proto, uint8_t scope)
 {
 	uint32_t a = strcmp(vip, "nodeport") ? ip4(vip) : KX_VIP_NODEPORT;
 
 	for (size_t i = 0; i < t->n_svcs; i++)
 		if (t->svcs[i].key.vip == a && t->svcs[i].key.port == htons(port) &&
-		    t->svcs[i].key.proto == proto)
+		    t->svcs[i].key.proto == proto && t->svcs[i].key.scope == scope)
 			return &t->svcs[i];
 	return NULL;
+}
+
+/* A ClusterIP entry, or an external address as reached from outside. */
+static const struct kx_svc_desc *find(const struct kx_table *t, const char *vip, uint16_t port,
+				      uint8_t proto)
+{
+	const struct kx_svc_desc *d = find_in(t, vip, port, proto, KX_SCOPE_EXTERNAL);
+
+	return d ? d : find_in(t, vip, port, proto, KX_SCOPE_INTERNAL);
 }
 
 static void assert_backend(const struct kx_svc_desc *d, size_t i, const char *ip, uint16_t port,
@@ -120,7 +129,7 @@ static void test_multiport_named_ports_several_slices(void **unused)
 	struct kx_table t;
 
 	build("multiport.json", "n1", &t);
-	assert_int_equal(t.n_svcs, 4); /* SCTP skipped; http's node port */
+	assert_int_equal(t.n_svcs, 5); /* SCTP skipped; http's node port, outside and inside */
 	d = find(&t, "nodeport", 30080, IPPROTO_TCP);
 	assert_non_null(d);
 	assert_int_equal(d->key.scope, KX_SCOPE_EXTERNAL);
@@ -157,8 +166,8 @@ static void test_external_addresses_and_policies(void **unused)
 	struct kx_table t;
 
 	build("external.json", "n1", &t);
-	/* lb: 2 ports x (ClusterIP, node port, 1 external IP, 2 LB IPs); internal: 1 */
-	assert_int_equal(t.n_svcs, 11);
+	/* lb: 2 ports x (ClusterIP + 2 x (node port, 1 external IP, 2 LB IPs)); internal: 1 */
+	assert_int_equal(t.n_svcs, 19);
 	d = find(&t, "10.96.0.20", 80, IPPROTO_TCP); /* internal policy Cluster: all ready */
 	assert_non_null(d);
 	assert_int_equal(d->key.scope, KX_SCOPE_INTERNAL);
@@ -183,6 +192,18 @@ static void test_external_addresses_and_policies(void **unused)
 	assert_int_equal(d->src_ranges[0].len, 24);
 	assert_int_equal(d->src_ranges[1].len, 32);
 	assert_non_null(find(&t, "203.0.113.12", 80, IPPROTO_TCP));
+	/* the same addresses from inside: every endpoint (kube-proxy's short
+	 * circuit), the LB IP's source ranges still apply */
+	d = find_in(&t, "nodeport", 30080, IPPROTO_TCP, KX_SCOPE_INTERNAL);
+	assert_non_null(d);
+	assert_int_equal(d->flags, KX_SVC_F_IN_CLUSTER);
+	assert_int_equal(d->n_backends, 2);
+	assert_string_equal(d->name, "shop/lb:http nodePort (in-cluster)");
+	d = find_in(&t, "203.0.113.10", 80, IPPROTO_TCP, KX_SCOPE_INTERNAL);
+	assert_non_null(d);
+	assert_int_equal(d->flags, KX_SVC_F_IN_CLUSTER | KX_SVC_F_SRC_RANGES);
+	assert_int_equal(d->n_backends, 2);
+	assert_int_equal(d->n_src_ranges, 2);
 	assert_null(find(&t, "203.0.113.11", 80, IPPROTO_TCP)); /* ipMode Proxy */
 	assert_int_equal(t.n_hcs, 1);
 	assert_int_equal(t.hcs[0].port, 32000);
