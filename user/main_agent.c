@@ -206,6 +206,25 @@ static int find_uplink(struct agent *a, const struct kx_table *t, struct kx_link
 	return r ? -1 : 0;
 }
 
+/*
+ * SNATed node-port flows take source ports KX_SNAT_PORT_MIN..MAX of the node's
+ * address; a local port range reaching into them could give a node socket
+ * the same tuple. Said once, not changed: the range is the admin's.
+ */
+static void check_port_range(void)
+{
+	const char *path = "/proc/sys/net/ipv4/ip_local_port_range";
+	FILE *f = fopen(path, "r");
+	unsigned lo, hi;
+
+	if (!f)
+		return;
+	if (fscanf(f, "%u %u", &lo, &hi) == 2 && hi >= KX_SNAT_PORT_MIN && lo <= KX_SNAT_PORT_MAX)
+		pr_warn("%s is %u-%u: it overlaps the node-port SNAT ports %d-%d; lower its top to %d",
+			path, lo, hi, KX_SNAT_PORT_MIN, KX_SNAT_PORT_MAX, KX_SNAT_PORT_MIN - 1);
+	fclose(f);
+}
+
 /* IP forwarding: pods on other nodes are reached through this node's stack. */
 static void enable_forwarding(void)
 {
@@ -700,6 +719,7 @@ int main(int argc, char **argv)
 	if (write_config(&a, &err))
 		pr_warn("%s", err.msg);
 	attach_cgroup(&a);
+	check_port_range();
 	reattach_pods(&a);
 	a.syncer = kx_syncer_new(&a.maps, &err);
 	if (!a.syncer) {

@@ -66,6 +66,7 @@ static int setup(void **state)
 	uint32_t zero = 0, slot = kx_endpoint_slot(ep.addr);
 	struct kx_err err = { "" };
 	struct nl_sock *nl;
+	FILE *fh;
 	bool up;
 
 	if (unshare(CLONE_NEWNET)) {
@@ -74,7 +75,10 @@ static int setup(void **state)
 		return -1;
 	}
 	/* a node forwards (the agent turns it on): the FIB lookup asks */
-	sh("sysctl -qw net.ipv4.ip_forward=1 && ip link set lo up && ip link add up0 type veth peer name wire0 && "
+	fh = fopen("/proc/sys/net/ipv4/ip_forward", "w"); /* this netns's, opened here */
+	if (!fh || fputs("1\n", fh) < 0 || fclose(fh))
+		fail_msg("ip_forward: %s", strerror(errno));
+	sh("ip link set lo up && ip link add up0 type veth peer name wire0 && "
 	   "ip addr add " NODE_IP "/24 dev up0 && ip link set up0 up && ip link set wire0 up && "
 	   "ip neigh add " REMOTE_NODE_IP " lladdr 02:13:20:00:00:02 dev up0 nud permanent && "
 	   "ip neigh add " CLIENT_IP " lladdr 02:c1:00:00:00:01 dev up0 nud permanent && "
