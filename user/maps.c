@@ -167,3 +167,34 @@ int kx_endpoint_foreach(int fd, int (*fn)(const struct kx_endpoint *ep, void *ct
 		first = false;
 	}
 }
+
+/* Conntrack entries read per BPF_MAP_LOOKUP_BATCH call. */
+#define KX_CT_BATCH 4096
+
+int kx_ct_foreach(int fd, int (*fn)(const struct kx_ct_key *k, const struct kx_ct_val *v, void *ctx),
+		  void *ctx)
+{
+	static struct kx_ct_key keys[KX_CT_BATCH];
+	static struct kx_ct_val vals[KX_CT_BATCH];
+	__u32 in = 0, out = 0;
+	bool first = true;
+	int ret;
+
+	for (;;) {
+		__u32 count = KX_CT_BATCH;
+
+		ret = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count, NULL);
+		if (ret && errno != ENOENT)
+			return -1;
+		for (__u32 i = 0; i < count; i++) {
+			int r = fn(&keys[i], &vals[i], ctx);
+
+			if (r)
+				return r;
+		}
+		if (ret) /* ENOENT: that was the last batch */
+			return 0;
+		in = out;
+		first = false;
+	}
+}

@@ -45,4 +45,13 @@ int kx_endpoint_put(int fd, const struct kx_endpoint *ep, struct kx_err *err);
 void kx_endpoint_del(int fd, __be32 addr);
 int kx_endpoint_foreach(int fd, int (*fn)(const struct kx_endpoint *ep, void *ctx), void *ctx);
 
+/*
+ * Every conntrack entry, in batches: fn on each until it returns non-zero
+ * (that value is returned); -1 with errno on a map error. fn may delete.
+ */
+struct kx_ct_key;
+struct kx_ct_val;
+int kx_ct_foreach(int fd, int (*fn)(const struct kx_ct_key *k, const struct kx_ct_val *v, void *ctx),
+		  void *ctx);
+
 #endif /* KX_MAPS_H */

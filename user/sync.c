@@ -156,8 +156,16 @@ struct orec {
 	size_t n;
 };
 
+/* A backend that left a service entry's set: its UDP flows are purged. */
+struct gone {
+	uint32_t svc_id;
+	uint32_t bid;
+};
+
 struct kx_syncer {
 	struct kx_maps m;
+	struct gone *gone; /* since the last purge */
+	size_t n_gone, cap_gone;
 	struct htab svcs; /* struct kx_svc_key -> struct srec */
 	struct htab backends; /* struct bkey -> struct brec */
 	struct htab by_bid; /* backend id -> struct bkey */
@@ -318,6 +326,7 @@ void kx_syncer_free(struct kx_syncer *s)
 
 	if (!s)
 		return;
+	free(s->gone);
 	for (size_t i = 0; htab_next(&s->svcs, &i, NULL, &v); i++) {
 		free(((struct srec *)v)->bids);
 		free(((struct srec *)v)->ranges);
@@ -454,6 +463,98 @@ static void ranges_prune(struct kx_syncer *s, uint32_t svc_id, const struct k8s_
 	}
 }
 
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void gone_add(struct kx_syncer *s, uint32_t svc_id, uint32_t bid)
+{
+	if (s->n_gone == s->cap_gone) {
+		size_t cap = s->cap_gone ? 2 * s->cap_gone : 64;
+		struct gone *g = realloc(s->gone, cap * sizeof(*g));
+
+		if (!g)
+			return; /* those flows then age out by LRU */
+		s->gone = g;
+		s->cap_gone = cap;
+	}
+	s->gone[s->n_gone++] = (struct gone){ svc_id, bid };
+}
+
+/* Note the backends of bids[0..n) that left entry svc_id: those not in keep[0..n_keep). */
+static void note_gone(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bids, size_t n,
+		      const uint32_t *keep, size_t n_keep)
+{
+	uint32_t *old = malloc((n + 1) * sizeof(*old)), *kept = malloc((n_keep + 1) * sizeof(*kept));
+
+	if (!old || !kept)
+		goto out;
+	memcpy(old, bids, n * sizeof(*old));
+	memcpy(kept, keep, n_keep * sizeof(*kept));
+	qsort(old, n, sizeof(*old), u32_cmp);
+	qsort(kept, n_keep, sizeof(*kept), u32_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if ((i && old[i] == old[i - 1]) ||
+		    bsearch(&old[i], kept, n_keep, sizeof(*kept), u32_cmp))
+			continue;
+		gone_add(s, svc_id, old[i]);
+	}
+out:
+	free(old);
+	free(kept);
+}
+
+static int gone_cmp(const void *a, const void *b)
+{
+	const struct gone *x = a, *y = b;
+
+	if (x->svc_id != y->svc_id)
+		return x->svc_id < y->svc_id ? -1 : 1;
+	return x->bid < y->bid ? -1 : x->bid > y->bid;
+}
+
+struct purge_ctx {
+	struct kx_syncer *s;
+	size_t purged;
+};
+
+static int purge_one(const struct kx_ct_key *k, const struct kx_ct_val *v, void *ctx)
+{
+	struct purge_ctx *p = ctx;
+	struct gone key = { v->svc_id, v->backend_id };
+
+	if (k->proto != IPPROTO_UDP ||
+	    !bsearch(&key, p->s->gone, p->s->n_gone, sizeof(key), gone_cmp))
+		return 0;
+	if (!bpf_map_delete_elem(p->s->m.ct, k))
+		p->purged++;
+	return 0;
+}
+
+/*
+ * UDP flows to a backend that left their service are deleted, as kube-proxy
+ * clears conntrack: the next datagram is load-balanced afresh instead of
+ * going to a gone pod (a DNS client would otherwise time out until its flow
+ * idles). TCP connections keep their backend until they close.
+ */
+static void purge_gone_udp(struct kx_syncer *s)
+{
+	struct purge_ctx p = { s, 0 };
+
+	if (!s->n_gone)
+		return;
+	qsort(s->gone, s->n_gone, sizeof(*s->gone), gone_cmp);
+	if (kx_ct_foreach(s->m.ct, purge_one, &p))
+		pr_warn("map %s: purging UDP flows of removed backends: %s", KX_MAP_CT,
+			strerror(errno));
+	else if (p.purged)
+		pr_info("conntrack: %zu UDP entries of removed backends purged", p.purged);
+	s->n_gone = 0;
+}
+
 /* Remove one service entry: entry first (no packet picks it), then its slots. */
 static void service_remove(struct kx_syncer *s, const struct kx_svc_key *key,
 			   struct kx_sync_stats *st)
@@ -466,6 +567,7 @@ static void service_remove(struct kx_syncer *s, const struct kx_svc_key *key,
 	if (bpf_map_delete_elem(s->m.svc, key) && errno != ENOENT)
 		return; /* still there: keep the mirror true */
 	htab_del(&s->svcs, key);
+	note_gone(s, rc.val.id, rc.bids, rc.val.count, NULL, 0);
 	slots_delete(s, rc.val.id, rc.val.flags, rc.val.count);
 	ranges_prune(s, rc.val.id, rc.ranges, rc.n_ranges, NULL, 0);
 	backends_unref(s, rc.bids, rc.val.count, st);
@@ -536,6 +638,7 @@ static int service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint3
 	backends_ref(s, bids, d->n_backends);
 	htab_put(&s->svcs, &d->key, &nr);
 	if (r) {
+		note_gone(s, old.val.id, old.bids, old.val.count, bids, d->n_backends);
 		slots_delete(s, old.val.id, old.val.flags, old.val.count);
 		ranges_prune(s, old.val.id, old.ranges, old.n_ranges, nr.ranges, nr.n_ranges);
 		backends_unref(s, old.bids, old.val.count, st);
@@ -580,8 +683,8 @@ static const char *owner_name(struct kx_syncer *s, uint32_t id)
 	return o ? o->name : "(another service)";
 }
 
-int kx_syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_desc *descs,
-		    size_t n, struct kx_sync_stats *st, struct kx_err *err)
+static int syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_desc *descs,
+			size_t n, struct kx_sync_stats *st, struct kx_err *err)
 {
 	uint32_t id = owner_id(s, owner, n > 0);
 	struct kx_svc_key *held = calloc(n + 1, sizeof(*held));
@@ -640,6 +743,15 @@ int kx_syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_
 	return ret;
 }
 
+int kx_syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_desc *descs,
+		    size_t n, struct kx_sync_stats *st, struct kx_err *err)
+{
+	int ret = syncer_owner(s, owner, descs, n, st, err);
+
+	purge_gone_udp(s);
+	return ret;
+}
+
 /* Descriptors of one owner are contiguous after sorting by owner. */
 static int by_owner(const void *a, const void *b)
 {
@@ -682,7 +794,7 @@ int kx_syncer_full(struct kx_syncer *s, const struct kx_table *t, struct kx_sync
 		char name[KX_OWNER_MAX];
 
 		memcpy(name, o->name, KX_OWNER_MAX);
-		kx_syncer_owner(s, name, NULL, 0, st, &e);
+		syncer_owner(s, name, NULL, 0, st, &e);
 		i = (size_t)-1; /* the table changed under the iteration: restart */
 	}
 	qsort(order, t->n_svcs, sizeof(*order), by_owner);
@@ -690,7 +802,7 @@ int kx_syncer_full(struct kx_syncer *s, const struct kx_table *t, struct kx_sync
 	for (i = 0; batch && i < t->n_svcs; i = j) {
 		for (j = i; j < t->n_svcs && !strcmp(order[j]->owner, order[i]->owner); j++)
 			batch[j - i] = *order[j];
-		if (kx_syncer_owner(s, order[i]->owner, batch, j - i, st, &e) && !first.msg[0]) {
+		if (syncer_owner(s, order[i]->owner, batch, j - i, st, &e) && !first.msg[0]) {
 			first = e;
 			ret = -1;
 		}
@@ -711,6 +823,7 @@ int kx_syncer_full(struct kx_syncer *s, const struct kx_table *t, struct kx_sync
 	}
 	if (ret && err)
 		*err = first;
+	purge_gone_udp(s);
 	htab_free(&wanted);
 	free(batch);
 	free(order);

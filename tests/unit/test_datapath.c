@@ -256,6 +256,54 @@ static void test_syn_to_vip_round_robin_dnat(void **state)
 	assert_int_equal(l4_csum_check(out + 14), 0);
 }
 
+static bool ct_has(struct fx *f, uint8_t proto, const char *sa, uint16_t sp, const char *da,
+		   uint16_t dp)
+{
+	struct kx_ct_key k = { ip4(sa), ip4(da), htons(sp), htons(dp), proto, { 0 } };
+	struct kx_ct_val v;
+
+	return !bpf_map_lookup_elem(f->m.ct, &k, &v);
+}
+
+/*
+ * A backend leaves a service: its UDP flows (both entries) are purged, so
+ * the next datagram picks a live backend; the other backend's UDP flow and
+ * TCP connections to the removed one stay.
+ */
+static void test_udp_flows_of_a_removed_backend_are_purged(void **state)
+{
+	const char *two[] = { "12.0.2.20", "12.0.2.30" }, *one[] = { "12.0.2.20" };
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+
+	for (int proto = IPPROTO_TCP; proto; proto = proto == IPPROTO_TCP ? IPPROTO_UDP : 0) {
+		set_service(f, "12.0.182.74", 53, (uint8_t)proto, two, 5353, 2);
+		for (uint16_t sport = 42000; sport < 42002; sport++) {
+			n = build_l4(in, host_mac_a, client_mac, (uint8_t)proto, "12.0.2.10", sport,
+				     "12.0.182.74", 53, 0x02, "q");
+			assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+		}
+		/* rr: 42000 -> .20, 42001 -> .30 */
+		assert_true(ct_has(f, (uint8_t)proto, "12.0.2.30", 5353, "12.0.2.10", 42001));
+		set_service(f, "12.0.182.74", 53, (uint8_t)proto, one, 5353, 1);
+		bool purged = proto == IPPROTO_UDP;
+
+		assert_int_equal(ct_has(f, (uint8_t)proto, "12.0.2.10", 42001, "12.0.182.74", 53),
+				 !purged);
+		assert_int_equal(ct_has(f, (uint8_t)proto, "12.0.2.30", 5353, "12.0.2.10", 42001),
+				 !purged);
+		assert_true(ct_has(f, (uint8_t)proto, "12.0.2.10", 42000, "12.0.182.74", 53));
+		assert_true(ct_has(f, (uint8_t)proto, "12.0.2.20", 5353, "12.0.2.10", 42000));
+	}
+	/* the purged flow's next datagram goes to the live backend */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.10", 42001, "12.0.182.74", 53,
+		     0, "q");
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_ip(out + 30, "12.0.2.20");
+}
+
 static void test_syn_on_stale_conntrack_reselects(void **state)
 {
 	const char *first[] = { "12.0.2.20" }, *second[] = { "12.0.2.30" };
@@ -743,6 +791,7 @@ int main(void)
 		cmocka_unit_test(test_tc_to_pod_host_backend_reply),
 		cmocka_unit_test(test_tc_netdev_remote_backend_reply_and_delivery),
 		cmocka_unit_test(test_xdp_netdev_passes_and_counts),
+		cmocka_unit_test(test_udp_flows_of_a_removed_backend_are_purged),
 		cmocka_unit_test(test_sync_reconciles_in_place),
 	};
 
