@@ -44,6 +44,9 @@ static __always_inline int sock_to_backend(struct bpf_sock_addr *ctx)
 		return SOCK_ALLOW;
 	if (!in_node_netns(ctx))
 		return SOCK_ALLOW;
+	/* p.saddr stays 0: the source is not chosen yet at connect(), so sh and mh
+	 * send all of the node's own sockets to one backend, as IPVS hashing the
+	 * node's address would. */
 	p.daddr = ctx->user_ip4;
 	p.dport = (__be16)ctx->user_port;
 	p.proto = ctx->protocol;
@@ -55,7 +58,7 @@ static __always_inline int sock_to_backend(struct bpf_sock_addr *ctx)
 		bpf_set_retval(-KX_ECONNREFUSED);
 		return SOCK_DENY;
 	}
-	b = lb_select(svc, &backend_id);
+	b = lb_select(svc, &p, &backend_id);
 	if (!b) {
 		stat_add(KX_STAT_DROP_NO_SLOT, 0);
 		return SOCK_ALLOW;

@@ -75,10 +75,22 @@ enum kx_scope {
  */
 #define KX_VIP_NODEPORT 0
 
-/* Backend selection algorithm of a service. */
+/* Backend selection algorithm of a service (kube-router's service.scheduler). */
 enum kx_algo {
 	KX_ALGO_RR = 0, /* strict round robin, one counter per service */
+	KX_ALGO_SH = 1, /* source hashing: the client address picks the slot */
+	KX_ALGO_MH = 2, /* Maglev hashing: the slots hold a lookup table of KX_MAGLEV_* entries */
+	KX_ALGO_RANDOM = 3, /* a random slot per new flow */
 };
+
+/*
+ * Maglev lookup table sizes (primes): the small one while a service has at
+ * most KX_MAGLEV_SMALL_MAX backends (about 100 entries each keeps the spread
+ * even), the large one above.
+ */
+#define KX_MAGLEV_SMALL 4093
+#define KX_MAGLEV_SMALL_MAX 40
+#define KX_MAGLEV_LARGE 65521
 
 /* Lookup key of kx_svc. */
 struct kx_svc_key {
@@ -119,6 +131,8 @@ struct kx_svc_val {
  * backends, as kube-proxy short-circuits it, never sent out and back.
  */
 #define KX_SVC_F_IN_CLUSTER (1 << 3)
+/* sh and mh hash the client's port with its address (kube-router's flag-2: sh-port, mh-port). */
+#define KX_SVC_F_HASH_PORT (1 << 4)
 
 static inline __u32 kx_slot_base(__u8 svc_flags)
 {

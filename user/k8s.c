@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "k8s.h"
+#include "kxdp_abi.h"
 
 /* Which object an error is about: "service test/test", "items[4]". */
 struct obj_ctx {
@@ -422,6 +423,45 @@ static int decode_lb_ingress(json_t *item, struct k8s_service *s, const struct o
 	return 0;
 }
 
+/* An annotation's string value, or NULL. */
+static const char *annotation(json_t *item, const char *key)
+{
+	json_t *md = json_object_get(item, "metadata");
+	json_t *ann = json_is_object(md) ? json_object_get(md, "annotations") : NULL;
+	json_t *v = json_is_object(ann) ? json_object_get(ann, key) : NULL;
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/*
+ * kube-router's Service annotations: the scheduler (rr, sh, mh, random; an
+ * unknown one is rr with a warning, as kube-router falls back), its flags
+ * (flag-2: hash the port too), and service.local (both policies Local).
+ * service.hairpin needs nothing: hairpin always works here, as with
+ * kube-proxy.
+ */
+static void decode_kube_router(json_t *item, struct k8s_service *s, const struct obj_ctx *c)
+{
+	const char *v = annotation(item, "kube-router.io/service.scheduler");
+	const char *flags = annotation(item, "kube-router.io/service.schedflags");
+
+	s->algo = KX_ALGO_RR;
+	if (v && !strcmp(v, "sh"))
+		s->algo = KX_ALGO_SH;
+	else if (v && !strcmp(v, "mh"))
+		s->algo = KX_ALGO_MH;
+	else if (v && !strcmp(v, "random"))
+		s->algo = KX_ALGO_RANDOM;
+	else if (v && *v && strcmp(v, "rr"))
+		pr_warn("%s: kube-router.io/service.scheduler \"%s\" is not served (rr, sh, mh, random): using rr",
+			c->what, v);
+	s->hash_port = flags && (strstr(flags, "flag-2") || strstr(flags, "sh-port") ||
+				 strstr(flags, "mh-port"));
+	v = annotation(item, "kube-router.io/service.local");
+	if (v && !strcmp(v, "true"))
+		s->etp_local = s->itp_local = true;
+}
+
 /* What a Service exposes beyond its ClusterIP: node ports, external and LB IPs, policies. */
 static int decode_service_external(json_t *item, json_t *spec, struct k8s_service *s,
 				   const struct obj_ctx *c, struct kx_err *err)
@@ -431,6 +471,7 @@ static int decode_service_external(json_t *item, json_t *spec, struct k8s_servic
 	if (traffic_policy(spec, "externalTrafficPolicy", &s->etp_local, c, err) ||
 	    traffic_policy(spec, "internalTrafficPolicy", &s->itp_local, c, err))
 		return -1;
+	decode_kube_router(item, s, c);
 	v = json_object_get(spec, "healthCheckNodePort");
 	if (v && !json_is_null(v) && s->etp_local && s->type == K8S_SVC_LOAD_BALANCER &&
 	    port_num(v, &s->hc_node_port, c, "spec.healthCheckNodePort", err))

@@ -120,6 +120,24 @@ static void svc_flags(const struct kx_svc_entry *s, char *out, size_t n, json_t 
 	}
 }
 
+static const char *algo_name(uint8_t algo)
+{
+	static const char *const names[] = { [KX_ALGO_RR] = "rr", [KX_ALGO_SH] = "sh",
+					     [KX_ALGO_MH] = "mh", [KX_ALGO_RANDOM] = "random" };
+
+	return algo < sizeof(names) / sizeof(names[0]) && names[algo] ? names[algo] : "?";
+}
+
+/* Has bid been listed already for this entry? (mh: a backend fills many slots) */
+static bool seen_before(uint32_t *seen, size_t *n, uint32_t bid)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (seen[i] == bid)
+			return true;
+	seen[(*n)++] = bid;
+	return false;
+}
+
 static int svc_list(const struct kx_maps *m, bool json)
 {
 	struct kx_snapshot snap;
@@ -146,17 +164,20 @@ static int svc_list(const struct kx_maps *m, bool json)
 
 		inet_ntop(AF_INET, &s->key.vip, vip, sizeof(vip));
 		snprintf(name, sizeof(name), "%s:%u", vip, ntohs(s->key.port));
+		uint32_t *seen = calloc(s->val.count + 1, sizeof(*seen));
+		size_t n_seen = 0;
+
 		svc_flags(s, flags, sizeof(flags), jf);
 		if (!json)
-			printf("%s  %s rr%s%s\n", proto_name(s->key.proto), name, flags[0] ? " " : "",
-			       flags);
-		for (j = 0; j < s->val.count; j++) {
+			printf("%s  %s %s%s%s\n", proto_name(s->key.proto), name,
+			       algo_name(s->val.algo), flags[0] ? " " : "", flags);
+		for (j = 0; seen && j < s->val.count; j++) {
 			struct kx_slot_key sk = { s->val.id, kx_slot_base(s->val.flags) + (uint32_t)j };
 			const struct kx_backend *b;
 			uint32_t bid, act = 0, inact = 0;
 			char ip[INET_ADDRSTRLEN], dname[64];
 
-			if (bpf_map_lookup_elem(m->slots, &sk, &bid))
+			if (bpf_map_lookup_elem(m->slots, &sk, &bid) || seen_before(seen, &n_seen, bid))
 				continue;
 			b = kx_snapshot_backend(&snap, bid);
 			if (!b)
@@ -177,9 +198,11 @@ static int svc_list(const struct kx_maps *m, bool json)
 				"active_conns", act, "inactive_conns", inact,
 				"state", b->state == KX_BACKEND_ACTIVE ? "active" : "terminating"));
 		}
+		free(seen);
 		json_array_append_new(out, json_pack("{s:s, s:s, s:i, s:s, s:i, s:o, s:o}",
 			"protocol", proto_name(s->key.proto), "vip", vip, "port", ntohs(s->key.port),
-			"scheduler", "rr", "id", s->val.id, "flags", jf, "backends", jb));
+			"scheduler", algo_name(s->val.algo), "id", s->val.id, "flags", jf,
+			"backends", jb));
 	}
 	if (json) {
 		json_dumpf(out, stdout, JSON_INDENT(2));

@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include "maglev.h"
 #include "model.h"
 
 int kx_svc_key_cmp(const struct kx_svc_key *a, const struct kx_svc_key *b)
@@ -237,6 +238,34 @@ static size_t service_addrs(const struct k8s_service *s, const struct k8s_svc_po
 	return n;
 }
 
+/*
+ * mh: the slots become the Maglev table, each entry one of the backends, so
+ * the datapath's hash % count indexes it like any other slot set.
+ */
+static int maglev_slots(struct kx_svc_desc *d, struct kx_err *err)
+{
+	uint32_t m = kx_maglev_size(d->n_backends), *table;
+	struct kx_backend_desc *slots;
+
+	if (!d->n_backends)
+		return 0;
+	table = calloc(m, sizeof(*table));
+	slots = calloc(m, sizeof(*slots));
+	if (!table || !slots || kx_maglev_fill(d->backends, d->n_backends, m, table)) {
+		free(table);
+		free(slots);
+		kx_errf(err, "service %s: out of memory for its Maglev table", d->name);
+		return -1;
+	}
+	for (uint32_t j = 0; j < m; j++)
+		slots[j] = d->backends[table[j]];
+	free(table);
+	free(d->backends);
+	d->backends = slots;
+	d->n_backends = m;
+	return 0;
+}
+
 /* The entry of one service port at one address: key, policy, backends, ranges. */
 static int port_entry(const struct slice_index *ix, const struct k8s_service *s,
 		      const struct k8s_svc_port *sp, const struct svc_addr *a, const char *node,
@@ -254,7 +283,6 @@ static int port_entry(const struct slice_index *ix, const struct k8s_service *s,
 	d->key.port = htons(a->port);
 	d->key.proto = sp->proto;
 	d->key.scope = a->scope;
-	d->algo = KX_ALGO_RR;
 	d->flags = (local ? KX_SVC_F_LOCAL : 0) | (a->in_cluster ? KX_SVC_F_IN_CLUSTER : 0);
 	snprintf(d->owner, sizeof(d->owner), "%s/%s", s->ns, s->name);
 	snprintf(d->name, sizeof(d->name), "%s/%s%s%s%s%s", s->ns, s->name,
@@ -269,7 +297,12 @@ static int port_entry(const struct slice_index *ix, const struct k8s_service *s,
 		d->n_src_ranges = s->n_src_ranges;
 		d->flags |= KX_SVC_F_SRC_RANGES;
 	}
-	return collect_backends(ix, s, sp, local ? node : NULL, d, err);
+	if (s->hash_port && (s->algo == KX_ALGO_SH || s->algo == KX_ALGO_MH))
+		d->flags |= KX_SVC_F_HASH_PORT;
+	d->algo = s->algo;
+	if (collect_backends(ix, s, sp, local ? node : NULL, d, err))
+		return -1;
+	return d->algo == KX_ALGO_MH ? maglev_slots(d, err) : 0;
 }
 
 /* Two entries with one key: the later service cannot have it. */

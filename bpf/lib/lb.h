@@ -79,25 +79,64 @@ static __always_inline bool in_service_cidr(__be32 daddr)
 	return c && c->svc_mask && (daddr & c->svc_mask) == c->svc_cidr;
 }
 
+/* A 32-bit mix (murmur3's finalizer): spreads client addresses over the slots. */
+static __always_inline __u32 lb_mix(__u32 x)
+{
+	x ^= x >> 16;
+	x *= 0x85ebca6b;
+	x ^= x >> 13;
+	x *= 0xc2b2ae35;
+	x ^= x >> 16;
+	return x;
+}
+
 /*
- * Strict round robin: one atomic counter per service shared by every CPU,
- * as IPVS's rr. Returns the chosen backend and its id, or NULL when a slot
- * or backend is missing (the agent is mid-update or the maps are damaged).
+ * The slot (0..count-1) for a new flow from p, by the service's algorithm:
+ * rr, one atomic counter per service shared by every CPU, strict as IPVS's;
+ * sh and mh, a hash of the client's address (and port with
+ * KX_SVC_F_HASH_PORT), so a client keeps its backend while the set does not
+ * change (mh's slots are a Maglev table, so a change moves few clients);
+ * random. -1 when the counter is missing.
+ */
+static __always_inline int lb_slot(const struct kx_svc_val *svc, const struct pkt *p)
+{
+	__u32 svc_id = svc->id, h;
+	__u64 *pos;
+
+	switch (svc->algo) {
+	case KX_ALGO_SH:
+	case KX_ALGO_MH:
+		h = bpf_ntohl(p->saddr);
+		if (svc->flags & KX_SVC_F_HASH_PORT)
+			h ^= lb_mix(bpf_ntohs(p->sport) + 0x9e3779b9);
+		return (int)(lb_mix(h) % svc->count);
+	case KX_ALGO_RANDOM:
+		return (int)(bpf_get_prandom_u32() % svc->count);
+	default:
+		pos = bpf_map_lookup_elem(&kx_rr, &svc_id);
+		if (!pos)
+			return -1;
+		return (int)(__sync_fetch_and_add(pos, 1) % svc->count);
+	}
+}
+
+/*
+ * The backend for a new flow from p and its id, or NULL when a slot or
+ * backend is missing (the agent is mid-update or the maps are damaged).
  */
 static __always_inline struct kx_backend *lb_select(const struct kx_svc_val *svc,
-						    __u32 *backend_id)
+						    const struct pkt *p, __u32 *backend_id)
 {
 	struct kx_slot_key sk = { .svc_id = svc->id };
-	__u32 svc_id = svc->id;
-	__u64 *pos;
+	int slot;
 	__u32 *id;
 
 	if (svc->count == 0)
 		return NULL;
-	pos = bpf_map_lookup_elem(&kx_rr, &svc_id);
-	if (!pos)
+	slot = lb_slot(svc, p);
+	if (slot < 0)
 		return NULL;
-	sk.slot = kx_slot_base(svc->flags) + __sync_fetch_and_add(pos, 1) % svc->count;
+	sk.slot = kx_slot_base(svc->flags) + (__u32)slot;
 	id = bpf_map_lookup_elem(&kx_slots, &sk);
 	if (!id)
 		return NULL;

@@ -227,6 +227,53 @@ static void test_external_addresses_and_policies(void **unused)
 	kx_table_free(&t);
 }
 
+/* kube-router's annotations: scheduler (and its fallback), schedflags, service.local. */
+static void test_kube_router_annotations(void **unused)
+{
+	static const char *json =
+		"{\"items\":["
+		"{\"kind\":\"Service\",\"metadata\":{\"name\":\"m\",\"namespace\":\"t\",\"annotations\":"
+		"{\"kube-router.io/service.scheduler\":\"mh\"}},\"spec\":{\"clusterIP\":\"10.0.0.1\","
+		"\"ports\":[{\"port\":80}]}},"
+		"{\"kind\":\"Service\",\"metadata\":{\"name\":\"s\",\"namespace\":\"t\",\"annotations\":"
+		"{\"kube-router.io/service.scheduler\":\"sh\",\"kube-router.io/service.schedflags\":"
+		"\"flag-1,flag-2\",\"kube-router.io/service.local\":\"true\"}},"
+		"\"spec\":{\"clusterIP\":\"10.0.0.2\",\"ports\":[{\"port\":80}]}},"
+		"{\"kind\":\"Service\",\"metadata\":{\"name\":\"x\",\"namespace\":\"t\",\"annotations\":"
+		"{\"kube-router.io/service.scheduler\":\"wlc\"}},\"spec\":{\"clusterIP\":\"10.0.0.3\","
+		"\"ports\":[{\"port\":80}]}},"
+		"{\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"m1\",\"namespace\":\"t\","
+		"\"labels\":{\"kubernetes.io/service-name\":\"m\"}},\"addressType\":\"IPv4\","
+		"\"ports\":[{\"port\":80}],\"endpoints\":[{\"addresses\":[\"10.1.0.1\"]},"
+		"{\"addresses\":[\"10.1.0.2\"]},{\"addresses\":[\"10.1.0.3\"]}]},"
+		"{\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"s1\",\"namespace\":\"t\","
+		"\"labels\":{\"kubernetes.io/service-name\":\"s\"}},\"addressType\":\"IPv4\","
+		"\"ports\":[{\"port\":80}],\"endpoints\":[{\"addresses\":[\"10.1.0.1\"],"
+		"\"nodeName\":\"n1\"},{\"addresses\":[\"10.1.0.9\"],\"nodeName\":\"n2\"}]}]}";
+	struct kx_err err = { "" };
+	const struct kx_svc_desc *d;
+	struct k8s_state st;
+	struct kx_table t;
+	size_t per[3] = { 0 };
+
+	assert_int_equal(k8s_decode_string(json, &st, &err), 0);
+	assert_int_equal(kx_model_build(&st, "n1", &t, &err), 0);
+	k8s_state_free(&st);
+	d = find(&t, "10.0.0.1", 80, IPPROTO_TCP);
+	assert_int_equal(d->algo, KX_ALGO_MH);
+	assert_int_equal(d->n_backends, KX_MAGLEV_SMALL); /* the slots are the Maglev table */
+	for (size_t i = 0; i < d->n_backends; i++)
+		per[ntohl(d->backends[i].addr) - ntohl(ip4("10.1.0.1"))]++;
+	for (int i = 0; i < 3; i++) /* each backend about a third of the table */
+		assert_in_range(per[i], KX_MAGLEV_SMALL / 3 - 40, KX_MAGLEV_SMALL / 3 + 40);
+	d = find(&t, "10.0.0.2", 80, IPPROTO_TCP);
+	assert_int_equal(d->algo, KX_ALGO_SH);
+	assert_int_equal(d->flags, KX_SVC_F_HASH_PORT | KX_SVC_F_LOCAL); /* service.local */
+	assert_int_equal(d->n_backends, 1);
+	assert_int_equal(find(&t, "10.0.0.3", 80, IPPROTO_TCP)->algo, KX_ALGO_RR);
+	kx_table_free(&t);
+}
+
 static void test_ready_terminating_headless_externalname(void **unused)
 {
 	const struct kx_svc_desc *d;
@@ -351,6 +398,7 @@ int main(void)
 		cmocka_unit_test(test_node_pod_cidr_sources),
 		cmocka_unit_test(test_multiport_named_ports_several_slices),
 		cmocka_unit_test(test_external_addresses_and_policies),
+		cmocka_unit_test(test_kube_router_annotations),
 		cmocka_unit_test(test_ready_terminating_headless_externalname),
 		cmocka_unit_test(test_malformed_input_one_line_error),
 	};

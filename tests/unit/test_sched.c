@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Schedulers (kube-router.io/service.scheduler) end to end below the API:
+ * a Service JSON through the model and the real sync, then tc_from_pod
+ * through BPF_PROG_RUN with SYNs from many clients. mh: how many clients
+ * move when one of ten backends goes (Maglev's promise: about that
+ * backend's share); sh: a client keeps its backend across its ports;
+ * random: every backend gets flows. Needs root.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "bpftest.h"
+#include "kxdp.skel.h"
+#include "maps.h"
+#include "model.h"
+#include "sync.h"
+
+#define TC_ACT_OK 0
+#define CLIENTS 10000
+#define VIP "12.0.182.60"
+
+static const uint8_t pod_mac[6] = { 0x02, 0xc1, 0, 0, 0, 0x01 };
+static const uint8_t host_mac[6] = { 0x02, 0xaa, 0, 0, 0, 0x0a };
+
+struct fx {
+	struct kxdp *skel;
+	struct kx_maps m;
+	int from_pod;
+};
+
+/* Client i: 12.0.<i / 250>.<i % 250 + 1>, wired behind lo so the anti-spoofing check passes. */
+static void client_ip(int i, char *out, size_t n)
+{
+	snprintf(out, n, "12.0.%d.%d", i / 250, i % 250 + 1);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct kx_err err;
+	char ip[32];
+
+	f->skel = kxdp__open_and_load();
+	if (!f->skel || kx_maps_from_object(f->skel->obj, &f->m, &err)) {
+		fprintf(stderr, "loading the BPF object failed (%s): these tests need root\n",
+			strerror(errno));
+		return -1;
+	}
+	f->from_pod = bpf_program__fd(f->skel->progs.tc_from_pod);
+	for (int i = 0; i < CLIENTS; i++) {
+		struct kx_endpoint ep = { .ifindex = 1 };
+		uint32_t slot;
+
+		client_ip(i, ip, sizeof(ip));
+		ep.addr = ip4(ip);
+		slot = kx_endpoint_slot(ep.addr);
+		memcpy(ep.pod_mac, pod_mac, 6);
+		memcpy(ep.host_mac, host_mac, 6);
+		assert_int_equal(bpf_map_update_elem(f->m.endpoints, &slot, &ep, BPF_ANY), 0);
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f)
+		kxdp__destroy(f->skel);
+	free(f);
+	return 0;
+}
+
+/* The Service at VIP:80 with backends 12.1.0.1..n (skipping skip), scheduler sched. */
+static void apply(struct fx *f, const char *sched, const char *flags, int n, int skip)
+{
+	char json[8192], eps[6000] = "";
+	struct kx_err err = { "" };
+	struct k8s_state st;
+	struct kx_table t;
+	size_t len = 0;
+
+	for (int i = 1; i <= n; i++) {
+		if (i == skip)
+			continue;
+		len += (size_t)snprintf(eps + len, sizeof(eps) - len,
+					"%s{\"addresses\":[\"12.1.0.%d\"]}", len ? "," : "", i);
+	}
+	snprintf(json, sizeof(json),
+		 "{\"items\":[{\"kind\":\"Service\",\"metadata\":{\"name\":\"s\",\"namespace\":\"t\","
+		 "\"annotations\":{\"kube-router.io/service.scheduler\":\"%s\","
+		 "\"kube-router.io/service.schedflags\":\"%s\"}},"
+		 "\"spec\":{\"clusterIP\":\"" VIP "\",\"ports\":[{\"port\":80,\"targetPort\":8080}]}},"
+		 "{\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"s-1\",\"namespace\":\"t\","
+		 "\"labels\":{\"kubernetes.io/service-name\":\"s\"}},\"addressType\":\"IPv4\","
+		 "\"ports\":[{\"port\":8080}],\"endpoints\":[%s]}]}",
+		 sched, flags, eps);
+	if (k8s_decode_string(json, &st, &err) || kx_model_build(&st, "n1", &t, &err))
+		fail_msg("model: %s", err.msg);
+	k8s_state_free(&st);
+	if (kx_sync_apply(&f->m, &t, NULL, &err))
+		fail_msg("sync: %s", err.msg);
+	kx_table_free(&t);
+}
+
+/* A SYN from client i, source port sport: the last octet of the backend it is sent to. */
+static int backend_of(struct fx *f, int i, uint16_t sport)
+{
+	struct __sk_buff ctx = { .ifindex = 1 };
+	uint8_t in[128], out[256];
+	char ip[32];
+	size_t n;
+
+	client_ip(i, ip, sizeof(ip));
+	n = build_l4(in, host_mac, pod_mac, IPPROTO_TCP, ip, sport, VIP, 80, 0x02, NULL);
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n,
+			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	assert_int_equal(bpf_prog_test_run_opts(f->from_pod, &o), 0);
+	assert_int_equal(o.retval, TC_ACT_OK); /* backends are not on this node */
+	assert_int_equal(out[14 + 16], 12);
+	assert_int_equal(out[14 + 17], 1);
+	assert_int_equal(l4_csum_check(out + 14), 0);
+	return out[14 + 19];
+}
+
+/*
+ * "mh": removing one of ten backends moves only the clients it had, plus
+ * Maglev's small reshuffle: at most 12 % of all clients in total.
+ */
+static void test_mh_moves_only_the_removed_backends_share(void **state)
+{
+	static uint8_t before[CLIENTS];
+	struct fx *f = *state;
+	int moved = 0, lost = 0, per[11] = { 0 };
+
+	apply(f, "mh", "", 10, 0);
+	for (int i = 0; i < CLIENTS; i++) {
+		before[i] = (uint8_t)backend_of(f, i, 40000);
+		per[before[i]]++;
+	}
+	for (int b = 1; b <= 10; b++) /* an even spread: 10 % each, give or take */
+		assert_in_range(per[b], CLIENTS / 10 * 7 / 10, CLIENTS / 10 * 13 / 10);
+	apply(f, "mh", "", 10, 4);
+	for (int i = 0; i < CLIENTS; i++) {
+		int now = backend_of(f, i, 40001); /* a new flow: no conntrack entry */
+
+		assert_int_not_equal(now, 4);
+		moved += now != before[i];
+		lost += before[i] == 4;
+	}
+	printf("mh: %d of %d clients moved (%.1f %%), %d had the removed backend\n", moved,
+	       CLIENTS, 100.0 * moved / CLIENTS, lost);
+	assert_true(moved >= lost);
+	assert_true(moved * 100 <= CLIENTS * 12);
+}
+
+/* "sh": a client's connections all go to one backend; clients spread over all. */
+static void test_sh_keeps_a_client_on_its_backend(void **state)
+{
+	struct fx *f = *state;
+	int first, spread[11] = { 0 }, used = 0;
+
+	apply(f, "sh", "", 5, 0);
+	for (int i = 0; i < 200; i++) {
+		first = backend_of(f, i, 41000);
+		for (uint16_t p = 41001; p < 41004; p++)
+			assert_int_equal(backend_of(f, i, p), first);
+		spread[first]++;
+	}
+	for (int b = 1; b <= 5; b++)
+		used += spread[b] > 0;
+	assert_int_equal(used, 5);
+	/* with flag-2 (sh-port) the port counts: one client's ports spread */
+	apply(f, "sh", "flag-2", 5, 0);
+	memset(spread, 0, sizeof(spread));
+	for (uint16_t p = 42000; p < 42100; p++)
+		spread[backend_of(f, 0, p)]++;
+	used = 0;
+	for (int b = 1; b <= 5; b++)
+		used += spread[b] > 0;
+	assert_true(used >= 4);
+}
+
+static void test_random_and_unknown_schedulers(void **state)
+{
+	struct fx *f = *state;
+	int spread[11] = { 0 }, used = 0;
+
+	apply(f, "random", "", 4, 0);
+	for (uint16_t p = 43000; p < 43200; p++)
+		spread[backend_of(f, 0, p)]++;
+	for (int b = 1; b <= 4; b++) {
+		used += spread[b] > 0;
+		assert_true(spread[b] < 120); /* not stuck on one */
+	}
+	assert_int_equal(used, 4);
+	/* an unknown scheduler is rr, as kube-router falls back: strict rotation */
+	apply(f, "lc", "", 4, 0);
+	int seq[8];
+
+	memset(spread, 0, sizeof(spread));
+	for (int k = 0; k < 8; k++) {
+		seq[k] = backend_of(f, 1, (uint16_t)(44000 + k));
+		spread[seq[k]]++;
+	}
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(seq[k], seq[k + 4]);
+	for (int b = 1; b <= 4; b++)
+		assert_int_equal(spread[b], 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mh_moves_only_the_removed_backends_share),
+		cmocka_unit_test(test_sh_keeps_a_client_on_its_backend),
+		cmocka_unit_test(test_random_and_unknown_schedulers),
+	};
+
+	kx_log_verbosity = KX_LOG_WARN - 1;
+	libbpf_set_print(kx_libbpf_print);
+	return cmocka_run_group_tests_name("schedulers", tests, setup, teardown);
+}
