@@ -58,7 +58,7 @@ static __always_inline int sock_to_backend(struct bpf_sock_addr *ctx)
 		bpf_set_retval(-KX_ECONNREFUSED);
 		return SOCK_DENY;
 	}
-	b = lb_select(svc, &p, &backend_id);
+	b = lb_pick(svc, &p, &backend_id);
 	if (!b) {
 		stat_add(KX_STAT_DROP_NO_SLOT, 0);
 		return SOCK_ALLOW;

@@ -72,7 +72,7 @@ static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p
 		return drop(skb, KX_STAT_DROP_NO_LOCAL); /* policy Local: dropped, as kube-proxy */
 	if (svc->count == 0)
 		return reject(skb, p, KX_STAT_REJECT_NO_BACKEND);
-	b = lb_select(svc, p, &backend_id);
+	b = lb_pick(svc, p, &backend_id);
 	if (!b)
 		return drop(skb, KX_STAT_DROP_NO_SLOT);
 	if (ct_create(p, svc->id, backend_id, b))

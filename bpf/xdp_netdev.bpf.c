@@ -96,7 +96,7 @@ static __always_inline int ext_new_flow(struct xdp_md *ctx, struct pkt *p,
 		stat_add(KX_STAT_XDP_PASS, len); /* the node's stack refuses it */
 		return XDP_PASS;
 	}
-	b = lb_select(svc, p, &backend_id);
+	b = lb_pick(svc, p, &backend_id);
 	if (!b) {
 		stat_add(KX_STAT_DROP_NO_SLOT, len);
 		return XDP_DROP;

@@ -25,6 +25,7 @@
 #define KX_MAP_CONFIG "kx_config"
 #define KX_MAP_SRCRANGE "kx_srcrange"
 #define KX_MAP_SOCK_REV "kx_sock_rev"
+#define KX_MAP_AFFINITY "kx_affinity"
 
 /* Program names, also their pin names under <bpffs>/kxdp/. */
 #define KX_PROG_TC_FROM_POD "tc_from_pod"
@@ -49,6 +50,8 @@
 #define KX_MAX_SRCRANGES 65536 /* loadBalancerSourceRanges prefixes over all services */
 #define KX_NODE_ADDRS 8 /* addresses of this node a NodePort answers on */
 #define KX_SOCK_REV_SIZE 65536 /* host sockets connected to a service, for getpeername */
+#define KX_AFFINITY_SIZE 131072 /* (service, client) pairs with ClientIP affinity */
+#define KX_AFFINITY_DEFAULT_S 10800 /* sessionAffinityConfig.clientIP.timeoutSeconds default */
 
 /*
  * Source ports of NodePort connections SNATed to the node's address (policy
@@ -138,6 +141,22 @@ static inline __u32 kx_slot_base(__u8 svc_flags)
 {
 	return svc_flags & KX_SVC_F_SLOTS_HIGH ? KX_SLOT_HIGH_BASE : 0;
 }
+
+/*
+ * kx_affinity (sessionAffinity ClientIP): the backend a client's connections
+ * to a service entry go to, and when it last opened one. The agent deletes
+ * the pairs whose backend left the entry's set.
+ */
+struct kx_affinity_key {
+	__u32 svc_id;
+	__be32 client;
+};
+
+struct kx_affinity_val {
+	__u32 backend_id;
+	__u32 pad;
+	__u64 last_ns; /* bpf_ktime_get_ns() of the client's last new connection */
+};
 
 /* Key of kx_slots: the slot'th backend of service svc_id. */
 struct kx_slot_key {

@@ -462,6 +462,39 @@ static void decode_kube_router(json_t *item, struct k8s_service *s, const struct
 		s->etp_local = s->itp_local = true;
 }
 
+/* sessionAffinity: None, or ClientIP with clientIP.timeoutSeconds (1..86400, default 10800). */
+static int decode_affinity(json_t *spec, struct k8s_service *s, const struct obj_ctx *c,
+			   struct kx_err *err)
+{
+	json_t *cfg, *cip, *v;
+	char mode[16];
+	json_int_t t = KX_AFFINITY_DEFAULT_S;
+
+	if (opt_str(spec, "sessionAffinity", mode, sizeof(mode), c, "spec.sessionAffinity", err))
+		return -1;
+	if (!mode[0] || !strcmp(mode, "None"))
+		return 0;
+	if (strcmp(mode, "ClientIP")) {
+		kx_errf(err, "%s: spec.sessionAffinity: unknown \"%s\" (None or ClientIP)", c->what,
+			mode);
+		return -1;
+	}
+	if (opt_obj(spec, "sessionAffinityConfig", &cfg, c, "spec.sessionAffinityConfig", err) ||
+	    (cfg && opt_obj(cfg, "clientIP", &cip, c, "spec.sessionAffinityConfig.clientIP", err)))
+		return -1;
+	v = cfg && cip ? json_object_get(cip, "timeoutSeconds") : NULL;
+	if (v && !json_is_null(v)) {
+		t = json_is_integer(v) ? json_integer_value(v) : -1;
+		if (t < 1 || t > 86400) {
+			kx_errf(err, "%s: spec.sessionAffinityConfig.clientIP.timeoutSeconds: want 1-86400 seconds",
+				c->what);
+			return -1;
+		}
+	}
+	s->affinity_timeout_s = (uint32_t)t;
+	return 0;
+}
+
 /* What a Service exposes beyond its ClusterIP: node ports, external and LB IPs, policies. */
 static int decode_service_external(json_t *item, json_t *spec, struct k8s_service *s,
 				   const struct obj_ctx *c, struct kx_err *err)
@@ -472,6 +505,8 @@ static int decode_service_external(json_t *item, json_t *spec, struct k8s_servic
 	    traffic_policy(spec, "internalTrafficPolicy", &s->itp_local, c, err))
 		return -1;
 	decode_kube_router(item, s, c);
+	if (decode_affinity(spec, s, c, err))
+		return -1;
 	v = json_object_get(spec, "healthCheckNodePort");
 	if (v && !json_is_null(v) && s->etp_local && s->type == K8S_SVC_LOAD_BALANCER &&
 	    port_num(v, &s->hc_node_port, c, "spec.healthCheckNodePort", err))

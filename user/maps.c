@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -62,7 +63,8 @@ int kx_maps_open_pinned(const char *bpffs, struct kx_maps *m, struct kx_err *err
 	    open_one(bpffs, KX_MAP_STATS, &m->stats, err) ||
 	    open_one(bpffs, KX_MAP_CONFIG, &m->config, err) ||
 	    open_one(bpffs, KX_MAP_SRCRANGE, &m->srcrange, err) ||
-	    open_one(bpffs, KX_MAP_SOCK_REV, &m->sock_rev, err)) {
+	    open_one(bpffs, KX_MAP_SOCK_REV, &m->sock_rev, err) ||
+	    open_one(bpffs, KX_MAP_AFFINITY, &m->affinity, err)) {
 		kx_maps_close(m);
 		return -1;
 	}
@@ -85,7 +87,7 @@ int kx_maps_from_object(struct bpf_object *obj, struct kx_maps *m, struct kx_err
 	static const char *const names[] = { KX_MAP_SVC,  KX_MAP_SLOTS,     KX_MAP_BACKENDS,
 					     KX_MAP_RR,   KX_MAP_CT,        KX_MAP_ENDPOINTS,
 					     KX_MAP_STATS, KX_MAP_CONFIG,   KX_MAP_SRCRANGE,
-					     KX_MAP_SOCK_REV };
+					     KX_MAP_SOCK_REV, KX_MAP_AFFINITY };
 	int *fds = (int *)m;
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -168,33 +170,39 @@ int kx_endpoint_foreach(int fd, int (*fn)(const struct kx_endpoint *ep, void *ct
 	}
 }
 
-/* Conntrack entries read per BPF_MAP_LOOKUP_BATCH call. */
-#define KX_CT_BATCH 4096
+/* Entries read per BPF_MAP_LOOKUP_BATCH call of kx_map_foreach. */
+#define KX_MAP_BATCH 4096
 
-int kx_ct_foreach(int fd, int (*fn)(const struct kx_ct_key *k, const struct kx_ct_val *v, void *ctx),
-		  void *ctx)
+int kx_map_foreach(int fd, size_t key_size, size_t val_size,
+		   int (*fn)(const void *k, const void *v, void *ctx), void *ctx)
 {
-	static struct kx_ct_key keys[KX_CT_BATCH];
-	static struct kx_ct_val vals[KX_CT_BATCH];
+	char *keys = malloc(KX_MAP_BATCH * key_size), *vals = malloc(KX_MAP_BATCH * val_size);
 	__u32 in = 0, out = 0;
 	bool first = true;
-	int ret;
+	int ret, r = 0;
 
+	if (!keys || !vals) {
+		errno = ENOMEM;
+		r = -1;
+		goto done;
+	}
 	for (;;) {
-		__u32 count = KX_CT_BATCH;
+		__u32 count = KX_MAP_BATCH;
 
 		ret = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, vals, &count, NULL);
-		if (ret && errno != ENOENT)
-			return -1;
-		for (__u32 i = 0; i < count; i++) {
-			int r = fn(&keys[i], &vals[i], ctx);
-
-			if (r)
-				return r;
+		if (ret && errno != ENOENT) {
+			r = -1;
+			goto done;
 		}
-		if (ret) /* ENOENT: that was the last batch */
-			return 0;
+		for (__u32 i = 0; i < count && !r; i++)
+			r = fn(keys + i * key_size, vals + i * val_size, ctx);
+		if (r || ret) /* ENOENT: that was the last batch */
+			goto done;
 		in = out;
 		first = false;
 	}
+done:
+	free(keys);
+	free(vals);
+	return r;
 }

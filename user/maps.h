@@ -20,6 +20,7 @@ struct kx_maps {
 	int config;
 	int srcrange;
 	int sock_rev;
+	int affinity;
 };
 
 /* "<bpffs>/kxdp/<name>"; -1 if it does not fit. */
@@ -46,12 +47,11 @@ void kx_endpoint_del(int fd, __be32 addr);
 int kx_endpoint_foreach(int fd, int (*fn)(const struct kx_endpoint *ep, void *ctx), void *ctx);
 
 /*
- * Every conntrack entry, in batches: fn on each until it returns non-zero
- * (that value is returned); -1 with errno on a map error. fn may delete.
+ * Every entry of a hash map (kx_ct, kx_affinity, ...), read in batches: fn on
+ * each until it returns non-zero (that value is returned); -1 with errno on
+ * a map error. fn may delete the entry it is given.
  */
-struct kx_ct_key;
-struct kx_ct_val;
-int kx_ct_foreach(int fd, int (*fn)(const struct kx_ct_key *k, const struct kx_ct_val *v, void *ctx),
-		  void *ctx);
+int kx_map_foreach(int fd, size_t key_size, size_t val_size,
+		   int (*fn)(const void *k, const void *v, void *ctx), void *ctx);
 
 #endif /* KX_MAPS_H */

@@ -300,6 +300,7 @@ static int port_entry(const struct slice_index *ix, const struct k8s_service *s,
 	if (s->hash_port && (s->algo == KX_ALGO_SH || s->algo == KX_ALGO_MH))
 		d->flags |= KX_SVC_F_HASH_PORT;
 	d->algo = s->algo;
+	d->affinity_timeout_s = s->affinity_timeout_s;
 	if (collect_backends(ix, s, sp, local ? node : NULL, d, err))
 		return -1;
 	return d->algo == KX_ALGO_MH ? maglev_slots(d, err) : 0;

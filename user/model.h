@@ -23,7 +23,8 @@ struct kx_svc_desc {
 	char owner[KX_OWNER_MAX]; /* the Service it comes from, "ns/name" */
 	char name[K8S_NAME_MAX + 160]; /* "ns/name:port-name[ nodePort (in-cluster)]", logs and CLI */
 	uint8_t algo; /* enum kx_algo */
-	uint8_t flags; /* KX_SVC_F_LOCAL, KX_SVC_F_SRC_RANGES (the other bits are sync's) */
+	uint8_t flags; /* KX_SVC_F_* but SLOTS_HIGH, which is sync's */
+	uint32_t affinity_timeout_s; /* sessionAffinity ClientIP: its timeout; 0 = None */
 	struct kx_backend_desc *backends; /* sorted by address, port */
 	size_t n_backends;
 	struct k8s_prefix *src_ranges; /* KX_SVC_F_SRC_RANGES: the allowed sources (owned) */

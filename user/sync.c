@@ -156,10 +156,15 @@ struct orec {
 	size_t n;
 };
 
-/* A backend that left a service entry's set: its UDP flows are purged. */
+/*
+ * A backend that left a service entry's set: its UDP flows and its clients'
+ * affinity go. affinity_only: the entry's affinity setting changed, the
+ * backend stays.
+ */
 struct gone {
 	uint32_t svc_id;
 	uint32_t bid;
+	bool affinity_only;
 };
 
 struct kx_syncer {
@@ -470,7 +475,7 @@ static int u32_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void gone_add(struct kx_syncer *s, uint32_t svc_id, uint32_t bid)
+static void gone_add(struct kx_syncer *s, uint32_t svc_id, uint32_t bid, bool affinity_only)
 {
 	if (s->n_gone == s->cap_gone) {
 		size_t cap = s->cap_gone ? 2 * s->cap_gone : 64;
@@ -481,7 +486,7 @@ static void gone_add(struct kx_syncer *s, uint32_t svc_id, uint32_t bid)
 		s->gone = g;
 		s->cap_gone = cap;
 	}
-	s->gone[s->n_gone++] = (struct gone){ svc_id, bid };
+	s->gone[s->n_gone++] = (struct gone){ svc_id, bid, affinity_only };
 }
 
 /* Note the backends of bids[0..n) that left entry svc_id: those not in keep[0..n_keep). */
@@ -500,7 +505,7 @@ static void note_gone(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bids
 		if ((i && old[i] == old[i - 1]) ||
 		    bsearch(&old[i], kept, n_keep, sizeof(*kept), u32_cmp))
 			continue;
-		gone_add(s, svc_id, old[i]);
+		gone_add(s, svc_id, old[i], false);
 	}
 out:
 	free(old);
@@ -513,7 +518,9 @@ static int gone_cmp(const void *a, const void *b)
 
 	if (x->svc_id != y->svc_id)
 		return x->svc_id < y->svc_id ? -1 : 1;
-	return x->bid < y->bid ? -1 : x->bid > y->bid;
+	if (x->bid != y->bid)
+		return x->bid < y->bid ? -1 : 1;
+	return (int)x->affinity_only - (int)y->affinity_only;
 }
 
 struct purge_ctx {
@@ -521,15 +528,37 @@ struct purge_ctx {
 	size_t purged;
 };
 
-static int purge_one(const struct kx_ct_key *k, const struct kx_ct_val *v, void *ctx)
+/* Is (svc_id, bid) in the gone list, as a removal (or, with any, at all)? */
+static bool gone_has(const struct kx_syncer *s, uint32_t svc_id, uint32_t bid, bool any)
 {
-	struct purge_ctx *p = ctx;
-	struct gone key = { v->svc_id, v->backend_id };
+	struct gone key = { svc_id, bid, false };
 
-	if (k->proto != IPPROTO_UDP ||
-	    !bsearch(&key, p->s->gone, p->s->n_gone, sizeof(key), gone_cmp))
-		return 0;
-	if (!bpf_map_delete_elem(p->s->m.ct, k))
+	if (bsearch(&key, s->gone, s->n_gone, sizeof(key), gone_cmp))
+		return true;
+	key.affinity_only = true;
+	return any && bsearch(&key, s->gone, s->n_gone, sizeof(key), gone_cmp);
+}
+
+static int purge_ct(const void *key, const void *val, void *ctx)
+{
+	const struct kx_ct_key *k = key;
+	const struct kx_ct_val *v = val;
+	struct purge_ctx *p = ctx;
+
+	if (k->proto == IPPROTO_UDP && gone_has(p->s, v->svc_id, v->backend_id, false) &&
+	    !bpf_map_delete_elem(p->s->m.ct, k))
+		p->purged++;
+	return 0;
+}
+
+static int purge_affinity(const void *key, const void *val, void *ctx)
+{
+	const struct kx_affinity_key *k = key;
+	const struct kx_affinity_val *v = val;
+	struct purge_ctx *p = ctx;
+
+	if (gone_has(p->s, k->svc_id, v->backend_id, true) &&
+	    !bpf_map_delete_elem(p->s->m.affinity, k))
 		p->purged++;
 	return 0;
 }
@@ -538,20 +567,27 @@ static int purge_one(const struct kx_ct_key *k, const struct kx_ct_val *v, void 
  * UDP flows to a backend that left their service are deleted, as kube-proxy
  * clears conntrack: the next datagram is load-balanced afresh instead of
  * going to a gone pod (a DNS client would otherwise time out until its flow
- * idles). TCP connections keep their backend until they close.
+ * idles). TCP connections keep their backend until they close. Clients'
+ * affinity to such a backend goes too.
  */
-static void purge_gone_udp(struct kx_syncer *s)
+static void purge_gone(struct kx_syncer *s)
 {
 	struct purge_ctx p = { s, 0 };
 
 	if (!s->n_gone)
 		return;
 	qsort(s->gone, s->n_gone, sizeof(*s->gone), gone_cmp);
-	if (kx_ct_foreach(s->m.ct, purge_one, &p))
+	if (kx_map_foreach(s->m.ct, sizeof(struct kx_ct_key), sizeof(struct kx_ct_val), purge_ct,
+			   &p))
 		pr_warn("map %s: purging UDP flows of removed backends: %s", KX_MAP_CT,
 			strerror(errno));
 	else if (p.purged)
 		pr_info("conntrack: %zu UDP entries of removed backends purged", p.purged);
+	p.purged = 0;
+	if (kx_map_foreach(s->m.affinity, sizeof(struct kx_affinity_key),
+			   sizeof(struct kx_affinity_val), purge_affinity, &p))
+		pr_warn("map %s: purging affinity of removed backends: %s", KX_MAP_AFFINITY,
+			strerror(errno));
 	s->n_gone = 0;
 }
 
@@ -603,8 +639,10 @@ static int service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint3
 	nr = old;
 	nr.owner = owner;
 	nr.val.algo = d->algo;
+	nr.val.affinity_timeout_s = d->affinity_timeout_s;
 	if (r && old.val.count == d->n_backends &&
 	    !memcmp(old.bids, bids, d->n_backends * sizeof(*bids)) && old.val.algo == d->algo &&
+	    old.val.affinity_timeout_s == d->affinity_timeout_s &&
 	    (old.val.flags & ~KX_SVC_F_SLOTS_HIGH) == d->flags &&
 	    ranges_equal(old.ranges, old.n_ranges, d->src_ranges, d->n_src_ranges)) {
 		r->owner = owner; /* claimed, nothing to write */
@@ -639,6 +677,9 @@ static int service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint3
 	htab_put(&s->svcs, &d->key, &nr);
 	if (r) {
 		note_gone(s, old.val.id, old.bids, old.val.count, bids, d->n_backends);
+		if (old.val.affinity_timeout_s != d->affinity_timeout_s) /* switched: start afresh */
+			for (i = 0; i < old.val.count; i++)
+				gone_add(s, old.val.id, old.bids[i], true);
 		slots_delete(s, old.val.id, old.val.flags, old.val.count);
 		ranges_prune(s, old.val.id, old.ranges, old.n_ranges, nr.ranges, nr.n_ranges);
 		backends_unref(s, old.bids, old.val.count, st);
@@ -748,7 +789,7 @@ int kx_syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_
 {
 	int ret = syncer_owner(s, owner, descs, n, st, err);
 
-	purge_gone_udp(s);
+	purge_gone(s);
 	return ret;
 }
 
@@ -823,7 +864,7 @@ int kx_syncer_full(struct kx_syncer *s, const struct kx_table *t, struct kx_sync
 	}
 	if (ret && err)
 		*err = first;
-	purge_gone_udp(s);
+	purge_gone(s);
 	htab_free(&wanted);
 	free(batch);
 	free(order);

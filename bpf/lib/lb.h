@@ -144,4 +144,41 @@ static __always_inline struct kx_backend *lb_select(const struct kx_svc_val *svc
 	return bpf_map_lookup_elem(&kx_backends, id);
 }
 
+/*
+ * The backend for a new flow from p, honouring ClientIP session affinity: a
+ * client that opened a connection to this entry within its timeout goes to
+ * the same backend (the agent removes pairs whose backend left the set);
+ * otherwise the scheduler picks and the pair is recorded.
+ */
+static __always_inline struct kx_backend *lb_pick(const struct kx_svc_val *svc,
+						  const struct pkt *p, __u32 *backend_id)
+{
+	struct kx_affinity_key ak = { .svc_id = svc->id, .client = p->saddr };
+	struct kx_affinity_val av = {}, *a;
+	struct kx_backend *b;
+	__u64 now;
+
+	if (!svc->affinity_timeout_s)
+		return lb_select(svc, p, backend_id);
+	now = bpf_ktime_get_ns();
+	a = bpf_map_lookup_elem(&kx_affinity, &ak);
+	if (a && now - a->last_ns < (__u64)svc->affinity_timeout_s * 1000000000ULL) {
+		__u32 id = a->backend_id;
+
+		b = bpf_map_lookup_elem(&kx_backends, &id);
+		if (b) {
+			a->last_ns = now;
+			*backend_id = id;
+			return b;
+		}
+	}
+	b = lb_select(svc, p, backend_id);
+	if (b) {
+		av.backend_id = *backend_id;
+		av.last_ns = now;
+		bpf_map_update_elem(&kx_affinity, &ak, &av, BPF_ANY);
+	}
+	return b;
+}
+
 #endif /* KX_BPF_LB_H */

@@ -109,4 +109,12 @@ KX_MAP struct {
 	__type(value, struct kx_sock_rev_val);
 } kx_sock_rev SEC(".maps");
 
+/* ClientIP session affinity: (service entry, client) -> backend and last use; LRU bounds it. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, KX_AFFINITY_SIZE);
+	__type(key, struct kx_affinity_key);
+	__type(value, struct kx_affinity_val);
+} kx_affinity SEC(".maps");
+
 #endif /* KX_BPF_MAPS_H */

@@ -271,6 +271,7 @@ static void test_kube_router_annotations(void **unused)
 	assert_int_equal(d->flags, KX_SVC_F_HASH_PORT | KX_SVC_F_LOCAL); /* service.local */
 	assert_int_equal(d->n_backends, 1);
 	assert_int_equal(find(&t, "10.0.0.3", 80, IPPROTO_TCP)->algo, KX_ALGO_RR);
+	assert_int_equal(find(&t, "10.0.0.3", 80, IPPROTO_TCP)->affinity_timeout_s, 0);
 	kx_table_free(&t);
 }
 
@@ -366,6 +367,11 @@ static const struct bad_case bad_cases[] = {
 	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\"},\"spec\":{\"type\":\"NodePort\",\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80,\"nodePort\":30080}]}},"
 	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"b\",\"namespace\":\"ns\"},\"spec\":{\"type\":\"NodePort\",\"clusterIP\":\"1.2.3.5\",\"ports\":[{\"port\":80,\"nodePort\":30080}]}}]}",
 	  "nodePort 30080/TCP is already served by service ns/a" },
+	{ SVC("{\"clusterIP\":\"1.2.3.4\",\"sessionAffinity\":\"Sticky\",\"ports\":[]}"),
+	  "spec.sessionAffinity: unknown \"Sticky\" (None or ClientIP)" },
+	{ SVC("{\"clusterIP\":\"1.2.3.4\",\"sessionAffinity\":\"ClientIP\",\"sessionAffinityConfig\":"
+	      "{\"clientIP\":{\"timeoutSeconds\":0}},\"ports\":[]}"),
+	  "spec.sessionAffinityConfig.clientIP.timeoutSeconds: want 1-86400 seconds" },
 };
 
 static void test_malformed_input_one_line_error(void **unused)

@@ -8,6 +8,7 @@
  * random: every backend gets flows. Needs root.
  */
 #include <errno.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -74,8 +75,12 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* The Service at VIP:80 with backends 12.1.0.1..n (skipping skip), scheduler sched. */
-static void apply(struct fx *f, const char *sched, const char *flags, int n, int skip)
+/*
+ * The Service at VIP:80 with backends 12.1.0.1..n (skipping skip), scheduler
+ * sched, extra spec fields (",\"sessionAffinity\":..." or "").
+ */
+static void apply_spec(struct fx *f, const char *sched, const char *flags, int n, int skip,
+		       const char *extra)
 {
 	char json[8192], eps[6000] = "";
 	struct kx_err err = { "" };
@@ -93,17 +98,22 @@ static void apply(struct fx *f, const char *sched, const char *flags, int n, int
 		 "{\"items\":[{\"kind\":\"Service\",\"metadata\":{\"name\":\"s\",\"namespace\":\"t\","
 		 "\"annotations\":{\"kube-router.io/service.scheduler\":\"%s\","
 		 "\"kube-router.io/service.schedflags\":\"%s\"}},"
-		 "\"spec\":{\"clusterIP\":\"" VIP "\",\"ports\":[{\"port\":80,\"targetPort\":8080}]}},"
+		 "\"spec\":{\"clusterIP\":\"" VIP "\",\"ports\":[{\"port\":80,\"targetPort\":8080}]%s}},"
 		 "{\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"s-1\",\"namespace\":\"t\","
 		 "\"labels\":{\"kubernetes.io/service-name\":\"s\"}},\"addressType\":\"IPv4\","
 		 "\"ports\":[{\"port\":8080}],\"endpoints\":[%s]}]}",
-		 sched, flags, eps);
+		 sched, flags, extra, eps);
 	if (k8s_decode_string(json, &st, &err) || kx_model_build(&st, "n1", &t, &err))
 		fail_msg("model: %s", err.msg);
 	k8s_state_free(&st);
 	if (kx_sync_apply(&f->m, &t, NULL, &err))
 		fail_msg("sync: %s", err.msg);
 	kx_table_free(&t);
+}
+
+static void apply(struct fx *f, const char *sched, const char *flags, int n, int skip)
+{
+	apply_spec(f, sched, flags, n, skip, "");
 }
 
 /* A SYN from client i, source port sport: the last octet of the backend it is sent to. */
@@ -213,12 +223,50 @@ static void test_random_and_unknown_schedulers(void **state)
 		assert_int_equal(spread[b], 2);
 }
 
+#define AFFINITY ",\"sessionAffinity\":\"ClientIP\"," \
+		 "\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":1}}"
+
+/*
+ * "should have session affinity work" / "... timeout work": with ClientIP
+ * affinity every connection of a client goes to one backend (rr would
+ * rotate), until the timeout passes with no new connection; a backend that
+ * leaves takes its clients' affinity along; switching affinity off rotates
+ * again at once.
+ */
+static void test_client_ip_affinity_and_its_timeout(void **state)
+{
+	struct fx *f = *state;
+	int a, b, again;
+
+	apply_spec(f, "rr", "", 4, 0, AFFINITY);
+	a = backend_of(f, 100, 45000);
+	for (uint16_t p = 45001; p < 45010; p++)
+		assert_int_equal(backend_of(f, 100, p), a);
+	b = backend_of(f, 101, 45000); /* another client: the rotation's next */
+	assert_int_not_equal(b, a);
+	assert_int_equal(backend_of(f, 101, 45001), b);
+	usleep(1100 * 1000); /* the timeout passes idle */
+	again = backend_of(f, 100, 45020);
+	assert_int_not_equal(again, a); /* rr moved on twice since */
+	assert_int_equal(backend_of(f, 100, 45021), again); /* and sticks again */
+	/* the client's backend leaves the set: it goes elsewhere, and stays there */
+	apply_spec(f, "rr", "", 4, again, AFFINITY);
+	b = backend_of(f, 100, 45030);
+	assert_int_not_equal(b, again);
+	assert_int_equal(backend_of(f, 100, 45031), b);
+	/* affinity off: strict rotation again for the same client */
+	apply(f, "rr", "", 4, 0);
+	a = backend_of(f, 100, 45040);
+	assert_int_not_equal(backend_of(f, 100, 45041), a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mh_moves_only_the_removed_backends_share),
 		cmocka_unit_test(test_sh_keeps_a_client_on_its_backend),
 		cmocka_unit_test(test_random_and_unknown_schedulers),
+		cmocka_unit_test(test_client_ip_affinity_and_its_timeout),
 	};
 
 	kx_log_verbosity = KX_LOG_WARN - 1;
