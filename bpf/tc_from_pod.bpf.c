@@ -59,6 +59,28 @@ static __always_inline int reject(struct __sk_buff *skb, const struct pkt *p, __
 	return bpf_redirect_peer(skb->ifindex, 0);
 }
 
+/*
+ * A pod sent to its own Service and was picked as the backend (hairpin):
+ * DNAT to itself and SNAT to the VIP, keeping its port, so it sees the VIP
+ * as the client (kube-router's hairpin) and its answer, sent to the VIP,
+ * comes back through here.
+ */
+static __always_inline int hairpin_new_flow(struct __sk_buff *skb, struct pkt *p,
+					    const struct kx_svc_val *svc,
+					    const struct kx_backend *b, __u32 backend_id)
+{
+	__be32 vip = p->daddr;
+	__be16 cport = p->sport;
+
+	if (ct_create_nat2(p, svc->id, backend_id, b, vip, cport, 0))
+		return drop(skb, KX_STAT_DROP_CT_FULL);
+	if (nat_rewrite(skb, p, false, b->addr, b->port) || nat_rewrite(skb, p, true, vip, cport))
+		return drop(skb, KX_STAT_DROP_REWRITE);
+	stat_count(skb, KX_STAT_SVC_NEW);
+	stat_count(skb, KX_STAT_HAIRPIN);
+	return CONTINUE;
+}
+
 /* First packet of a flow to a service: pick a backend, record it, DNAT. */
 static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p,
 					    const struct kx_svc_val *svc)
@@ -75,6 +97,8 @@ static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p
 	b = lb_pick(svc, p, &backend_id);
 	if (!b)
 		return drop(skb, KX_STAT_DROP_NO_SLOT);
+	if (b->addr == p->saddr)
+		return hairpin_new_flow(skb, p, svc, b, backend_id);
 	if (ct_create(p, svc->id, backend_id, b))
 		return drop(skb, KX_STAT_DROP_CT_FULL);
 	if (nat_rewrite(skb, p, false, b->addr, b->port))
@@ -108,6 +132,10 @@ static __always_inline int ct_apply(struct __sk_buff *skb, struct pkt *p, struct
 
 	ct_touch(ct, p);
 	if (nat_rewrite(skb, p, reply, addr, port))
+		return drop(skb, KX_STAT_DROP_REWRITE);
+	/* hairpin: the other end too (forward: source to the VIP; reply: back to the pod) */
+	if ((ct->flags & KX_CT_F_SNAT) &&
+	    nat_rewrite(skb, p, !reply, ct->nat2_addr, ct->nat2_port))
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	stat_count(skb, reply ? KX_STAT_REVNAT : KX_STAT_SVC_ESTABLISHED);
 	if (reply && external)

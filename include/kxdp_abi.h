@@ -318,6 +318,7 @@ enum kx_stat {
 	KX_STAT_SOCK_CONNECT, /* a host socket sent to a backend at connect/sendmsg */
 	KX_STAT_SOCK_REFUSED, /* a host socket to a service without endpoints: ECONNREFUSED */
 	KX_STAT_DROP_EXT_NO_BACKEND, /* ExternalIP or LB IP of a service without endpoints */
+	KX_STAT_HAIRPIN, /* a pod sent to itself through its Service (also counted svc_new) */
 	KX_STAT_MAX,
 };
 

@@ -42,6 +42,7 @@ static const char *const stat_names[KX_STAT_MAX] = {
 	[KX_STAT_SOCK_CONNECT] = "sock_connect",
 	[KX_STAT_SOCK_REFUSED] = "sock_refused",
 	[KX_STAT_DROP_EXT_NO_BACKEND] = "drop_ext_no_backend",
+	[KX_STAT_HAIRPIN] = "hairpin",
 };
 
 static void usage(FILE *f)

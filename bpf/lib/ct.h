@@ -140,20 +140,19 @@ static __always_inline int ct_create(const struct pkt *p, __u32 svc_id, __u32 ba
 }
 
 /*
- * Record a new flow from client p to (vip, vport) served by backend b on
- * another node, its source rewritten to snat_addr and a free port of
- * [KX_SNAT_PORT_MIN, KX_SNAT_PORT_MAX]: the reply entry is inserted first,
- * only where no flow holds its tuple (BPF_NOEXIST), so two flows never share
- * a port towards one backend. Returns the SNAT port (network order) or 0.
+ * Record a new flow from client p to (vip, vport) = (p->daddr, p->dport)
+ * served by backend b, its source rewritten to snat_addr:snat_port. The
+ * reply entry {b -> snat} is inserted first, only where no flow holds that
+ * tuple (BPF_NOEXIST), then the forward entry. Returns 0, or -1 when the
+ * tuple is taken or a map is full (nothing left behind).
  */
-#define SNAT_PORT_TRIES 8
-
-static __always_inline __be16 ct_create_snat(const struct pkt *p, __u32 svc_id, __u32 backend_id,
-					     const struct kx_backend *b, __be32 snat_addr)
+static __always_inline int ct_create_nat2(const struct pkt *p, __u32 svc_id, __u32 backend_id,
+					  const struct kx_backend *b, __be32 snat_addr,
+					  __be16 snat_port, __u8 flags)
 {
 	struct kx_ct_val v = {
 		.dir = KX_CT_REPLY,
-		.flags = KX_CT_F_EXTERNAL | KX_CT_F_SNAT,
+		.flags = flags | KX_CT_F_SNAT,
 		.svc_id = svc_id,
 		.backend_id = backend_id,
 		.last_seen = bpf_jiffies64(),
@@ -162,41 +161,49 @@ static __always_inline __be16 ct_create_snat(const struct pkt *p, __u32 svc_id, 
 		.nat2_addr = p->saddr,
 		.nat2_port = p->sport,
 	};
-	struct kx_ct_key k = {
+	struct kx_ct_key rk = {
 		.saddr = b->addr,
 		.daddr = snat_addr,
 		.sport = b->port,
+		.dport = snat_port,
 		.proto = p->proto,
 	};
-	__be16 port = 0;
+	struct kx_ct_key fk;
 
-	for (int i = 0; i < SNAT_PORT_TRIES; i++) {
-		__u16 cand = KX_SNAT_PORT_MIN +
-			     bpf_get_prandom_u32() % (KX_SNAT_PORT_MAX - KX_SNAT_PORT_MIN + 1);
-
-		k.dport = bpf_htons(cand);
-		if (!bpf_map_update_elem(&kx_ct, &k, &v, BPF_NOEXIST)) {
-			port = k.dport;
-			break;
-		}
-	}
-	if (!port)
-		return 0;
-	ct_key_of(p, &k);
+	if (bpf_map_update_elem(&kx_ct, &rk, &v, BPF_NOEXIST))
+		return -1;
+	ct_key_of(p, &fk);
 	v.dir = KX_CT_FORWARD;
 	v.nat_addr = b->addr;
 	v.nat_port = b->port;
 	v.nat2_addr = snat_addr;
-	v.nat2_port = port;
-	if (bpf_map_update_elem(&kx_ct, &k, &v, BPF_ANY)) {
-		k.saddr = b->addr;
-		k.daddr = snat_addr;
-		k.sport = b->port;
-		k.dport = port;
-		bpf_map_delete_elem(&kx_ct, &k); /* no half-made flow */
-		return 0;
+	v.nat2_port = snat_port;
+	if (bpf_map_update_elem(&kx_ct, &fk, &v, BPF_ANY)) {
+		bpf_map_delete_elem(&kx_ct, &rk);
+		return -1;
 	}
-	return port;
+	return 0;
+}
+
+/*
+ * A node-port flow to a backend on another node: SNAT to the node with a
+ * free port of [KX_SNAT_PORT_MIN, KX_SNAT_PORT_MAX], so two flows never share
+ * a tuple towards one backend. Returns the port (network order) or 0.
+ */
+#define SNAT_PORT_TRIES 8
+
+static __always_inline __be16 ct_create_snat(const struct pkt *p, __u32 svc_id, __u32 backend_id,
+					     const struct kx_backend *b, __be32 snat_addr)
+{
+	for (int i = 0; i < SNAT_PORT_TRIES; i++) {
+		__be16 port = bpf_htons(KX_SNAT_PORT_MIN +
+					bpf_get_prandom_u32() %
+						(KX_SNAT_PORT_MAX - KX_SNAT_PORT_MIN + 1));
+
+		if (!ct_create_nat2(p, svc_id, backend_id, b, snat_addr, port, KX_CT_F_EXTERNAL))
+			return port;
+	}
+	return 0;
 }
 
 #endif /* KX_BPF_CT_H */

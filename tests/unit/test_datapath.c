@@ -304,6 +304,51 @@ static void test_udp_flows_of_a_removed_backend_are_purged(void **state)
 	assert_ip(out + 30, "12.0.2.20");
 }
 
+/* The addresses and ports of out's IPv4/L4 headers, and both checksums valid. */
+static void assert_tuple(const uint8_t *out, const char *src, uint16_t sport, const char *dst,
+			 uint16_t dport)
+{
+	assert_ip(out + 26, src);
+	assert_ip(out + 30, dst);
+	assert_int_equal(get16(out + 34), sport);
+	assert_int_equal(get16(out + 36), dport);
+	assert_int_equal(csum_check(out + 14, 20), 0);
+	assert_int_equal(l4_csum_check(out + 14), 0);
+}
+
+/*
+ * "should allow pods to hairpin back to themselves through services": the
+ * pod is its Service's only backend; it receives its own connection from the
+ * VIP (kube-router's hairpin), and its answer goes back to it from VIP:port.
+ */
+static void test_pod_hairpins_to_itself_through_its_service(void **state)
+{
+	const char *self[] = { "12.0.2.10" };
+	struct fx *f = *state;
+	uint64_t before = stat_packets(f, KX_STAT_HAIRPIN);
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+
+	set_service(f, "12.0.182.75", 5432, IPPROTO_TCP, self, 5001, 1);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 46000, "12.0.182.75",
+		     5432, 0x02, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_memory_equal(out, client_mac, 6); /* back into the same pod */
+	assert_tuple(out, "12.0.182.75", 46000, "12.0.2.10", 5001);
+	assert_int_equal(stat_packets(f, KX_STAT_HAIRPIN), before + 1);
+	/* the pod, as the server, answers the VIP */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 5001, "12.0.182.75",
+		     46000, 0x12, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_tuple(out, "12.0.182.75", 5432, "12.0.2.10", 46000);
+	/* and the client side's next packet follows the same flow */
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 46000, "12.0.182.75",
+		     5432, 0x10, "x");
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_tuple(out, "12.0.182.75", 46000, "12.0.2.10", 5001);
+}
+
 static void test_syn_on_stale_conntrack_reselects(void **state)
 {
 	const char *first[] = { "12.0.2.20" }, *second[] = { "12.0.2.30" };
@@ -792,6 +837,7 @@ int main(void)
 		cmocka_unit_test(test_tc_netdev_remote_backend_reply_and_delivery),
 		cmocka_unit_test(test_xdp_netdev_passes_and_counts),
 		cmocka_unit_test(test_udp_flows_of_a_removed_backend_are_purged),
+		cmocka_unit_test(test_pod_hairpins_to_itself_through_its_service),
 		cmocka_unit_test(test_sync_reconciles_in_place),
 	};
 
