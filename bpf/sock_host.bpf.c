@@ -51,6 +51,11 @@ static __always_inline int sock_to_backend(struct bpf_sock_addr *ctx)
 	p.dport = (__be16)ctx->user_port;
 	p.proto = ctx->protocol;
 	svc = svc_lookup_addr(&p, KX_SCOPE_INTERNAL);
+	if (!svc && is_known_vip(p.daddr)) { /* a ClusterIP, not this port: refused */
+		stat_add(KX_STAT_SOCK_REFUSED, 0);
+		bpf_set_retval(-KX_ECONNREFUSED);
+		return SOCK_DENY;
+	}
 	if (!svc)
 		return SOCK_ALLOW;
 	if (svc->count == 0) { /* as a REJECT: the caller sees ECONNREFUSED at once */

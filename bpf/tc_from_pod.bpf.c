@@ -50,6 +50,15 @@ static __always_inline bool ct_stale_for_syn(const struct kx_ct_val *ct, const s
 	return !svc || svc->id != ct->svc_id;
 }
 
+/* A ping to a ClusterIP: answered here, as a VIP on kube-dummy-if answers. */
+static __always_inline int echo_reply(struct __sk_buff *skb, struct pkt *p)
+{
+	if (icmp_echo_reply(skb, p))
+		return drop(skb, KX_STAT_DROP_REWRITE);
+	stat_count(skb, KX_STAT_ECHO_REPLY);
+	return bpf_redirect_peer(skb->ifindex, 0);
+}
+
 /* Reject: turn the packet into ICMP port unreachable and send it back. */
 static __always_inline int reject(struct __sk_buff *skb, const struct pkt *p, __u32 why)
 {
@@ -165,6 +174,12 @@ static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
 	/* As kube-proxy (nftables): a ClusterIP no Service holds is refused. */
 	if (in_service_cidr(p->daddr))
 		return reject(skb, p, KX_STAT_REJECT_NO_SERVICE);
+	/* A ClusterIP on a port its Service lacks, likewise. Asked of connection
+	 * attempts only (a TCP SYN, any UDP datagram), so established traffic to
+	 * other destinations pays nothing for it. */
+	if ((p->proto == IPPROTO_UDP || (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) &&
+	    is_known_vip(p->daddr))
+		return reject(skb, p, KX_STAT_REJECT_NO_PORT);
 	return CONTINUE;
 }
 
@@ -186,6 +201,8 @@ int tc_from_pod(struct __sk_buff *skb)
 	}
 	if (!source_is_pod(skb, p.saddr))
 		return drop(skb, KX_STAT_DROP_SPOOFED);
+	if (p.proto == IPPROTO_ICMP && is_icmp_echo(skb, &p) && is_known_vip(p.daddr))
+		return echo_reply(skb, &p);
 	if (p.has_ports) {
 		ret = pod_nat(skb, &p);
 		if (ret != CONTINUE)

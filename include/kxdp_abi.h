@@ -136,6 +136,13 @@ struct kx_svc_val {
 #define KX_SVC_F_IN_CLUSTER (1 << 3)
 /* sh and mh hash the client's port with its address (kube-router's flag-2: sh-port, mh-port). */
 #define KX_SVC_F_HASH_PORT (1 << 4)
+/*
+ * The entry {ClusterIP, port 0, proto 0, internal} marks a ClusterIP as
+ * known, with no backends: a port the Service does not have is refused (ICMP
+ * port unreachable, as kube-proxy's nftables mode), and ICMP echo to it is
+ * answered, as IPVS VIPs on kube-dummy-if are.
+ */
+#define KX_SVC_F_VIP (1 << 5)
 
 static inline __u32 kx_slot_base(__u8 svc_flags)
 {
@@ -319,6 +326,8 @@ enum kx_stat {
 	KX_STAT_SOCK_REFUSED, /* a host socket to a service without endpoints: ECONNREFUSED */
 	KX_STAT_DROP_EXT_NO_BACKEND, /* ExternalIP or LB IP of a service without endpoints */
 	KX_STAT_HAIRPIN, /* a pod sent to itself through its Service (also counted svc_new) */
+	KX_STAT_REJECT_NO_PORT, /* to a ClusterIP on a port its Service does not have */
+	KX_STAT_ECHO_REPLY, /* ICMP echo to a ClusterIP answered */
 	KX_STAT_MAX,
 };
 

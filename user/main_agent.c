@@ -606,7 +606,7 @@ static int apply_owner(struct agent *a, struct kapi *k, const char *owner)
 		pr_warn("service %s rejected, keeping its last good state: %s", owner, err.msg);
 		return -1;
 	}
-	pr_info("service %s: %zu ports (+%zu ~%zu -%zu), backends +%zu -%zu", owner, ports,
+	pr_info("service %s: %zu entries (+%zu ~%zu -%zu), backends +%zu -%zu", owner, ports,
 		st.svc_added, st.svc_changed, st.svc_removed, st.backends_added,
 		st.backends_removed);
 	return ret;

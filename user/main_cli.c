@@ -43,6 +43,8 @@ static const char *const stat_names[KX_STAT_MAX] = {
 	[KX_STAT_SOCK_REFUSED] = "sock_refused",
 	[KX_STAT_DROP_EXT_NO_BACKEND] = "drop_ext_no_backend",
 	[KX_STAT_HAIRPIN] = "hairpin",
+	[KX_STAT_REJECT_NO_PORT] = "reject_no_port",
+	[KX_STAT_ECHO_REPLY] = "echo_reply",
 };
 
 static void usage(FILE *f)
@@ -96,13 +98,13 @@ static struct conn_count *count_conns(int ct_fd, size_t *n_out)
 
 static const char *proto_name(uint8_t p)
 {
-	return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" : "?";
+	return p == IPPROTO_TCP ? "TCP" : p == IPPROTO_UDP ? "UDP" : p == 0 ? "any" : "?";
 }
 
 /* What an entry is beyond its address: "nodeport,local,src-ranges", "" for a plain ClusterIP. */
 static void svc_flags(const struct kx_svc_entry *s, char *out, size_t n, json_t *arr)
 {
-	const char *names[5];
+	const char *names[6];
 	size_t k = 0, len = 0;
 
 	if (s->key.scope == KX_SCOPE_EXTERNAL || (s->val.flags & KX_SVC_F_IN_CLUSTER))
@@ -113,6 +115,8 @@ static void svc_flags(const struct kx_svc_entry *s, char *out, size_t n, json_t 
 		names[k++] = "local";
 	if (s->val.flags & KX_SVC_F_SRC_RANGES)
 		names[k++] = "src-ranges";
+	if (s->val.flags & KX_SVC_F_VIP)
+		names[k++] = "vip";
 	out[0] = '\0';
 	for (size_t i = 0; i < k; i++) {
 		len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", i ? "," : "",

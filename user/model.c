@@ -306,6 +306,16 @@ static int port_entry(const struct slice_index *ix, const struct k8s_service *s,
 	return d->algo == KX_ALGO_MH ? maglev_slots(d, err) : 0;
 }
 
+/* {ClusterIP, 0, 0}: the address is a Service's (other ports refused, ping answered). */
+static void vip_marker(const struct k8s_service *s, struct kx_svc_desc *d)
+{
+	d->key.vip = s->cluster_ip;
+	d->key.scope = KX_SCOPE_INTERNAL;
+	d->flags = KX_SVC_F_VIP;
+	snprintf(d->owner, sizeof(d->owner), "%s/%s", s->ns, s->name);
+	snprintf(d->name, sizeof(d->name), "%s/%s (its ClusterIP)", s->ns, s->name);
+}
+
 /* Two entries with one key: the later service cannot have it. */
 static int check_unique(const struct kx_table *t, struct kx_err *err)
 {
@@ -315,6 +325,12 @@ static int check_unique(const struct kx_table *t, struct kx_err *err)
 
 		if (kx_svc_key_cmp(&a->key, &b->key))
 			continue;
+		if (b->flags & KX_SVC_F_VIP) {
+			inet_ntop(AF_INET, &b->key.vip, ip, sizeof(ip));
+			kx_errf(err, "service %s: ClusterIP %s is already service %s's", b->owner, ip,
+				a->owner);
+			return -1;
+		}
 		if (b->key.vip == KX_VIP_NODEPORT)
 			snprintf(ip, sizeof(ip), "nodePort ");
 		else
@@ -343,8 +359,8 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 	if (node_info(st, node, t, err))
 		return -1;
 	for (i = 0; i < st->n_svcs; i++)
-		cap += st->svcs[i].n_ports *
-		       (3 + 2 * (st->svcs[i].n_external_ips + st->svcs[i].n_lb_ips));
+		cap += 1 + st->svcs[i].n_ports *
+				   (3 + 2 * (st->svcs[i].n_external_ips + st->svcs[i].n_lb_ips));
 	t->svcs = calloc(cap + 1, sizeof(*t->svcs));
 	t->hcs = calloc(st->n_svcs + 1, sizeof(*t->hcs));
 	if (!t->svcs || !t->hcs || slice_index_build(st, &ix)) {
@@ -367,6 +383,7 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 				t->n_svcs++;
 			}
 		}
+		vip_marker(s, &t->svcs[t->n_svcs++]);
 		if (s->hc_node_port) {
 			struct kx_hc_desc *h = &t->hcs[t->n_hcs++];
 

@@ -92,4 +92,57 @@ static __always_inline int icmp_port_unreach(struct __sk_buff *skb, const struct
 	return 0;
 }
 
+#define ICMP_ECHOREPLY 0
+#define ICMP_ECHO 8
+
+/* Is p's packet an ICMP echo request (type 8)? */
+static __always_inline bool is_icmp_echo(struct __sk_buff *skb, const struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u8 *type = data + p->l4off;
+
+	if (p->proto != IPPROTO_ICMP || p->l4off > ETH_HLEN + 60)
+		return false;
+	if ((void *)(type + 4) > data_end) /* type, code, checksum */
+		return false;
+	return *type == ICMP_ECHO && type[1] == 0;
+}
+
+/*
+ * Turn an echo request into its reply in place: MACs and IPv4 addresses
+ * swapped (the IPv4 checksum is a sum, order does not change it), type 0,
+ * the ICMP checksum adjusted for the type word (RFC 1624). Returns 0 or -1.
+ */
+static __always_inline int icmp_echo_reply(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+	__u8 mac[ETH_ALEN];
+	__u16 *icmp, old;
+	__u32 sum;
+
+	if ((void *)(ip + 1) > data_end || p->l4off > ETH_HLEN + 60)
+		return -1;
+	icmp = data + p->l4off;
+	if ((void *)(icmp + 2) > data_end)
+		return -1;
+	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+	ip->saddr = p->daddr;
+	ip->daddr = p->saddr;
+	old = icmp[0];
+	((__u8 *)icmp)[0] = ICMP_ECHOREPLY;
+	sum = (__u16)~icmp[1];
+	sum += (__u16)~old;
+	sum += icmp[0];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	icmp[1] = (__u16)~sum;
+	return 0;
+}
+
 #endif /* KX_BPF_ICMP_H */

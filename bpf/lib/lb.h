@@ -35,6 +35,14 @@ static __always_inline bool is_node_addr(const struct kx_config *c, __be32 addr)
 	return false;
 }
 
+/* Is addr a ClusterIP (a KX_SVC_F_VIP marker entry holds it)? */
+static __always_inline bool is_known_vip(__be32 addr)
+{
+	struct kx_svc_key k = { .vip = addr, .scope = KX_SCOPE_INTERNAL };
+
+	return addr && bpf_map_lookup_elem(&kx_svc, &k) != NULL;
+}
+
 /*
  * The entry of scope for p: its exact address (a ClusterIP; an ExternalIP or
  * LB IP), else, to an address of this node, a node port.

@@ -97,7 +97,7 @@ def test_endpoint_added_gets_traffic_then_removed_gets_none(c):
     want = {"node130-backend": 100, "node131-backend": 100, "node132-backend": 100}
     assert eventually(lambda: counts(c, 300)[0] == want)
     # the event touched that service only: one entry changed, one backend added
-    assert agent_saw(c["node131"], "service test/test: 1 ports (+0 ~1 -0), backends +1 -0",
+    assert agent_saw(c["node131"], "service test/test: 2 entries (+0 ~1 -0), backends +1 -0",
                      mark)
     assert not agent_saw(c["node131"], "service default/kubernetes", mark)
     api.cmd("apply", object=slice_with(["12.0.1.93", "12.0.2.132"]))
@@ -237,6 +237,7 @@ def test_restart_and_upgrade_lose_nothing(c, rebuilt):
         assert all(after[i] != before[n][i] for i in after), (n, before[n], after)
     # and the maps equal the API state
     want = {("12.0.128.1", 443, "TCP"): ["10.124.242.130:6443"],
-            (VIP, 5432, "TCP"): ["12.0.1.93:5001", "12.0.2.132:5001"]}
+            (VIP, 5432, "TCP"): ["12.0.1.93:5001", "12.0.2.132:5001"],
+            ("12.0.128.1", 0, "any"): [], (VIP, 0, "any"): []}  # the ClusterIPs' markers
     for n in NODES:
         assert svc_state(c[n]) == want, n

@@ -261,7 +261,8 @@ def entries(node, addrs, node_port):
     """(vip, port, protocol, flags) of node's kx_svc entries at addrs or node_port."""
     out = json.loads(node.kxdp("svc", "list", "-o", "json").stdout)
     return sorted((s["vip"], s["port"], s["protocol"], ",".join(s["flags"])) for s in out
-                  if s["vip"] in addrs or (s["vip"] == "0.0.0.0" and s["port"] == node_port))
+                  if (s["vip"] in addrs or (s["vip"] == "0.0.0.0" and s["port"] == node_port))
+                  and "vip" not in s["flags"])
 
 
 def test_service_changes_type_without_leftovers(cluster):
@@ -312,6 +313,10 @@ def test_service_changes_type_without_leftovers(cluster):
             if want:
                 r = n.client("client", "tcp", vip, 80, 2)
                 assert r["errors"] == {} and sum(r["counts"].values()) == 2, (what, r)
+            # the ClusterIP's marker lives exactly as long as the ClusterIP
+            markers = [s for s in json.loads(n.kxdp("svc", "list", "-o", "json").stdout)
+                       if s["vip"] == vip and s["flags"] == ["vip"]]
+            assert len(markers) == (1 if want else 0), what
     finally:
         n.apply_state(state())
     assert entries(n, (vip, lbip), 30090) == []

@@ -530,6 +530,90 @@ static void test_no_endpoint_icmp_port_unreachable(void **state)
 	assert_memory_equal(out + 42, in + 14, 28);
 }
 
+/* vip:port/proto -> backend ip:bport, plus the ClusterIP's marker entry (as the model makes). */
+static void set_service_and_vip(struct fx *f, const char *vip, uint16_t port, uint8_t proto,
+				const char *ip, uint16_t bport)
+{
+	struct kx_backend_desc b = { ip4(ip), bport, proto, KX_BACKEND_ACTIVE };
+	struct kx_svc_desc d[2] = {
+		{ .key = { ip4(vip), 0, 0, KX_SCOPE_INTERNAL }, .flags = KX_SVC_F_VIP },
+		{ .key = { ip4(vip), htons(port), proto, KX_SCOPE_INTERNAL }, .backends = &b,
+		  .n_backends = 1 },
+	};
+	struct kx_table t = { .svcs = d, .n_svcs = 2 };
+	struct kx_err err;
+
+	strcpy(d[0].owner, "t/svc");
+	strcpy(d[1].owner, "t/svc");
+	if (kx_sync_apply(&f->m, &t, NULL, &err))
+		fail_msg("sync: %s", err.msg);
+}
+
+/*
+ * "should be rejected ... for a port the service does not have": a known
+ * ClusterIP on another port is refused with ICMP port unreachable (TCP SYN
+ * and UDP); a non-SYN TCP packet is left alone; ICMP echo to it is answered.
+ */
+static void test_clusterip_other_port_refused_and_ping_answered(void **state)
+{
+	struct fx *f = *state;
+	uint64_t before = stat_packets(f, KX_STAT_REJECT_NO_PORT);
+	uint8_t in[128], out[256];
+	uint32_t len, a;
+	size_t n;
+
+	set_service_and_vip(f, "12.0.182.76", 5432, IPPROTO_TCP, "12.0.2.20", 5001);
+	for (int proto = IPPROTO_TCP; proto; proto = proto == IPPROTO_TCP ? IPPROTO_UDP : 0) {
+		n = build_l4(in, host_mac_a, client_mac, (uint8_t)proto, "12.0.2.10", 47000,
+			     "12.0.182.76", 5433, 0x02, "x");
+		assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+		assert_int_equal(out[23], IPPROTO_ICMP);
+		assert_int_equal(out[34], 3);
+		assert_int_equal(out[35], 3);
+		assert_ip(out + 26, "12.0.182.76");
+	}
+	assert_int_equal(stat_packets(f, KX_STAT_REJECT_NO_PORT), before + 2);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 47001, "12.0.182.76",
+		     5433, 0x10, NULL); /* a stray ACK: not a connection attempt */
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+
+	/* ping: an echo request (id 7, seq 1, 8 bytes of data) */
+	memset(in, 0, sizeof(in));
+	memcpy(in, host_mac_a, 6);
+	memcpy(in + 6, client_mac, 6);
+	put16(in + 12, 0x0800);
+	in[14] = 0x45;
+	put16(in + 16, 20 + 8 + 8);
+	in[22] = 64;
+	in[23] = IPPROTO_ICMP;
+	a = ip4("12.0.2.10");
+	memcpy(in + 26, &a, 4);
+	a = ip4("12.0.182.76");
+	memcpy(in + 30, &a, 4);
+	put16(in + 24, csum_check(in + 14, 20));
+	in[34] = 8;
+	put16(in + 38, 7);
+	put16(in + 40, 1);
+	memcpy(in + 42, "pingdata", 8);
+	put16(in + 36, csum_check(in + 34, 16));
+	n = 14 + 20 + 16;
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_int_equal(len, n);
+	assert_memory_equal(out, client_mac, 6);
+	assert_ip(out + 26, "12.0.182.76");
+	assert_ip(out + 30, "12.0.2.10");
+	assert_int_equal(csum_check(out + 14, 20), 0);
+	assert_int_equal(out[34], 0); /* echo reply */
+	assert_int_equal(csum_check(out + 34, 16), 0);
+	assert_memory_equal(out + 38, in + 38, 12); /* id, seq, data */
+	/* a ping to an address that is no ClusterIP: the kernel's */
+	a = ip4("12.1.0.9");
+	memcpy(in + 30, &a, 4);
+	put16(in + 24, 0);
+	put16(in + 24, csum_check(in + 14, 20));
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+}
+
 static void test_unallocated_clusterip_refused(void **state)
 {
 	struct kx_config c = { .svc_cidr = ip4("12.0.128.0"), .svc_mask = ip4("255.255.128.0") };
@@ -829,6 +913,7 @@ int main(void)
 		cmocka_unit_test(test_backend_reply_reverse_nat),
 		cmocka_unit_test(test_udp_dnat_and_reply),
 		cmocka_unit_test(test_no_endpoint_icmp_port_unreachable),
+		cmocka_unit_test(test_clusterip_other_port_refused_and_ping_answered),
 		cmocka_unit_test(test_unallocated_clusterip_refused),
 		cmocka_unit_test(test_spoofed_source_dropped_and_counted),
 		cmocka_unit_test(test_endpoint_slot_belongs_to_one_address),

@@ -55,7 +55,11 @@ static void test_reference_cluster(void **unused)
 	struct kx_table t;
 
 	build("../../manifests/examples/reference-cluster.json", "node130", &t);
-	assert_int_equal(t.n_svcs, 2);
+	assert_int_equal(t.n_svcs, 4); /* two service ports, two ClusterIP markers */
+	d = find_in(&t, "12.0.182.73", 0, 0, KX_SCOPE_INTERNAL);
+	assert_non_null(d);
+	assert_int_equal(d->flags, KX_SVC_F_VIP);
+	assert_int_equal(d->n_backends, 0);
 	d = find(&t, "12.0.182.73", 5432, IPPROTO_TCP);
 	assert_non_null(d);
 	assert_string_equal(d->name, "test/test:postgres");
@@ -129,7 +133,7 @@ static void test_multiport_named_ports_several_slices(void **unused)
 	struct kx_table t;
 
 	build("multiport.json", "n1", &t);
-	assert_int_equal(t.n_svcs, 5); /* SCTP skipped; http's node port, outside and inside */
+	assert_int_equal(t.n_svcs, 6); /* SCTP skipped; http's node port, outside and inside; VIP */
 	d = find(&t, "nodeport", 30080, IPPROTO_TCP);
 	assert_non_null(d);
 	assert_int_equal(d->key.scope, KX_SCOPE_EXTERNAL);
@@ -166,8 +170,9 @@ static void test_external_addresses_and_policies(void **unused)
 	struct kx_table t;
 
 	build("external.json", "n1", &t);
-	/* lb: 2 ports x (ClusterIP + 2 x (node port, 1 external IP, 2 LB IPs)); internal: 1 */
-	assert_int_equal(t.n_svcs, 19);
+	/* lb: 2 ports x (ClusterIP + 2 x (node port, 1 external IP, 2 LB IPs)); internal: 1;
+	 * each ClusterIP's marker */
+	assert_int_equal(t.n_svcs, 21);
 	d = find(&t, "10.96.0.20", 80, IPPROTO_TCP); /* internal policy Cluster: all ready */
 	assert_non_null(d);
 	assert_int_equal(d->key.scope, KX_SCOPE_INTERNAL);
@@ -281,7 +286,7 @@ static void test_ready_terminating_headless_externalname(void **unused)
 	struct kx_table t;
 
 	build("conditions.json", "n1", &t);
-	assert_int_equal(t.n_svcs, 4); /* mixed, draining, empty, dual */
+	assert_int_equal(t.n_svcs, 8); /* mixed, draining, empty, dual; and their markers */
 	d = find(&t, "10.96.1.1", 80, IPPROTO_TCP);
 	assert_non_null(d);
 	/* ready ones only; nil conditions mean ready; terminating not used while any is ready */
@@ -350,7 +355,7 @@ static const struct bad_case bad_cases[] = {
 	{ "{\"items\":["
 	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80}]}},"
 	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"b\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80}]}}]}",
-	  "1.2.3.4:80/TCP is already served by service ns/a" },
+	  "service ns/b: ClusterIP 1.2.3.4 is already service ns/a's" },
 	{ SVC("{\"type\":\"NodePort\",\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80,\"nodePort\":70000}]}"),
 	  "spec.ports[0].nodePort: 70000 is not a port" },
 	{ SVC("{\"clusterIP\":\"1.2.3.4\",\"externalTrafficPolicy\":\"Nearby\",\"ports\":[]}"),
