@@ -505,7 +505,9 @@ static int decode_service_external(json_t *item, json_t *spec, struct k8s_servic
 	    traffic_policy(spec, "internalTrafficPolicy", &s->itp_local, c, err))
 		return -1;
 	decode_kube_router(item, s, c);
-	if (decode_affinity(spec, s, c, err))
+	if (decode_affinity(spec, s, c, err) ||
+	    opt_bool(spec, "publishNotReadyAddresses", false, &s->publish_not_ready, c,
+		     "spec.publishNotReadyAddresses", err))
 		return -1;
 	v = json_object_get(spec, "healthCheckNodePort");
 	if (v && !json_is_null(v) && s->etp_local && s->type == K8S_SVC_LOAD_BALANCER &&

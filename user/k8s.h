@@ -46,6 +46,7 @@ struct k8s_service {
 	uint16_t hc_node_port; /* healthCheckNodePort, 0 = none */
 	uint8_t algo; /* enum kx_algo, from kube-router.io/service.scheduler */
 	uint32_t affinity_timeout_s; /* sessionAffinity ClientIP: its timeout; 0 = None */
+	bool publish_not_ready; /* spec.publishNotReadyAddresses: every endpoint counts as ready */
 	bool hash_port; /* kube-router.io/service.schedflags flag-2 (sh-port, mh-port) */
 	uint32_t cluster_ip; /* network order; 0 = none (headless, IPv6-only) */
 	struct k8s_svc_port *ports;

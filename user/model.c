@@ -133,7 +133,9 @@ static int collect_backends(const struct slice_index *ix, const struct k8s_servi
 
 				if (only_node && strcmp(e->node, only_node))
 					continue;
-				if (e->ready) {
+				/* publishNotReadyAddresses: the EndpointSlice controller
+				 * marks all ready; a hand-made slice may not, so here too */
+				if (e->ready || s->publish_not_ready) {
 					ready[n_ready++] = b;
 				} else if (e->serving && e->terminating) {
 					b.state = KX_BACKEND_TERMINATING;

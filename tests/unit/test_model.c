@@ -280,6 +280,35 @@ static void test_kube_router_annotations(void **unused)
 	kx_table_free(&t);
 }
 
+/*
+ * A Service without selector, its slice made by hand, publishNotReadyAddresses:
+ * endpoints not ready serve (what the slice controller would have marked).
+ */
+static void test_publish_not_ready_addresses(void **unused)
+{
+	static const char *json =
+		"{\"items\":[{\"kind\":\"Service\",\"metadata\":{\"name\":\"p\",\"namespace\":\"t\"},"
+		"\"spec\":{\"clusterIP\":\"10.0.0.5\",\"publishNotReadyAddresses\":true,"
+		"\"ports\":[{\"port\":80}]}},"
+		"{\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"p-manual\",\"namespace\":\"t\","
+		"\"labels\":{\"kubernetes.io/service-name\":\"p\"}},\"addressType\":\"IPv4\","
+		"\"ports\":[{\"port\":80}],\"endpoints\":[{\"addresses\":[\"10.1.0.1\"],"
+		"\"conditions\":{\"ready\":false}},{\"addresses\":[\"10.1.0.2\"],"
+		"\"conditions\":{\"ready\":true}}]}]}";
+	struct kx_err err = { "" };
+	const struct kx_svc_desc *d;
+	struct k8s_state st;
+	struct kx_table t;
+
+	assert_int_equal(k8s_decode_string(json, &st, &err), 0);
+	assert_int_equal(kx_model_build(&st, "n1", &t, &err), 0);
+	k8s_state_free(&st);
+	d = find(&t, "10.0.0.5", 80, IPPROTO_TCP);
+	assert_int_equal(d->n_backends, 2);
+	assert_backend(d, 0, "10.1.0.1", 80, KX_BACKEND_ACTIVE);
+	kx_table_free(&t);
+}
+
 static void test_ready_terminating_headless_externalname(void **unused)
 {
 	const struct kx_svc_desc *d;
@@ -410,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_multiport_named_ports_several_slices),
 		cmocka_unit_test(test_external_addresses_and_policies),
 		cmocka_unit_test(test_kube_router_annotations),
+		cmocka_unit_test(test_publish_not_ready_addresses),
 		cmocka_unit_test(test_ready_terminating_headless_externalname),
 		cmocka_unit_test(test_malformed_input_one_line_error),
 	};
