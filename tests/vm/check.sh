@@ -9,7 +9,7 @@ set -u
 build=${1:-build}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
-subset="tests/e2e/test_single_node.py tests/e2e/test_cluster.py tests/e2e/test_uplink.py tests/e2e/test_external.py tests/e2e/test_host_clients.py"
+subset="tests/e2e/test_single_node.py tests/e2e/test_cluster.py tests/e2e/test_uplink.py tests/e2e/test_external.py tests/e2e/test_host_clients.py tests/e2e/test_semantics.py"
 log=$(mktemp /tmp/kxvm-check-XXXXXX.log)
 trap 'rm -f "$log"' EXIT
 
