@@ -88,32 +88,52 @@ def names(r):
 def test_should_have_session_affinity_work_for_service_with_type_clusterip(c):
     """ClientIP affinity: every connection of the client to one backend;
     switching it off rotates again for new connections, on again sticks."""
-    c.set(svc("test", VIP, sessionAffinity="ClientIP"))
-    r = c.client("tcp", VIP, 80, 10)
-    assert r["errors"] == {} and len(r["counts"]) == 1, r
-    c.set(svc("test", VIP))
-    r = c.client("tcp", VIP, 80, 10)
-    assert names(r) == {"b1": 5, "b2": 5}, r
-    c.set(svc("test", VIP, sessionAffinity="ClientIP"))
-    r = c.client("tcp", VIP, 80, 10)
-    assert len(r["counts"]) == 1, r
-    c.set(svc("test", VIP))
+    try:
+        c.set(svc("test", VIP, sessionAffinity="ClientIP"))
+        r = c.client("tcp", VIP, 80, 10)
+        assert r["errors"] == {} and len(r["counts"]) == 1, r
+        c.set(svc("test", VIP))
+        r = c.client("tcp", VIP, 80, 10)
+        assert names(r) == {"b1": 5, "b2": 5}, r
+        c.set(svc("test", VIP, sessionAffinity="ClientIP"))
+        r = c.client("tcp", VIP, 80, 10)
+        assert len(r["counts"]) == 1, r
+    finally:
+        c.set(svc("test", VIP))
+
+
+# Connections at chosen moments, from one process (a process start can take
+# longer than the timeout on an emulated VM): [(delay before, count)].
+TIMED = """
+import json, socket, sys, time
+plan = json.loads(sys.argv[1])
+out = []
+for delay, count in plan:
+    time.sleep(delay)
+    got = set()
+    for _ in range(count):
+        with socket.create_connection(("%s", 80), timeout=3) as s:
+            got.add(s.recv(64).decode().split("@")[0])
+    out.append(sorted(got))
+print(json.dumps(out))
+""" % VIP
 
 
 def test_should_have_session_affinity_timeout_work_for_service_with_type_clusterip(c):
     """The affinity ends once the timeout passes with no new connection."""
-    c.set(svc("test", VIP, sessionAffinity="ClientIP",
-              sessionAffinityConfig={"clientIP": {"timeoutSeconds": 2}}))
-    first = set(names(c.client("tcp", VIP, 80, 4)))
-    assert len(first) == 1
-    time.sleep(1)  # within the timeout (it counts from the last connection)
-    assert set(names(c.client("tcp", VIP, 80, 2))) == first
-    seen = set()
-    for _ in range(3):  # each wait outlasts the timeout: rr moves on each time
-        time.sleep(2.3)
-        seen |= set(names(c.client("tcp", VIP, 80, 1)))
-    assert seen == {"b1", "b2"}, seen
-    c.set(svc("test", VIP))
+    try:
+        c.set(svc("test", VIP, sessionAffinity="ClientIP",
+                  sessionAffinityConfig={"clientIP": {"timeoutSeconds": 2}}))
+        # 4 at once; 1 s later (within the timeout, counted from the last
+        # connection) 2 more; then three times one after the timeout passed
+        plan = [(0, 4), (1, 2), (2.4, 1), (2.4, 1), (2.4, 1)]
+        out = json.loads(c.node.pod_run("client", kxnet.PY, "-c", TIMED,
+                                        json.dumps(plan)).stdout)
+        assert len(out[0]) == 1 and out[1] == out[0], out
+        # after each expiry rr has moved on: both backends appear
+        assert {b for o in out[2:] for b in o} == {"b1", "b2"}, out
+    finally:
+        c.set(svc("test", VIP))
 
 
 def test_should_allow_pods_to_hairpin_back_to_themselves_through_services(c):
@@ -156,12 +176,14 @@ def test_should_be_rejected_when_no_endpoints_exist(c):
 def test_should_fallback_to_terminating_endpoints_when_there_are_no_ready_endpoints(c):
     """KEP-1669 with internalTrafficPolicy=Cluster: only terminating (still
     serving) endpoints left, they serve; once one is ready, only it does."""
-    c.set(slice_("test", [(c.ip["b1"], TERMINATING), (c.ip["b2"], TERMINATING)]))
-    assert names(c.client("tcp", VIP, 80, 4)) == {"b1": 2, "b2": 2}
-    c.set(slice_("test", [(c.ip["b1"], TERMINATING), (c.ip["b2"], TERMINATING),
-                          (c.ip["b3"], READY)]))
-    assert names(c.client("tcp", VIP, 80, 4)) == {"b3": 4}
-    c.set(slice_("test", [(c.ip["b1"], READY), (c.ip["b2"], READY)]))
+    try:
+        c.set(slice_("test", [(c.ip["b1"], TERMINATING), (c.ip["b2"], TERMINATING)]))
+        assert names(c.client("tcp", VIP, 80, 4)) == {"b1": 2, "b2": 2}
+        c.set(slice_("test", [(c.ip["b1"], TERMINATING), (c.ip["b2"], TERMINATING),
+                              (c.ip["b3"], READY)]))
+        assert names(c.client("tcp", VIP, 80, 4)) == {"b3": 4}
+    finally:
+        c.set(slice_("test", [(c.ip["b1"], READY), (c.ip["b2"], READY)]))
 
 
 def test_existing_connections_to_a_removed_backend_continue(c):
@@ -193,30 +215,34 @@ def test_should_be_able_to_preserve_udp_traffic_when_server_pod_cycles_for_a_clu
     """A UDP client keeps its source port (one conntrack flow); its backend
     is replaced by another pod: the next datagrams reach the new one (the
     flow to the removed backend is purged, no black hole)."""
-    c.set(slice_("test", [(c.ip["b1"], READY)]))
-    r = c.client("udp", VIP, 53, 1, sport=21400)
-    assert names(r) == {"b1": 1}, r
-    c.set(slice_("test", [(c.ip["b3"], READY)]))  # b1 "deleted", b3 its replacement
-    r = c.client("udp", VIP, 53, 1, sport=21400)
-    assert names(r) == {"b3": 1}, r  # b1 still answers: only a purge sends it to b3
-    c.set(slice_("test", [(c.ip["b1"], READY), (c.ip["b2"], READY)]))
+    try:
+        c.set(slice_("test", [(c.ip["b1"], READY)]))
+        r = c.client("udp", VIP, 53, 1, sport=21400)
+        assert names(r) == {"b1": 1}, r
+        c.set(slice_("test", [(c.ip["b3"], READY)]))  # b1 "deleted", b3 its replacement
+        r = c.client("udp", VIP, 53, 1, sport=21400)
+        assert names(r) == {"b3": 1}, r  # b1 still answers: only a purge sends it to b3
+    finally:
+        c.set(slice_("test", [(c.ip["b1"], READY), (c.ip["b2"], READY)]))
 
 
 def test_kube_router_scheduler_annotations(c):
     """kube-router.io/service.scheduler: sh keeps a client on one backend,
     mh too (Maglev), random spreads, an unknown one is rr."""
     three = slice_("test", [(c.ip[b], READY) for b in ("b1", "b2", "b3")])
-    for sched, one_backend in (("sh", True), ("mh", True), ("random", False),
-                               ("wrr-unknown", False)):
-        c.set(svc("test", VIP, ann={"kube-router.io/service.scheduler": sched}), three)
-        r = c.client("tcp", VIP, 80, 30)
-        assert r["errors"] == {}, (sched, r)
-        assert (len(r["counts"]) == 1) == one_backend, (sched, r)
-        if sched == "wrr-unknown":
-            assert names(r) == {"b1": 10, "b2": 10, "b3": 10}
-            assert any("service.scheduler \"wrr-unknown\" is not served" in l
-                       for l in c.node.log_lines())
-    c.set(svc("test", VIP), slice_("test", [(c.ip["b1"], READY), (c.ip["b2"], READY)]))
+    try:
+        for sched, one_backend in (("sh", True), ("mh", True), ("random", False),
+                                   ("wrr-unknown", False)):
+            c.set(svc("test", VIP, ann={"kube-router.io/service.scheduler": sched}), three)
+            r = c.client("tcp", VIP, 80, 30)
+            assert r["errors"] == {}, (sched, r)
+            assert (len(r["counts"]) == 1) == one_backend, (sched, r)
+            if sched == "wrr-unknown":
+                assert names(r) == {"b1": 10, "b2": 10, "b3": 10}
+                assert any("service.scheduler \"wrr-unknown\" is not served" in l
+                           for l in c.node.log_lines())
+    finally:
+        c.set(svc("test", VIP), slice_("test", [(c.ip["b1"], READY), (c.ip["b2"], READY)]))
 
 
 def test_service_without_selector_and_publish_not_ready_addresses(c):
