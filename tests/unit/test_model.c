@@ -18,6 +18,19 @@ static void build(const char *file, const char *node, struct kx_table *t)
 	k8s_state_free(&st);
 }
 
+/* The same from a JSON text. */
+static void build_string(const char *json, const char *node, struct kx_table *t)
+{
+	struct kx_err err = { "" };
+	struct k8s_state st;
+
+	if (k8s_decode_string(json, &st, &err))
+		fail_msg("decode: %s", err.msg);
+	if (kx_model_build(&st, node, t, &err))
+		fail_msg("model: %s", err.msg);
+	k8s_state_free(&st);
+}
+
 /* The entry of scope at vip ("nodeport": a node port) port/proto. */
 static const struct kx_svc_desc *find_in(const struct kx_table *t, const char *vip,
 					 uint16_t port, uint8_t proto, uint8_t scope)
@@ -255,15 +268,11 @@ static void test_kube_router_annotations(void **unused)
 		"\"labels\":{\"kubernetes.io/service-name\":\"s\"}},\"addressType\":\"IPv4\","
 		"\"ports\":[{\"port\":80}],\"endpoints\":[{\"addresses\":[\"10.1.0.1\"],"
 		"\"nodeName\":\"n1\"},{\"addresses\":[\"10.1.0.9\"],\"nodeName\":\"n2\"}]}]}";
-	struct kx_err err = { "" };
 	const struct kx_svc_desc *d;
-	struct k8s_state st;
 	struct kx_table t;
 	size_t per[3] = { 0 };
 
-	assert_int_equal(k8s_decode_string(json, &st, &err), 0);
-	assert_int_equal(kx_model_build(&st, "n1", &t, &err), 0);
-	k8s_state_free(&st);
+	build_string(json, "n1", &t);
 	d = find(&t, "10.0.0.1", 80, IPPROTO_TCP);
 	assert_int_equal(d->algo, KX_ALGO_MH);
 	assert_int_equal(d->n_backends, KX_MAGLEV_SMALL); /* the slots are the Maglev table */
@@ -295,14 +304,10 @@ static void test_publish_not_ready_addresses(void **unused)
 		"\"ports\":[{\"port\":80}],\"endpoints\":[{\"addresses\":[\"10.1.0.1\"],"
 		"\"conditions\":{\"ready\":false}},{\"addresses\":[\"10.1.0.2\"],"
 		"\"conditions\":{\"ready\":true}}]}]}";
-	struct kx_err err = { "" };
 	const struct kx_svc_desc *d;
-	struct k8s_state st;
 	struct kx_table t;
 
-	assert_int_equal(k8s_decode_string(json, &st, &err), 0);
-	assert_int_equal(kx_model_build(&st, "n1", &t, &err), 0);
-	k8s_state_free(&st);
+	build_string(json, "n1", &t);
 	d = find(&t, "10.0.0.5", 80, IPPROTO_TCP);
 	assert_int_equal(d->n_backends, 2);
 	assert_backend(d, 0, "10.1.0.1", 80, KX_BACKEND_ACTIVE);
