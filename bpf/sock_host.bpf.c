@@ -77,6 +77,8 @@ static __always_inline int sock_to_backend(struct bpf_sock_addr *ctx)
 	ctx->user_ip4 = b->addr;
 	ctx->user_port = b->port;
 	stat_add(KX_STAT_SOCK_CONNECT, 0);
+	if (ctx->protocol == IPPROTO_TCP) /* a UDP sendmsg is a datagram, not a connection */
+		svc_stat(svc->id, false, 0, true);
 	return SOCK_ALLOW;
 }
 

@@ -87,6 +87,7 @@ static __always_inline int hairpin_new_flow(struct __sk_buff *skb, struct pkt *p
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	stat_count(skb, KX_STAT_SVC_NEW);
 	stat_count(skb, KX_STAT_HAIRPIN);
+	svc_stat(svc->id, false, skb->len, true);
 	return CONTINUE;
 }
 
@@ -113,6 +114,7 @@ static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p
 	if (nat_rewrite(skb, p, false, b->addr, b->port))
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	stat_count(skb, KX_STAT_SVC_NEW);
+	svc_stat(svc->id, false, skb->len, true);
 	return CONTINUE;
 }
 
@@ -147,6 +149,7 @@ static __always_inline int ct_apply(struct __sk_buff *skb, struct pkt *p, struct
 	    nat_rewrite(skb, p, !reply, ct->nat2_addr, ct->nat2_port))
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	stat_count(skb, reply ? KX_STAT_REVNAT : KX_STAT_SVC_ESTABLISHED);
+	svc_stat(ct->svc_id, reply, skb->len, false);
 	if (reply && external)
 		return reply_to_uplink(skb);
 	return CONTINUE;

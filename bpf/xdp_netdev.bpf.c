@@ -66,6 +66,7 @@ static __always_inline int ext_established(struct xdp_md *ctx, struct pkt *p,
 		return XDP_DROP;
 	}
 	stat_add(KX_STAT_EXT_ESTABLISHED, data_end - data);
+	svc_stat(ct->svc_id, ct->dir == KX_CT_REPLY, data_end - data, false);
 	return snat ? xdp_forward(ctx, p) : XDP_PASS;
 }
 
@@ -110,6 +111,7 @@ static __always_inline int ext_new_flow(struct xdp_md *ctx, struct pkt *p,
 		if (xdp_nat(data, data_end, p, b->addr, b->port, false, 0, 0))
 			goto rewrite_failed;
 		stat_add(KX_STAT_EXT_NEW, len);
+		svc_stat(svc->id, false, len, true);
 		return XDP_PASS;
 	}
 	/* On another node: SNAT to this node, so the reply comes back through here. */
@@ -121,6 +123,7 @@ static __always_inline int ext_new_flow(struct xdp_md *ctx, struct pkt *p,
 	if (xdp_nat(data, data_end, p, b->addr, b->port, true, c->node_ip, snat_port))
 		goto rewrite_failed;
 	stat_add(KX_STAT_EXT_NEW, len);
+	svc_stat(svc->id, false, len, true);
 	return xdp_forward(ctx, p);
 rewrite_failed:
 	stat_add(KX_STAT_DROP_REWRITE, len);

@@ -26,6 +26,8 @@
 #define KX_MAP_SRCRANGE "kx_srcrange"
 #define KX_MAP_SOCK_REV "kx_sock_rev"
 #define KX_MAP_AFFINITY "kx_affinity"
+#define KX_MAP_SVC_STATS "kx_svc_stats"
+#define KX_MAP_NODES "kx_nodes"
 
 /* Program names, also their pin names under <bpffs>/kxdp/. */
 #define KX_PROG_TC_FROM_POD "tc_from_pod"
@@ -330,6 +332,30 @@ enum kx_stat {
 	KX_STAT_ECHO_REPLY, /* ICMP echo to a ClusterIP answered */
 	KX_STAT_MAX,
 };
+
+/*
+ * Value of kx_svc_stats, an array indexed by service entry id: what
+ * `ipvsadm -Ln --stats` shows per virtual service. Shared by all CPUs
+ * (atomic adds): a per-CPU array of 131,072 entries would cost 5 MiB per CPU.
+ * The agent zeroes an id's counters when it gives the id to a new entry.
+ */
+struct kx_svc_counter {
+	__u64 conns; /* new connections (flows) */
+	__u64 in_pkts; /* client -> backend */
+	__u64 in_bytes;
+	__u64 out_pkts; /* backend -> client */
+	__u64 out_bytes;
+};
+
+/* Value of kx_nodes (key: a node's InternalIP): which node a route leads to, for the CLI. */
+struct kx_node_info {
+	char name[64]; /* the Node's name (cut at 63 characters) */
+	__be32 pod_cidr;
+	__u8 pod_cidr_len;
+	__u8 pad[3];
+};
+
+#define KX_MAX_NODES 16384
 
 /* Entries of kx_stats: room for new counters without changing the map. */
 #define KX_STAT_SLOTS 256

@@ -287,6 +287,34 @@ static void sync_neighbours(struct agent *a, const struct kx_nl_route *want, siz
 	a->neigh_ifindex = ifindex;
 }
 
+/* kx_nodes: every other node's IP -> name and pod CIDR, for `kxdp route list`. */
+static void sync_node_names(struct agent *a, const struct kx_table *t)
+{
+	uint32_t k, prev;
+	bool first = true;
+	size_t i;
+
+	for (i = 0; i < t->n_routes; i++) {
+		struct kx_node_info ni = { .pod_cidr = t->routes[i].dst,
+					   .pod_cidr_len = t->routes[i].len };
+
+		snprintf(ni.name, sizeof(ni.name), "%.63s", t->routes[i].node);
+		if (bpf_map_update_elem(a->maps.nodes, &t->routes[i].via, &ni, BPF_ANY))
+			pr_warn("map %s: node %s: %s", KX_MAP_NODES, t->routes[i].node,
+				strerror(errno));
+	}
+	while (!bpf_map_get_next_key(a->maps.nodes, first ? NULL : &prev, &k)) {
+		for (i = 0; i < t->n_routes && t->routes[i].via != k; i++)
+			;
+		if (i == t->n_routes && !bpf_map_delete_elem(a->maps.nodes, &k)) {
+			first = true; /* deleted under the walk: start over */
+			continue;
+		}
+		prev = k;
+		first = false;
+	}
+}
+
 /* Routes to other nodes' pods; a node off the uplink's subnet is reported. */
 static void sync_routes(struct agent *a, const struct kx_table *t, const struct kx_link *up)
 {
@@ -319,6 +347,7 @@ static void sync_routes(struct agent *a, const struct kx_table *t, const struct 
 		pr_info("routes to other nodes' pods: %zu in place (+%zu ~%zu -%zu)", n,
 			st.added, st.replaced, st.removed);
 	sync_neighbours(a, want, n, up->ifindex);
+	sync_node_names(a, t);
 	free(want);
 }
 

@@ -64,7 +64,9 @@ int kx_maps_open_pinned(const char *bpffs, struct kx_maps *m, struct kx_err *err
 	    open_one(bpffs, KX_MAP_CONFIG, &m->config, err) ||
 	    open_one(bpffs, KX_MAP_SRCRANGE, &m->srcrange, err) ||
 	    open_one(bpffs, KX_MAP_SOCK_REV, &m->sock_rev, err) ||
-	    open_one(bpffs, KX_MAP_AFFINITY, &m->affinity, err)) {
+	    open_one(bpffs, KX_MAP_AFFINITY, &m->affinity, err) ||
+	    open_one(bpffs, KX_MAP_SVC_STATS, &m->svc_stats, err) ||
+	    open_one(bpffs, KX_MAP_NODES, &m->nodes, err)) {
 		kx_maps_close(m);
 		return -1;
 	}
@@ -87,7 +89,8 @@ int kx_maps_from_object(struct bpf_object *obj, struct kx_maps *m, struct kx_err
 	static const char *const names[] = { KX_MAP_SVC,  KX_MAP_SLOTS,     KX_MAP_BACKENDS,
 					     KX_MAP_RR,   KX_MAP_CT,        KX_MAP_ENDPOINTS,
 					     KX_MAP_STATS, KX_MAP_CONFIG,   KX_MAP_SRCRANGE,
-					     KX_MAP_SOCK_REV, KX_MAP_AFFINITY };
+					     KX_MAP_SOCK_REV, KX_MAP_AFFINITY, KX_MAP_SVC_STATS,
+					     KX_MAP_NODES };
 	int *fds = (int *)m;
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

@@ -21,6 +21,8 @@ struct kx_maps {
 	int srcrange;
 	int sock_rev;
 	int affinity;
+	int svc_stats;
+	int nodes;
 };
 
 /* "<bpffs>/kxdp/<name>"; -1 if it does not fit. */

@@ -670,6 +670,12 @@ static int service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint3
 	}
 	if (!r && bpf_map_update_elem(s->m.rr, &nr.val.id, &zero, BPF_ANY))
 		goto full_id;
+	if (!r) { /* a new entry's counters start from zero, whatever the id held before */
+		struct kx_svc_counter none = { 0 };
+
+		if (bpf_map_update_elem(s->m.svc_stats, &nr.val.id, &none, BPF_ANY))
+			goto full_id;
+	}
 	if (bpf_map_update_elem(s->m.svc, &d->key, &nr.val, BPF_ANY))
 		goto full_id;
 	nr.bids = bids;

@@ -117,4 +117,21 @@ KX_MAP struct {
 	__type(value, struct kx_affinity_val);
 } kx_affinity SEC(".maps");
 
+/* Per service entry: connections, packets and bytes each way (ipvsadm --stats); atomic adds. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KX_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct kx_svc_counter);
+} kx_svc_stats SEC(".maps");
+
+/* Other nodes by InternalIP -> name and pod CIDR: the agent writes it for `kxdp route list`. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KX_MAX_NODES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __be32);
+	__type(value, struct kx_node_info);
+} kx_nodes SEC(".maps");
+
 #endif /* KX_BPF_MAPS_H */

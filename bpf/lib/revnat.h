@@ -21,6 +21,7 @@ static __always_inline int revnat_reply(struct __sk_buff *skb, struct pkt *p)
 	if (nat_rewrite(skb, p, true, ct->nat_addr, ct->nat_port))
 		return -1;
 	stat_count(skb, KX_STAT_REVNAT);
+	svc_stat(ct->svc_id, true, skb->len, false);
 	return 0;
 }
 

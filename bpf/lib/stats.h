@@ -20,6 +20,24 @@ static __always_inline void stat_count(struct __sk_buff *skb, __u32 what)
 	stat_add(what, skb->len);
 }
 
+/* Count a packet of service entry svc_id: a new connection, and one way or the other. */
+static __always_inline void svc_stat(__u32 svc_id, bool reply, __u64 bytes, bool new_conn)
+{
+	struct kx_svc_counter *c = bpf_map_lookup_elem(&kx_svc_stats, &svc_id);
+
+	if (!c)
+		return;
+	if (new_conn)
+		__sync_fetch_and_add(&c->conns, 1);
+	if (reply) {
+		__sync_fetch_and_add(&c->out_pkts, 1);
+		__sync_fetch_and_add(&c->out_bytes, bytes);
+	} else {
+		__sync_fetch_and_add(&c->in_pkts, 1);
+		__sync_fetch_and_add(&c->in_bytes, bytes);
+	}
+}
+
 /* Count a drop by reason and return the TC verdict for it. */
 static __always_inline int drop(struct __sk_buff *skb, __u32 reason)
 {
