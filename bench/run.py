@@ -255,7 +255,7 @@ def bpf_prog_stats():
 def kx_counters(node):
     """Packets per kx_stats counter on a kxdp node."""
     js = json.loads(node.kxdp("stats", "-o", "json").stdout)
-    return {k: v["packets"] for k, v in js.items()}
+    return {k: v["packets"] for k, v in js["counters"].items()}
 
 
 def wrk(node, url):

@@ -78,7 +78,7 @@ def state(nodes):
     step("kxdp svc list on node131 (the ipvsadm -Ln layout)")
     print(nodes["node131"].kxdp("svc", "list").stdout.rstrip())
     step("kxdp pods on node130 (kx_endpoints: the pods kxdp delivers to)")
-    print(nodes["node130"].kxdp("pods").stdout.rstrip())
+    print(nodes["node130"].kxdp("ep", "list").stdout.rstrip())
     step("ip route on node130 (no bridge; kxdp's routes are proto 180, pods' 181)")
     print(nodes["node130"].run("ip", "route").stdout.rstrip())
     bridges = [n for n in nodes.values()

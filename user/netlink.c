@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/neighbour.h>
@@ -428,6 +429,35 @@ static int route_del(struct nl_sock *sk, const struct seen_route *s, struct kx_e
 		kx_errf(err, "delete route %s/%u: %s", ip, s->len, nl_geterror(e));
 		return -1;
 	}
+	return 0;
+}
+
+int kx_nl_routes_list(struct nl_sock *sk, uint8_t proto, struct kx_nl_route **out, size_t *n,
+		      struct kx_err *err)
+{
+	struct route_list seen = { 0 };
+	struct nl_cache *cache = NULL;
+	int e = rtnl_route_alloc_cache(sk, AF_INET, 0, &cache);
+
+	*out = NULL;
+	*n = 0;
+	if (e) {
+		kx_errf(err, "list routes: %s", nl_geterror(e));
+		return -1;
+	}
+	nl_cache_foreach(cache, route_visit, &seen);
+	nl_cache_free(cache);
+	*out = calloc(seen.n + 1, sizeof(**out));
+	if (!*out) {
+		free(seen.r);
+		kx_errf(err, "list routes: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < seen.n; i++)
+		if (seen.r[i].proto == proto)
+			(*out)[(*n)++] = (struct kx_nl_route){ seen.r[i].dst, seen.r[i].len,
+							       seen.r[i].gw, seen.r[i].ifindex };
+	free(seen.r);
 	return 0;
 }
 

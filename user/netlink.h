@@ -69,6 +69,9 @@ struct kx_route_stats {
 	size_t added, replaced, removed, foreign;
 };
 
+/* The main table's IPv4 unicast routes of protocol proto (malloc'd, *n of them). */
+int kx_nl_routes_list(struct nl_sock *sk, uint8_t proto, struct kx_nl_route **out, size_t *n,
+		      struct kx_err *err);
 /*
  * Make the main table's routes of protocol proto exactly want[0..n): add or
  * replace those that differ, delete the others of that protocol. A

@@ -121,4 +121,4 @@ def test_del_after_netns_is_gone(node):
     r = node.cni("DEL", "gone", kxnet.netns_path(ns), conf=node.cni_conf(prevResult=res))
     assert r.returncode == 0, r.stdout + r.stderr
     assert leases(node) == held
-    assert ip not in {p["ip"] for p in json.loads(node.kxdp("pods", "-o", "json").stdout)}
+    assert ip not in {p["ip"] for p in json.loads(node.kxdp("ep", "list", "-o", "json").stdout)}

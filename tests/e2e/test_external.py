@@ -104,7 +104,7 @@ def cluster():
 
 
 def stat(node, name):
-    return json.loads(node.kxdp("-o", "json", "stats").stdout)[name]["packets"]
+    return json.loads(node.kxdp("-o", "json", "stats").stdout)["counters"][name]["packets"]
 
 
 def test_nodeport_on_every_node_reaches_every_backend(cluster):

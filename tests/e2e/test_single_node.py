@@ -30,7 +30,7 @@ def test_node_has_pod_host_routes_and_no_bridge(node):
 
 
 def test_endpoint_map_holds_every_pod(node):
-    pods = json.loads(node.kxdp("pods", "-o", "json").stdout)
+    pods = json.loads(node.kxdp("ep", "list", "-o", "json").stdout)
     assert {p["ip"] for p in pods} == {p["ip"] for p in node.pods.values()}
     for p in pods:  # each on its own host veth, and the raw slot agrees
         assert node.run("ip", "-j", "link", "show", p["veth"]).returncode == 0
@@ -76,7 +76,7 @@ def test_backend_on_node_host_network(node):
 
 
 def rejects(node):
-    return json.loads(node.kxdp("stats", "-o", "json").stdout)["reject_no_backend"]["packets"]
+    return json.loads(node.kxdp("stats", "-o", "json").stdout)["counters"]["reject_no_backend"]["packets"]
 
 
 def test_service_without_endpoints_refused_at_once(node):

@@ -1,0 +1,142 @@
+"""Golden output of every kxdp command on the reference cluster, text and
+JSON (tests/e2e/golden/). What differs from run to run (MACs, veth names,
+ifindexes, packet counts) is masked before comparing. KX_GOLDEN_UPDATE=1
+rewrites the files from this run instead: review the diff before committing.
+"""
+import json
+import os
+import re
+
+import pytest
+
+import kxnet
+
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+VIP = "12.0.182.73"
+NODES = {
+    "node130": ("10.124.242.130", "12.0.2.0/24", "12.0.2.1"),
+    "node131": ("10.124.242.131", "12.0.0.0/24", "12.0.0.1"),
+    "node132": ("10.124.242.132", "12.0.1.0/24", "12.0.1.1"),
+}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    fabric = kxnet.Fabric()
+    nodes = {}
+    try:
+        for name, (ip, cidr, gw) in NODES.items():
+            nodes[name] = kxnet.Node(name, ip, cidr, gw, fabric=fabric)
+            nodes[name].start_agent(kxnet.reference_cluster())
+        nodes["node132"].add_pod("backend", ip="12.0.1.93")
+        nodes["node130"].add_pod("backend", ip="12.0.2.132")
+        nodes["node131"].add_pod("client", ip="12.0.0.10")
+        nodes["node132"].serve("backend", "tcp", "0.0.0.0", 5001, "node132-backend")
+        nodes["node130"].serve("backend", "tcp", "0.0.0.0", 5001, "node130-backend")
+        # two connections from fixed ports, so conntrack holds known flows
+        r = nodes["node131"].client("client", "tcp", VIP, 5432, 2, sport=23000)
+        assert r["errors"] == {}, r
+        yield nodes
+    finally:
+        for n in nodes.values():
+            n.cleanup()
+        fabric.cleanup()
+
+
+MASKS = [
+    (re.compile(r"([0-9a-f]{2}:){5}[0-9a-f]{2}"), "<mac>"),
+    (re.compile(r"\bkx[0-9a-f]{12}\b"), "<veth>"),
+]
+
+
+# a count (with the spaces that align it): traffic makes these vary
+NUM = (re.compile(r"[ \t]+\d+(?=[ \t]|$)", re.M), " <n>")
+
+
+def mask(text, masks=()):
+    for rx, rep in MASKS + list(masks):
+        text = rx.sub(rep, text)
+    return text
+
+
+def check(name, text):
+    path = os.path.join(GOLDEN, name)
+    if os.environ.get("KX_GOLDEN_UPDATE") == "1":
+        with open(path, "w") as f:
+            f.write(text)
+        return
+    with open(path) as f:
+        want = f.read()
+    assert text == want, "%s differs from the golden file:\n%s" % (name, text)
+
+
+def json_masked(out, drop=()):
+    """JSON text with volatile keys (drop) set to "<masked>", keys sorted."""
+    def walk(v):
+        if isinstance(v, dict):
+            return {k: ("<masked>" if k in drop else walk(x)) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        return v
+    return json.dumps(walk(json.loads(out)), indent=2, sort_keys=True) + "\n"
+
+
+def test_svc_list(cluster):
+    n = cluster["node131"]
+    check("svc_list.txt", n.kxdp("svc", "list").stdout)
+    check("svc_list.json", json_masked(n.kxdp("svc", "list", "-o", "json").stdout))
+    check("svc_list_vip.txt", n.kxdp("svc", "list", VIP + ":5432").stdout)
+    check("svc_list_stats.txt", mask(n.kxdp("svc", "list", "--stats").stdout, [NUM]))
+
+
+def test_ct_list_and_flush(cluster):
+    n = cluster["node131"]
+    check("ct_list.txt", n.kxdp("ct", "list").stdout)
+    check("ct_list.json", json_masked(n.kxdp("ct", "list", "-o", "json").stdout))
+    check("ct_list_backend.txt", n.kxdp("ct", "list", "--backend", "12.0.1.93").stdout)
+    check("ct_list_svc.txt", n.kxdp("ct", "list", "--svc", "12.0.128.1:443").stdout)
+    assert n.kxdp("ct", "flush", "--backend", "12.0.1.93").stdout == \
+        "2 conntrack entries flushed\n"
+    assert "12.0.1.93" not in n.kxdp("ct", "list").stdout
+
+
+def test_ep_list(cluster):
+    n = cluster["node130"]
+    ifx = (re.compile(r"[ \t]+\d+(?= <mac>)"), " <ifindex>")
+    check("ep_list.txt", mask(n.kxdp("ep", "list").stdout, [ifx]))
+    check("ep_list.json", mask(json_masked(n.kxdp("ep", "list", "-o", "json").stdout,
+                                           drop=("ifindex",))))
+
+
+def test_route_list(cluster):
+    for name, n in cluster.items():
+        check("route_list_%s.txt" % name, n.kxdp("route", "list").stdout)
+    check("route_list.json", json_masked(cluster["node130"].kxdp("route", "list", "-o",
+                                                                 "json").stdout))
+
+
+def test_stats(cluster):
+    n = cluster["node131"]
+    check("stats.txt", mask(n.kxdp("stats").stdout, [NUM]))
+    js = json.loads(n.kxdp("stats", "-o", "json").stdout)
+    # the counters the client's two connections must have moved
+    assert js["counters"]["svc_new"]["packets"] >= 2
+    svc = [s for s in js["services"] if s["vip"] == VIP and s["port"] == 5432][0]
+    assert svc["conns"] == 2 and svc["in_pkts"] >= 6 and svc["out_pkts"] >= 4
+    check("stats.json", json_masked(json.dumps(js), drop=("packets", "bytes", "conns",
+                                                           "in_pkts", "out_pkts", "in_bytes",
+                                                           "out_bytes")))
+
+
+def test_version_help_and_errors(cluster):
+    n = cluster["node131"]
+    assert re.fullmatch(r"kxdp \d+\.\d+\.\d+\n", n.kxdp("version").stdout)
+    check("help.txt", n.kxdp("--help").stdout.replace(n.bpffs, "<bpffs>"))
+    r = n.kxdp("ct", "list", "--svc", "nonsense", check=False)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    r = n.kxdp("frobnicate", check=False)
+    assert r.returncode == 2 and "unknown command" in r.stderr and r.stderr.count("\n") == 1
+    r = kxnet.sh(os.path.join(kxnet.BUILD, "kxdp"), "--bpffs", "/nonexistent", "svc", "list",
+                 check=False)
+    assert r.returncode == 1 and r.stderr.startswith("kxdp: map ") and \
+        r.stderr.count("\n") == 1, r.stderr
