@@ -20,6 +20,7 @@ DEB_PKGS := clang llvm make pkg-config gcc libc6-dev bpftool libbpf-dev \
 	libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev libjansson-dev \
 	libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev openssl \
 	libcmocka-dev python3-pytest python3-scapy python3-pyroute2 python3-yaml \
+	python3-prometheus-client \
 	containernetworking-plugins iproute2 iputils-ping socat util-linux procps \
 	ethtool qemu-system-x86 busybox-static linux-image-amd64 cpio
 # What `make bench` needs on top (kept out of check: nginx's install starts it

@@ -7,11 +7,13 @@
 #include <time.h>
 #include <microhttpd.h>
 #include "health.h"
+#include "metrics.h"
 
 #define HEALTH_STALE_S 30
 
 struct kx_health {
 	struct MHD_Daemon *d;
+	struct kx_metrics *metrics; /* /metrics, when set */
 	atomic_llong last_beat; /* CLOCK_MONOTONIC seconds */
 	atomic_bool ready;
 };
@@ -54,7 +56,20 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not in sync yet\n");
 		return reply(c, MHD_HTTP_OK, "ok\n");
 	}
-	return reply(c, MHD_HTTP_NOT_FOUND, "not found: try /healthz or /readyz\n");
+	if (!strcmp(url, "/metrics") && h->metrics) {
+		char *text = kx_metrics_render(h->metrics);
+		struct MHD_Response *r;
+		enum MHD_Result ret;
+
+		if (!text)
+			return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+		r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+		MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+		ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
+	return reply(c, MHD_HTTP_NOT_FOUND, "not found: try /healthz, /readyz or /metrics\n");
 }
 
 struct kx_health *kx_health_start(const char *addr, struct kx_err *err)
@@ -101,6 +116,12 @@ void kx_health_stop(struct kx_health *h)
 		return;
 	MHD_stop_daemon(h->d);
 	free(h);
+}
+
+void kx_health_set_metrics(struct kx_health *h, struct kx_metrics *m)
+{
+	if (h)
+		h->metrics = m;
 }
 
 void kx_health_beat(struct kx_health *h)

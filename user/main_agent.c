@@ -20,6 +20,7 @@
 #include "conflist.h"
 #include "hcport.h"
 #include "health.h"
+#include "metrics.h"
 #include "k8s.h"
 #include "apply.h"
 #include "kapi.h"
@@ -55,6 +56,7 @@ struct agent {
 	struct kx_syncer *syncer; /* mirror of the maps, kept across applies */
 	struct kx_config cfg; /* what kx_config holds */
 	struct kx_hcports *hc; /* health-check node ports being served */
+	struct kx_metrics *metrics; /* what /metrics shows of the agent */
 	uint32_t *neighs; /* other nodes' IPs with a managed neighbour entry */
 	size_t n_neighs;
 	int neigh_ifindex; /* on this interface */
@@ -463,8 +465,24 @@ static void setup_node(struct agent *a, const struct kx_table *t)
 }
 
 /* Model and apply the cluster's objects. The maps change only if they are valid. */
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* After an apply: its duration and failures, and the entries' Services, for /metrics. */
+static void metrics_after_apply(struct agent *a, double start, size_t failed)
+{
+	kx_metrics_sync_done(a->metrics, now_s() - start, failed);
+	kx_metrics_set_entries(a->metrics, a->syncer);
+}
+
 static int apply_objects(struct agent *a, const struct k8s_state *ks, const char *source)
 {
+	double start = now_s();
 	struct kx_sync_stats st;
 	struct kx_table t;
 	struct kx_err err;
@@ -486,6 +504,7 @@ static int apply_objects(struct agent *a, const struct k8s_state *ks, const char
 		t.n_svcs, st.svc_added, st.svc_changed, st.svc_removed, st.backends_added,
 		st.backends_removed, ret ? ", some did not fit" : "");
 	kx_table_free(&t);
+	metrics_after_apply(a, start, st.failed);
 	return ret;
 }
 
@@ -628,9 +647,11 @@ static int apply_owner(struct agent *a, struct kapi *k, const char *owner)
 {
 	struct kx_sync_stats st = { 0 };
 	struct kx_err err = { "" };
+	double start = now_s();
 	size_t ports = 0;
 	int ret = kx_apply_owner(a->syncer, a->hc, k, a->o.node, owner, &st, &ports, &err);
 
+	metrics_after_apply(a, start, st.failed);
 	if (ret && !st.failed) {
 		pr_warn("service %s rejected, keeping its last good state: %s", owner, err.msg);
 		return -1;
@@ -713,6 +734,7 @@ static int run_api(struct agent *a)
 			applied = true;
 		}
 		kx_health_ready(a->health, ret == 0);
+		kx_metrics_set_watch_restarts(a->metrics, k.restarts);
 		if (a->o.once)
 			break;
 	}
@@ -757,10 +779,12 @@ int main(int argc, char **argv)
 		kx_maps_close(&a.maps);
 		return 1;
 	}
+	a.metrics = kx_metrics_new(&a.maps);
 	if (a.o.metrics_addr[0] && !a.o.once) {
 		a.health = kx_health_start(a.o.metrics_addr, &err);
 		if (!a.health)
 			pr_warn("%s", err.msg); /* the datapath matters more than the probe */
+		kx_health_set_metrics(a.health, a.metrics);
 	}
 	if (!a.o.once)
 		a.hc = kx_hcports_new();
@@ -770,6 +794,7 @@ int main(int argc, char **argv)
 	if (stop)
 		pr_info("signal %d: exiting, the datapath keeps running from its pins", (int)stop);
 	kx_health_stop(a.health);
+	kx_metrics_free(a.metrics);
 	kx_hcports_free(a.hc);
 	kx_syncer_free(a.syncer);
 	free(a.neighs);

@@ -894,3 +894,17 @@ int kx_sync_apply(const struct kx_maps *m, const struct kx_table *t, struct kx_s
 	kx_syncer_free(s);
 	return ret;
 }
+
+void kx_syncer_foreach(struct kx_syncer *s,
+		       void (*fn)(const struct kx_svc_key *k, const struct kx_svc_val *v,
+				  const char *owner, void *ctx),
+		       void *ctx)
+{
+	void *k, *v;
+
+	for (size_t i = 0; htab_next(&s->svcs, &i, &k, &v); i++) {
+		const struct srec *r = v;
+
+		fn(k, &r->val, r->owner ? owner_name(s, r->owner) : "", ctx);
+	}
+}

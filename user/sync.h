@@ -60,6 +60,12 @@ int kx_syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_
 int kx_syncer_full(struct kx_syncer *s, const struct kx_table *t, struct kx_sync_stats *st,
 		   struct kx_err *err);
 
+/* fn on every entry the syncer holds, with the Service ("ns/name") it belongs to. */
+void kx_syncer_foreach(struct kx_syncer *s,
+		       void (*fn)(const struct kx_svc_key *k, const struct kx_svc_val *v,
+				  const char *owner, void *ctx),
+		       void *ctx);
+
 /* One-shot full apply with a syncer of its own (tests, tools). st is reset. */
 int kx_sync_apply(const struct kx_maps *m, const struct kx_table *t, struct kx_sync_stats *st,
 		  struct kx_err *err);

@@ -140,3 +140,64 @@ def test_version_help_and_errors(cluster):
                  check=False)
     assert r.returncode == 1 and r.stderr.startswith("kxdp: map ") and \
         r.stderr.count("\n") == 1, r.stderr
+
+
+def scrape(node):
+    """GET /metrics on the node's agent (127.0.0.1:9475 in its netns), parsed
+    by prometheus_client's own text parser: {(name, labels tuple): value}."""
+    code = ("import urllib.request\n"
+            "print(urllib.request.urlopen('http://127.0.0.1:9475/metrics', timeout=5)"
+            ".read().decode(), end='')\n")
+    text = node.run(kxnet.PY, "-c", code).stdout
+    from prometheus_client.parser import text_string_to_metric_families
+    out, types = {}, {}
+    for fam in text_string_to_metric_families(text):
+        types[fam.name] = fam.type
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out, types
+
+
+def sample(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def test_metrics_move_with_traffic(cluster):
+    """Every metric family parses; per-service connections, packets and bytes,
+    datapath events and drops by reason, conntrack fill, the sync histogram
+    and the watch/error counters are there, and the counters move by exactly
+    the traffic sent."""
+    n = cluster["node131"]
+    before, types = scrape(n)
+    assert types["kxdp_service_connections"] == "counter"  # the parser drops _total
+    assert types["kxdp_sync_duration_seconds"] == "histogram"
+    assert types["kxdp_conntrack_fill_ratio"] == "gauge"
+    lab = dict(namespace="test", service="test", address=VIP, port="5432", protocol="TCP",
+               scope="internal")
+    c0 = sample(before, "kxdp_service_connections_total", **lab)
+    i0 = sample(before, "kxdp_service_packets_total", direction="in", **lab)
+    o0 = sample(before, "kxdp_service_bytes_total", direction="out", **lab)
+    d0 = sample(before, "kxdp_drops_total", reason="reject_no_backend")
+    assert None not in (c0, i0, o0, d0)
+    r = n.client("client", "tcp", VIP, 5432, 5)
+    assert r["errors"] == {}, r
+    n.apply_state(kxnet.k8s_list(*kxnet.reference_cluster()["items"],
+                                 kxnet.service("test", "empty", "12.0.182.99",
+                                               [("web", 80, "TCP", 8080)])))
+    r = n.client("client", "tcp", "12.0.182.99", 80, 3)
+    assert r["errors"] == {"ConnectionRefusedError": 3}, r
+    after, _ = scrape(n)
+    assert sample(after, "kxdp_service_connections_total", **lab) == c0 + 5
+    # each connection: SYN, ACK, ACK of the name, FIN, ACK at least
+    assert sample(after, "kxdp_service_packets_total", direction="in", **lab) >= i0 + 5 * 4
+    assert sample(after, "kxdp_service_bytes_total", direction="out", **lab) > o0
+    assert sample(after, "kxdp_drops_total", reason="reject_no_backend") == d0 + 3
+    assert sample(after, "kxdp_datapath_packets_total", event="svc_new") >= 5
+    assert sample(after, "kxdp_conntrack_entries") >= 2 * 5
+    assert 0 < sample(after, "kxdp_conntrack_fill_ratio") < 1
+    assert sample(after, "kxdp_sync_duration_seconds_count") >= 2  # one more apply
+    assert sample(after, "kxdp_sync_duration_seconds_bucket", le="+Inf") == \
+        sample(after, "kxdp_sync_duration_seconds_count")
+    assert sample(after, "kxdp_map_update_errors_total") == 0
+    assert sample(after, "kxdp_watch_restarts_total") == 0  # a state file: no watch
+    n.apply_state(kxnet.reference_cluster())
