@@ -69,7 +69,13 @@
 #define KX_TC_HANDLE 1
 
 /* Service scope: where the service address is reached from. */
-enum kx_scope {
+/*
+ * The small enums are packed (one byte) so that structs can hold them as
+ * typed fields: bpftool then prints their names, not numbers.
+ */
+#define KX_PACKED_ENUM __attribute__((packed))
+
+enum KX_PACKED_ENUM kx_scope {
 	KX_SCOPE_INTERNAL = 0, /* ClusterIP, from pods and the node */
 	KX_SCOPE_EXTERNAL = 1, /* NodePort, ExternalIP, LoadBalancer */
 };
@@ -81,7 +87,7 @@ enum kx_scope {
 #define KX_VIP_NODEPORT 0
 
 /* Backend selection algorithm of a service (kube-router's service.scheduler). */
-enum kx_algo {
+enum KX_PACKED_ENUM kx_algo {
 	KX_ALGO_RR = 0, /* strict round robin, one counter per service */
 	KX_ALGO_SH = 1, /* source hashing: the client address picks the slot */
 	KX_ALGO_MH = 2, /* Maglev hashing: the slots hold a lookup table of KX_MAGLEV_* entries */
@@ -93,6 +99,8 @@ enum kx_algo {
  * most KX_MAGLEV_SMALL_MAX backends (about 100 entries each keeps the spread
  * even), the large one above.
  */
+_Static_assert(sizeof(enum kx_algo) == 1, "packed enums are one byte");
+
 #define KX_MAGLEV_SMALL 4093
 #define KX_MAGLEV_SMALL_MAX 40
 #define KX_MAGLEV_LARGE 65521
@@ -102,7 +110,7 @@ struct kx_svc_key {
 	__be32 vip;
 	__be16 port;
 	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
-	__u8 scope; /* enum kx_scope */
+	enum kx_scope scope;
 };
 
 /* Value of kx_svc: published last, after its slots exist. */
@@ -110,7 +118,7 @@ struct kx_svc_val {
 	__u32 id; /* 1..KX_MAX_SERVICES-1; index of kx_rr, key of kx_slots */
 	__u16 count; /* backends in slots 0..count-1; 0 = reject */
 	__u8 flags; /* KX_SVC_F_* */
-	__u8 algo; /* enum kx_algo */
+	enum kx_algo algo;
 	__u32 affinity_timeout_s; /* ClientIP affinity idle timeout; 0 = off */
 };
 
@@ -174,7 +182,7 @@ struct kx_slot_key {
 };
 
 /* Backend state: new connections go to active ones only. */
-enum kx_backend_state {
+enum KX_PACKED_ENUM kx_backend_state {
 	KX_BACKEND_ACTIVE = 0,
 	KX_BACKEND_TERMINATING = 1,
 };
@@ -184,13 +192,13 @@ struct kx_backend {
 	__be32 addr;
 	__be16 port;
 	__u8 proto;
-	__u8 state; /* enum kx_backend_state */
+	enum kx_backend_state state;
 	__u8 flags; /* reserved for KX_BACKEND_F_* (node-local), 0 */
 	__u8 pad[3];
 };
 
 /* Conntrack direction: which rewrite a hit asks for. */
-enum kx_ct_dir {
+enum KX_PACKED_ENUM kx_ct_dir {
 	KX_CT_FORWARD = 1, /* client -> VIP: DNAT to the backend */
 	KX_CT_REPLY = 2, /* backend -> client: source back to VIP:port */
 };
@@ -224,7 +232,7 @@ struct kx_ct_key {
 struct kx_ct_val {
 	__be32 nat_addr; /* forward: backend IP; reply: VIP */
 	__be16 nat_port; /* forward: backend port; reply: service port */
-	__u8 dir; /* enum kx_ct_dir */
+	enum kx_ct_dir dir;
 	__u8 flags; /* KX_CT_F_* */
 	__u32 svc_id;
 	__u32 backend_id;

@@ -80,7 +80,7 @@ static __always_inline struct kx_endpoint *endpoint_lookup(__be32 addr)
 KX_MAP struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, KX_STAT_SLOTS);
-	__type(key, __u32);
+	__type(key, __u32); /* enum kx_stat: an array's key must be a plain int (kernel BTF check) */
 	__type(value, struct kx_counter);
 } kx_stats SEC(".maps");
 
