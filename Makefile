@@ -138,6 +138,7 @@ install: all
 	install -D -m 0755 $(BUILD)/kxdp $(DESTDIR)$(PREFIX)/bin/kxdp
 	install -D -m 0755 $(BUILD)/kxdp-cni $(DESTDIR)$(PREFIX)/lib/kxdp/kxdp-cni
 	install -D -m 0644 $(BUILD)/kxdp.bpf.o $(DESTDIR)$(PREFIX)/lib/kxdp/kxdp.bpf.o
+	install -D -m 0644 man/kxdp.8 $(DESTDIR)$(PREFIX)/share/man/man8/kxdp.8
 
 clean:
 	rm -rf $(BUILD)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <stdio.h>
+#include <string.h>
 #include <bpf/libbpf.h>
 #include "log.h"
 
@@ -31,11 +32,28 @@ void kx_errf(struct kx_err *err, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* libbpf's own messages: shown with -v, since kxdp reports each failure itself. */
+/*
+ * libbpf's own messages: shown with -v (kxdp reports each failure itself), as
+ * debug lines like every other: one line each, libbpf's prefix and newline
+ * folded into ours.
+ */
 int kx_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	char line[1024];
+	const char *text = line;
+	size_t n;
+
 	if (kx_log_verbosity < KX_LOG_DEBUG || level == LIBBPF_DEBUG)
 		return 0;
-	fprintf(stderr, "%s: libbpf: ", kx_log_prog);
-	return vfprintf(stderr, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
+		line[--n] = '\0';
+	for (char *p = line; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	if (!strncmp(text, "libbpf: ", 8))
+		text += 8;
+	kx_log(KX_LOG_DEBUG, "libbpf: %s", text);
+	return 0;
 }

@@ -298,17 +298,31 @@ static void sync_node_names(struct agent *a, const struct kx_table *t)
 
 	for (i = 0; i < t->n_routes; i++) {
 		struct kx_node_info ni = { .pod_cidr = t->routes[i].dst,
-					   .pod_cidr_len = t->routes[i].len };
+					   .pod_cidr_len = t->routes[i].len }, cur;
+		char via[INET_ADDRSTRLEN], dst[INET_ADDRSTRLEN];
 
 		snprintf(ni.name, sizeof(ni.name), "%.63s", t->routes[i].node);
-		if (bpf_map_update_elem(a->maps.nodes, &t->routes[i].via, &ni, BPF_ANY))
+		if (!bpf_map_lookup_elem(a->maps.nodes, &t->routes[i].via, &cur) &&
+		    !memcmp(&cur, &ni, sizeof(ni)))
+			continue;
+		if (bpf_map_update_elem(a->maps.nodes, &t->routes[i].via, &ni, BPF_ANY)) {
 			pr_warn("map %s: node %s: %s", KX_MAP_NODES, t->routes[i].node,
 				strerror(errno));
+			continue;
+		}
+		inet_ntop(AF_INET, &t->routes[i].via, via, sizeof(via));
+		inet_ntop(AF_INET, &t->routes[i].dst, dst, sizeof(dst));
+		pr_info("node %s: its pods %s/%u are reached via %s", t->routes[i].node, dst,
+			t->routes[i].len, via);
 	}
 	while (!bpf_map_get_next_key(a->maps.nodes, first ? NULL : &prev, &k)) {
+		struct kx_node_info gone;
+
 		for (i = 0; i < t->n_routes && t->routes[i].via != k; i++)
 			;
-		if (i == t->n_routes && !bpf_map_delete_elem(a->maps.nodes, &k)) {
+		if (i == t->n_routes && !bpf_map_lookup_elem(a->maps.nodes, &k, &gone) &&
+		    !bpf_map_delete_elem(a->maps.nodes, &k)) {
+			pr_info("node %s: gone, no more route to its pods", gone.name);
 			first = true; /* deleted under the walk: start over */
 			continue;
 		}

@@ -591,6 +591,13 @@ static void purge_gone(struct kx_syncer *s)
 	s->n_gone = 0;
 }
 
+static const char *owner_name(struct kx_syncer *s, uint32_t id)
+{
+	struct orec *o = htab_get(&s->owners, &id);
+
+	return o ? o->name : "(another service)";
+}
+
 /* Remove one service entry: entry first (no packet picks it), then its slots. */
 static void service_remove(struct kx_syncer *s, const struct kx_svc_key *key,
 			   struct kx_sync_stats *st)
@@ -608,6 +615,7 @@ static void service_remove(struct kx_syncer *s, const struct kx_svc_key *key,
 	ranges_prune(s, rc.val.id, rc.ranges, rc.n_ranges, NULL, 0);
 	backends_unref(s, rc.bids, rc.val.count, st);
 	pool_give(&s->svc_ids, rc.val.id);
+	pr_debug("service entry %u removed (%s)", rc.val.id, owner_name(s, rc.owner));
 	free(rc.bids);
 	free(rc.ranges);
 	st->svc_removed++;
@@ -681,6 +689,8 @@ static int service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint3
 	nr.bids = bids;
 	backends_ref(s, bids, d->n_backends);
 	htab_put(&s->svcs, &d->key, &nr);
+	pr_debug("service %s: entry %u written, %zu backends in slots %s", d->name, nr.val.id,
+		 d->n_backends, (nr.val.flags & KX_SVC_F_SLOTS_HIGH) ? "high" : "low");
 	if (r) {
 		note_gone(s, old.val.id, old.bids, old.val.count, bids, d->n_backends);
 		if (old.val.affinity_timeout_s != d->affinity_timeout_s) /* switched: start afresh */
@@ -723,12 +733,6 @@ full:
 	return -1;
 }
 
-static const char *owner_name(struct kx_syncer *s, uint32_t id)
-{
-	struct orec *o = htab_get(&s->owners, &id);
-
-	return o ? o->name : "(another service)";
-}
 
 static int syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_desc *descs,
 			size_t n, struct kx_sync_stats *st, struct kx_err *err)

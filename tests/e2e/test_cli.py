@@ -201,3 +201,53 @@ def test_metrics_move_with_traffic(cluster):
     assert sample(after, "kxdp_map_update_errors_total") == 0
     assert sample(after, "kxdp_watch_restarts_total") == 0  # a state file: no watch
     n.apply_state(kxnet.reference_cluster())
+
+
+def test_make_install_puts_everything_in_place(tmp_path):
+    """make install with DESTDIR and PREFIX: the binaries, the CNI plugin, the
+    BPF object and the man page, and the installed CLI runs."""
+    dest = str(tmp_path / "root")
+    kxnet.sh("make", "-C", kxnet.ROOT, "--no-print-directory", "install", "DESTDIR=" + dest,
+             "PREFIX=/usr", "BUILD=" + kxnet.BUILD, timeout=600)
+    for f in ("usr/bin/kxdp", "usr/bin/kxdp-agent", "usr/lib/kxdp/kxdp-cni",
+              "usr/lib/kxdp/kxdp.bpf.o", "usr/share/man/man8/kxdp.8"):
+        assert os.path.isfile(os.path.join(dest, f)), f
+    assert kxnet.sh(os.path.join(dest, "usr/bin/kxdp"), "version").stdout.startswith("kxdp ")
+    with open(os.path.join(dest, "usr/share/man/man8/kxdp.8")) as f:
+        page = f.read()
+    for cmd in ("svc list", "ep list", "ct list", "ct flush", "route list", "stats"):
+        assert ".B " + cmd in page, cmd
+
+
+LOG_LINE = re.compile(r"kxdp-agent: (info|warning|debug): \S")
+
+
+def test_logs_are_leveled_lines_naming_objects_and_never_per_packet(cluster):
+    """Each agent log line is one leveled line; events name their object
+    (service test/test, node node132); traffic writes none; -v adds debug
+    lines naming each entry written."""
+    n = cluster["node131"]
+    lines = n.log_lines()
+    assert lines and all(LOG_LINE.match(l) for l in lines), "\n".join(\
+        l for l in lines if not LOG_LINE.match(l))
+    assert any("node node132" in l or "node132" in l for l in lines)
+    before = len(n.log_lines())
+    r = n.client("client", "tcp", VIP, 5432, 50)
+    assert r["errors"] == {}
+    assert len(n.log_lines()) == before  # 50 connections, not one line
+    # -v on fresh maps (a bpffs of its own, no uplink: node131's datapath is
+    # left alone): a debug line for every entry written, naming its Service
+    fresh = os.path.join(n.tmp, "bpffs-v")
+    os.makedirs(fresh)
+    kxnet.sh("mount", "-t", "bpf", "bpf", fresh)
+    try:
+        out = n.run(os.path.join(kxnet.BUILD, "kxdp-agent"), "-v", "--node", "node131",
+                    "--state", n.state, "--bpffs", fresh, "--uplink", "none0",
+                    "--cni-conf-dir", "", "--metrics-addr", "", "--cgroup", "", "--once",
+                    check=False).stderr.splitlines()
+    finally:
+        kxnet.sh("umount", fresh)
+    assert all(LOG_LINE.match(l) for l in out), [l for l in out if not LOG_LINE.match(l)]
+    assert any(re.match(r"kxdp-agent: debug: service test/test:postgres: entry \d+ written", l)
+               for l in out), out
+    assert not any(": debug: " in l for l in n.log_lines())  # none without -v
