@@ -514,6 +514,14 @@ def daemonset_agent(node, build=None):
     return argv, full_env
 
 
+# The reference cluster's nodes: name -> (InternalIP, pod CIDR, gateway).
+REFERENCE_NODES = {
+    "node130": ("10.124.242.130", "12.0.2.0/24", "12.0.2.1"),
+    "node131": ("10.124.242.131", "12.0.0.0/24", "12.0.0.1"),
+    "node132": ("10.124.242.132", "12.0.1.0/24", "12.0.1.1"),
+}
+
+
 def reference_cluster():
     """The reference cluster's objects, as manifests/examples holds them."""
     with open(os.path.join(ROOT, "manifests", "examples", "reference-cluster.json")) as f:

@@ -15,9 +15,7 @@ import pytest
 import kxnet
 
 VIP = "12.0.182.73"
-NODES = {"node130": ("10.124.242.130", "12.0.2.0/24", "12.0.2.1"),
-         "node131": ("10.124.242.131", "12.0.0.0/24", "12.0.0.1"),
-         "node132": ("10.124.242.132", "12.0.1.0/24", "12.0.1.1")}
+NODES = kxnet.REFERENCE_NODES  # name: (InternalIP, pod CIDR, gateway)
 
 
 def slice_with(addresses):

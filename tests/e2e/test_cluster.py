@@ -11,11 +11,7 @@ import pytest
 import kxnet
 
 VIP = "12.0.182.73"
-NODES = {  # name: (InternalIP, pod CIDR, gateway)
-    "node130": ("10.124.242.130", "12.0.2.0/24", "12.0.2.1"),
-    "node131": ("10.124.242.131", "12.0.0.0/24", "12.0.0.1"),
-    "node132": ("10.124.242.132", "12.0.1.0/24", "12.0.1.1"),
-}
+NODES = kxnet.REFERENCE_NODES  # name: (InternalIP, pod CIDR, gateway)
 SEED_ROUTES = {  # what `ip route` must hold on each node
     "node130": {("12.0.0.0/24", "10.124.242.131"), ("12.0.1.0/24", "10.124.242.132")},
     "node131": {("12.0.1.0/24", "10.124.242.132"), ("12.0.2.0/24", "10.124.242.130")},

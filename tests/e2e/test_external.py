@@ -11,11 +11,7 @@ import pytest
 
 import kxnet
 
-NODES = {  # name: (InternalIP, pod CIDR, gateway)
-    "node130": ("10.124.242.130", "12.0.2.0/24", "12.0.2.1"),
-    "node131": ("10.124.242.131", "12.0.0.0/24", "12.0.0.1"),
-    "node132": ("10.124.242.132", "12.0.1.0/24", "12.0.1.1"),
-}
+NODES = kxnet.REFERENCE_NODES  # name: (InternalIP, pod CIDR, gateway)
 EXT_IP = "10.124.242.200"  # an allowed client of the LB's source ranges
 EXT2_IP = "10.124.242.201"  # one outside them
 EIP = "10.124.250.10"  # spec.externalIPs of web, routed by the network to node131
