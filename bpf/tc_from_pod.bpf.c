@@ -206,6 +206,11 @@ int tc_from_pod(struct __sk_buff *skb)
 		return drop(skb, KX_STAT_DROP_SPOOFED);
 	if (p.proto == IPPROTO_ICMP && is_icmp_echo(skb, &p) && is_known_vip(p.daddr))
 		return echo_reply(skb, &p);
+	/* A fragment carries no ports (or only the first does): it cannot be
+	 * matched to a backend, so to a ClusterIP it is dropped and counted,
+	 * never sent to a wrong one. Pods send TCP with DF; this is rare UDP. */
+	if (p.frag && is_known_vip(p.daddr))
+		return drop(skb, KX_STAT_DROP_FRAGMENT);
 	if (p.has_ports) {
 		ret = pod_nat(skb, &p);
 		if (ret != CONTINUE)

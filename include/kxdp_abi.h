@@ -338,6 +338,7 @@ enum kx_stat {
 	KX_STAT_HAIRPIN, /* a pod sent to itself through its Service (also counted svc_new) */
 	KX_STAT_REJECT_NO_PORT, /* to a ClusterIP on a port its Service does not have */
 	KX_STAT_ECHO_REPLY, /* ICMP echo to a ClusterIP answered */
+	KX_STAT_DROP_FRAGMENT, /* an IP fragment to a ClusterIP: no ports, no backend to pick */
 	KX_STAT_MAX,
 };
 

@@ -31,6 +31,7 @@ static const char *const stat_names[KX_STAT_MAX] = {
 	[KX_STAT_HAIRPIN] = "hairpin",
 	[KX_STAT_REJECT_NO_PORT] = "reject_no_port",
 	[KX_STAT_ECHO_REPLY] = "echo_reply",
+	[KX_STAT_DROP_FRAGMENT] = "drop_fragment",
 };
 
 const char *kx_stat_name(uint32_t i)

@@ -17,6 +17,7 @@ struct pkt {
 	__u8 has_ports; /* TCP or UDP, not a fragment, header present */
 	__u8 tcp_flags; /* byte 13 of the TCP header */
 	__u8 ttl;
+	__u8 frag; /* a fragment (MF set or an offset): no ports to read */
 };
 
 #define TCP_FLAG_FIN 0x01
@@ -66,8 +67,11 @@ static __always_inline int parse_ipv4_data(void *data, void *data_end, struct pk
 	p->dport = 0;
 	p->tcp_flags = 0;
 
-	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET))
+	p->frag = 0;
+	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
+		p->frag = 1;
 		return 0;
+	}
 
 	if (ip->protocol == IPPROTO_TCP) {
 		struct tcphdr *tcp = (void *)ip + ihl_len;

@@ -614,6 +614,35 @@ static void test_clusterip_other_port_refused_and_ping_answered(void **state)
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
 }
 
+/* A fragment to a ClusterIP cannot be balanced: dropped and counted; elsewhere, the kernel's. */
+static void test_fragment_to_clusterip_dropped_and_counted(void **state)
+{
+	struct fx *f = *state;
+	uint64_t before = stat_packets(f, KX_STAT_DROP_FRAGMENT);
+	uint8_t in[128], out[256];
+	uint32_t len, a;
+	size_t n;
+
+	set_service_and_vip(f, "12.0.182.77", 53, IPPROTO_UDP, "12.0.2.20", 5353);
+	n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.10", 48000, "12.0.182.77", 53,
+		     0, "first-fragment");
+	put16(in + 20, 0x2000); /* MF: the first of several */
+	put16(in + 24, 0);
+	put16(in + 24, csum_check(in + 14, 20));
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_SHOT);
+	put16(in + 20, 0x0003); /* a later one: offset 24, no UDP header */
+	put16(in + 24, 0);
+	put16(in + 24, csum_check(in + 14, 20));
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_SHOT);
+	assert_int_equal(stat_packets(f, KX_STAT_DROP_FRAGMENT), before + 2);
+	a = ip4("12.1.0.9"); /* not a ClusterIP: untouched, to the kernel */
+	memcpy(in + 30, &a, 4);
+	put16(in + 24, 0);
+	put16(in + 24, csum_check(in + 14, 20));
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+}
+
 static void test_unallocated_clusterip_refused(void **state)
 {
 	struct kx_config c = { .svc_cidr = ip4("12.0.128.0"), .svc_mask = ip4("255.255.128.0") };
@@ -914,6 +943,7 @@ int main(void)
 		cmocka_unit_test(test_udp_dnat_and_reply),
 		cmocka_unit_test(test_no_endpoint_icmp_port_unreachable),
 		cmocka_unit_test(test_clusterip_other_port_refused_and_ping_answered),
+		cmocka_unit_test(test_fragment_to_clusterip_dropped_and_counted),
 		cmocka_unit_test(test_unallocated_clusterip_refused),
 		cmocka_unit_test(test_spoofed_source_dropped_and_counted),
 		cmocka_unit_test(test_endpoint_slot_belongs_to_one_address),
