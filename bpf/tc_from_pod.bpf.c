@@ -16,6 +16,7 @@
 #include "lib/icmp.h"
 #include "lib/arp.h"
 #include "lib/redirect.h"
+#include "lib/revnat.h"
 
 #define CONTINUE (-1)
 
@@ -211,6 +212,9 @@ int tc_from_pod(struct __sk_buff *skb)
 	 * never sent to a wrong one. Pods send TCP with DF; this is rare UDP. */
 	if (p.frag && is_known_vip(p.daddr))
 		return drop(skb, KX_STAT_DROP_FRAGMENT);
+	/* an ICMP error a backend pod sends about a service flow */
+	if (p.proto == IPPROTO_ICMP && revnat_icmp_error(skb, &p))
+		return drop(skb, KX_STAT_DROP_REWRITE);
 	if (p.has_ports) {
 		ret = pod_nat(skb, &p);
 		if (ret != CONTINUE)

@@ -25,6 +25,8 @@ int tc_netdev(struct __sk_buff *skb)
 	}
 	if (p.has_ports && revnat_reply(skb, &p))
 		return drop(skb, KX_STAT_DROP_REWRITE);
+	if (p.proto == IPPROTO_ICMP && revnat_icmp_error(skb, &p))
+		return drop(skb, KX_STAT_DROP_REWRITE);
 	return deliver(skb, p.daddr);
 }
 

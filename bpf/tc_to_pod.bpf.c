@@ -20,7 +20,11 @@ int tc_to_pod(struct __sk_buff *skb)
 
 	if (parse_eth_proto(skb) != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
-	if (parse_ipv4(skb, &p) || !p.has_ports)
+	if (parse_ipv4(skb, &p))
+		return TC_ACT_OK;
+	if (p.proto == IPPROTO_ICMP && revnat_icmp_error(skb, &p))
+		return drop(skb, KX_STAT_DROP_REWRITE);
+	if (!p.has_ports)
 		return TC_ACT_OK;
 	if (revnat_reply(skb, &p))
 		return drop(skb, KX_STAT_DROP_REWRITE);

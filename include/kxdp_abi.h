@@ -339,6 +339,7 @@ enum kx_stat {
 	KX_STAT_REJECT_NO_PORT, /* to a ClusterIP on a port its Service does not have */
 	KX_STAT_ECHO_REPLY, /* ICMP echo to a ClusterIP answered */
 	KX_STAT_DROP_FRAGMENT, /* an IP fragment to a ClusterIP: no ports, no backend to pick */
+	KX_STAT_ICMP_ERROR_REVNAT, /* an ICMP error about a NATed flow, translated for its client */
 	KX_STAT_MAX,
 };
 

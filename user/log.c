@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
+#define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <bpf/libbpf.h>
 #include "log.h"
@@ -33,27 +35,23 @@ void kx_errf(struct kx_err *err, const char *fmt, ...)
 }
 
 /*
- * libbpf's own messages: shown with -v (kxdp reports each failure itself), as
- * debug lines like every other: one line each, libbpf's prefix and newline
- * folded into ours.
+ * libbpf's own messages: shown with -v (kxdp reports each failure itself),
+ * each of their lines as one debug line like every other (a verifier log is
+ * hundreds of them), libbpf's own prefix folded into ours.
  */
 int kx_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char line[1024];
-	const char *text = line;
-	size_t n;
+	char *text = NULL, *line, *save = NULL;
 
 	if (kx_log_verbosity < KX_LOG_DEBUG || level == LIBBPF_DEBUG)
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	while (n && (line[n - 1] == '\n' || line[n - 1] == ' '))
-		line[--n] = '\0';
-	for (char *p = line; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-	if (!strncmp(text, "libbpf: ", 8))
-		text += 8;
-	kx_log(KX_LOG_DEBUG, "libbpf: %s", text);
+	if (vasprintf(&text, fmt, ap) < 0)
+		return 0;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (!strncmp(line, "libbpf: ", 8))
+			line += 8;
+		kx_log(KX_LOG_DEBUG, "libbpf: %s", line);
+	}
+	free(text);
 	return 0;
 }

@@ -32,6 +32,7 @@ static const char *const stat_names[KX_STAT_MAX] = {
 	[KX_STAT_REJECT_NO_PORT] = "reject_no_port",
 	[KX_STAT_ECHO_REPLY] = "echo_reply",
 	[KX_STAT_DROP_FRAGMENT] = "drop_fragment",
+	[KX_STAT_ICMP_ERROR_REVNAT] = "icmp_error_revnat",
 };
 
 const char *kx_stat_name(uint32_t i)

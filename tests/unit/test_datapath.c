@@ -643,6 +643,61 @@ static void test_fragment_to_clusterip_dropped_and_counted(void **state)
 	assert_memory_equal(out, in, n);
 }
 
+/*
+ * A backend answers a client's datagram with ICMP port unreachable, quoting
+ * it as it arrived (client -> backend:5353): the client must see an error
+ * about VIP:53 from the VIP, with every checksum right (its socket matches
+ * on the quote).
+ */
+static void test_icmp_error_from_backend_translated_for_the_client(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[160], out[256], dgram[128];
+	uint32_t len;
+	size_t n, dn;
+
+	set_service_and_vip(f, "12.0.182.78", 53, IPPROTO_UDP, "12.0.2.20", 5353);
+	dn = build_l4(dgram, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.10", 49000,
+		      "12.0.182.78", 53, 0, "query");
+	assert_int_equal(run(f->from_pod, dgram, dn, out, &len), TC_ACT_REDIRECT);
+	memcpy(dgram, out, len); /* as the backend received it: to 12.0.2.20:5353 */
+	assert_ip(dgram + 30, "12.0.2.20");
+
+	/* the backend's error: outer 12.0.2.20 -> 12.0.2.10, ICMP 3/3, quote */
+	memset(in, 0, sizeof(in));
+	memcpy(in, host_mac_b, 6);
+	memcpy(in + 6, backend_mac, 6);
+	put16(in + 12, 0x0800);
+	in[14] = 0x45;
+	put16(in + 16, 20 + 8 + 20 + 8 + 5);
+	in[22] = 64;
+	in[23] = IPPROTO_ICMP;
+	memcpy(in + 26, dgram + 30, 4); /* from the backend */
+	memcpy(in + 30, dgram + 26, 4); /* to the client */
+	put16(in + 24, csum_check(in + 14, 20));
+	in[34] = 3;
+	in[35] = 3;
+	memcpy(in + 42, dgram + 14, 20 + 8 + 5); /* the quote: IPv4 + UDP + data */
+	put16(in + 36, csum_check(in + 34, 8 + 20 + 8 + 5 + 1)); /* odd length: padded */
+	n = 14 + 20 + 8 + 20 + 8 + 5;
+	assert_int_equal(csum_check(in + 34, n - 34 + 1), 0);
+	uint64_t before = stat_packets(f, KX_STAT_ICMP_ERROR_REVNAT);
+
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_memory_equal(out, client_mac, 6); /* delivered to the client */
+	assert_ip(out + 26, "12.0.182.78"); /* from the VIP */
+	assert_ip(out + 30, "12.0.2.10");
+	assert_int_equal(csum_check(out + 14, 20), 0);
+	assert_ip(out + 42 + 12, "12.0.2.10"); /* quote: client -> VIP:53 */
+	assert_ip(out + 42 + 16, "12.0.182.78");
+	assert_int_equal(get16(out + 62), 49000);
+	assert_int_equal(get16(out + 64), 53);
+	assert_int_equal(csum_check(out + 42, 20), 0); /* the quoted IPv4 checksum */
+	out[n] = 0;
+	assert_int_equal(csum_check(out + 34, n - 34 + 1), 0); /* the ICMP checksum */
+	assert_int_equal(stat_packets(f, KX_STAT_ICMP_ERROR_REVNAT), before + 1);
+}
+
 static void test_unallocated_clusterip_refused(void **state)
 {
 	struct kx_config c = { .svc_cidr = ip4("12.0.128.0"), .svc_mask = ip4("255.255.128.0") };
@@ -944,6 +999,7 @@ int main(void)
 		cmocka_unit_test(test_no_endpoint_icmp_port_unreachable),
 		cmocka_unit_test(test_clusterip_other_port_refused_and_ping_answered),
 		cmocka_unit_test(test_fragment_to_clusterip_dropped_and_counted),
+		cmocka_unit_test(test_icmp_error_from_backend_translated_for_the_client),
 		cmocka_unit_test(test_unallocated_clusterip_refused),
 		cmocka_unit_test(test_spoofed_source_dropped_and_counted),
 		cmocka_unit_test(test_endpoint_slot_belongs_to_one_address),
