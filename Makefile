@@ -16,7 +16,7 @@ msg := @printf '  %-8s %s\n'
 endif
 
 # Debian packages that building, testing and the demo need.
-DEB_PKGS := clang llvm make pkg-config gcc libc6-dev bpftool libbpf-dev \
+DEB_PKGS := clang llvm libclang-rt-14-dev make pkg-config gcc libc6-dev bpftool libbpf-dev \
 	libelf-dev zlib1g-dev libnl-3-dev libnl-route-3-dev libjansson-dev \
 	libcurl4-openssl-dev libyaml-dev libmicrohttpd-dev openssl \
 	libcmocka-dev python3-pytest python3-scapy python3-pyroute2 python3-yaml \
@@ -43,7 +43,7 @@ USER_HDRS := $(wildcard user/*.h) include/kxdp_abi.h $(BUILD)/kxdp.skel.h
 BINS := $(BUILD)/kxdp-agent $(BUILD)/kxdp-cni $(BUILD)/kxdp
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps bench-deps install-pkgs check unit e2e vmcheck demo demo-clean vmlinux clean help install
+.PHONY: all deps bench-deps install-pkgs check unit e2e vmcheck demo demo-clean vmlinux clean help install fuzz
 all: $(BINS) $(BUILD)/kxdp.bpf.o
 
 help:
@@ -56,6 +56,8 @@ help:
 	@echo "make demo       deps + build + the reference cluster demo (KEEP=1 leaves it up)"
 	@echo "make demo-clean remove a demo kept with KEEP=1"
 	@echo "make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
+	@echo "make fuzz       libFuzzer (ASan, UBSan) on object decoding, the watch stream and the"
+	@echo "                CNI config, FUZZ_TIME seconds each (default 60) or FUZZ_RUNS runs"
 
 deps:
 	@$(MAKE) --no-print-directory install-pkgs PKG_LIST="$(DEB_PKGS)"
@@ -172,3 +174,32 @@ bench-ipvs: bench-deps
 bench: bench-deps
 	$(MAKE) all $(BUILD)/bench/prog_cost $(BUILD)/bench/sync_bench $(BUILD)/bench/prim_cost
 	KXDP_BUILD=$(CURDIR)/$(BUILD) QUICK=$(QUICK) $(PY) bench/run.py
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c) over the library built again with
+# ASan and UBSan; each runs FUZZ_TIME seconds on a copy of its seed corpus
+# (tests/fuzz/corpus/<name>) and stops at the first crash, leak or UB report.
+FUZZ_TIME ?= 60
+# FUZZ_RUNS=N: N executions per target instead of a time limit
+FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_TIME))
+FUZZ_TARGETS := k8s watch cni
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -Iinclude -Iuser -I$(BUILD) \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_SRCS := $(filter-out user/loader.c user/tc.c,$(LIB_SRCS))
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(USER_HDRS)
+	@mkdir -p $(@D)
+	$(msg) FUZZ $@
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS) $(USER_LDLIBS)
+
+fuzz: deps $(BUILD)/kxdp.skel.h $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+		rm -rf $(BUILD)/fuzz/corpus-$$t && cp -r tests/fuzz/corpus/$$t $(BUILD)/fuzz/corpus-$$t && \
+		echo "== fuzz $$t ($(or $(FUZZ_RUNS),$(FUZZ_TIME) s))" && \
+		if ! $(BUILD)/fuzz/fuzz_$$t $(FUZZ_LIMIT) -print_final_stats=1 \
+			-artifact_prefix=$(BUILD)/fuzz/$$t- \
+			-max_len=65536 $(BUILD)/fuzz/corpus-$$t > $(BUILD)/fuzz/$$t.log 2>&1; then \
+			tail -40 $(BUILD)/fuzz/$$t.log; echo "!! fuzz $$t failed: $(BUILD)/fuzz/$$t.log"; exit 1; \
+		fi; \
+		grep -E "stat::number_of_executed_units|Done [0-9]+ runs" $(BUILD)/fuzz/$$t.log; \
+	done
