@@ -505,10 +505,14 @@ def daemonset_agent(node, build=None):
         return mapped.get(arg, arg)
     cmd = [expand(a) for a in ctr["command"] + ctr.get("args", [])]
     cmd[0] = os.path.join(build or BUILD, cmd[0])
+    # the container's capabilities: the bounding set holds exactly those added
+    caps = ctr.get("securityContext", {}).get("capabilities", {}).get("add", [])
+    limit = ["setpriv", "--bounding-set=-all" + "".join(",+" + c.lower() for c in caps),
+             "--inh-caps=-all", "--"] if caps else []
     script = ("mount -t tmpfs kxdp-run /run && mkdir -p %s && mount --bind %s %s && "
               'exec "$@"' % (SA_PATH, node.sa_dir, SA_PATH))
     argv = in_ns(node.ns, "unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
-                 script, "sh", *cmd)
+                 script, "sh", *limit, *cmd)
     full_env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
     full_env.update(env)
     return argv, full_env

@@ -77,6 +77,25 @@ def http_get(node, path):
     return node.run(kxnet.PY, "-c", code).stdout.strip()
 
 
+def http_body(node, path):
+    code = ("import urllib.request\n"
+            "print(urllib.request.urlopen('http://127.0.0.1:9475%s', timeout=5).read().decode())"
+            % path)
+    return node.run(kxnet.PY, "-c", code).stdout
+
+
+def test_token_never_logged_nor_served(c):
+    """The service-account token the agents use appears in no log line and in
+    nothing the health and metrics listener serves."""
+    for name in NODES:
+        with open(os.path.join(c[name].sa_dir, "token")) as f:
+            token = f.read().strip()
+        assert len(token) > 8
+        assert not any(token in l for l in c[name].log_lines()), name
+        for path in ("/metrics", "/healthz", "/readyz"):
+            assert token not in http_body(c[name], path), (name, path)
+
+
 def test_reference_cluster_from_the_api_server(c):
     assert counts(c) == ({"node130-backend": 50, "node132-backend": 50}, {})
     routes = json.loads(c["node130"].run("ip", "-j", "route", "show", "proto", "180").stdout)

@@ -33,10 +33,15 @@ def test_daemonset_shape():
     vols = {v["name"]: v for v in spec["volumes"]}
     assert vols["bpffs"]["hostPath"]["path"] == "/sys/fs/bpf"
     agent = next(c for c in spec["containers"] if c["name"] == "kxdp-agent")
-    assert agent["securityContext"]["privileged"] is True
+    sc = agent["securityContext"]
+    assert sc["privileged"] is False and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["BPF", "PERFMON", "NET_ADMIN"]}
     mounts = {m["name"]: m for m in agent["volumeMounts"]}
     assert mounts["bpffs"]["mountPath"] == "/sys/fs/bpf"
-    assert mounts["bpffs"]["mountPropagation"] == "Bidirectional"
+    assert mounts["bpffs"]["mountPropagation"] == "HostToContainer"
+    init = {c["name"]: c for c in spec["initContainers"]}
+    assert "mount -t bpf" in " ".join(init["mount-bpffs"]["command"])
+    assert init["mount-bpffs"]["volumeMounts"][0]["mountPropagation"] == "Bidirectional"
     assert mounts["cni-conf"]["mountPath"] == "/etc/cni/net.d"
     args = agent["args"]
     assert args[args.index("--bpffs") + 1] == "/sys/fs/bpf"
