@@ -813,6 +813,28 @@ static int by_owner(const void *a, const void *b)
 	return c ? c : kx_svc_key_cmp(&x->key, &y->key);
 }
 
+static void stale_unclaimed(struct kx_syncer *s, const struct kx_table *t,
+			    struct kx_sync_stats *st)
+{
+	struct htab keys;
+	void *k, *v;
+
+	if (htab_init(&keys, sizeof(struct kx_svc_key), 1))
+		return; /* they go after the writes instead */
+	for (size_t i = 0; i < t->n_svcs; i++)
+		htab_put(&keys, &t->svcs[i].key, "");
+	for (size_t i = 0; htab_next(&s->svcs, &i, &k, &v); i++) {
+		struct kx_svc_key key;
+
+		if (((struct srec *)v)->owner || htab_get(&keys, k))
+			continue;
+		key = *(struct kx_svc_key *)k;
+		service_remove(s, &key, st);
+		i = (size_t)-1; /* the table changed under the iteration: restart */
+	}
+	htab_free(&keys);
+}
+
 int kx_syncer_full(struct kx_syncer *s, const struct kx_table *t, struct kx_sync_stats *st,
 		   struct kx_err *err)
 {
@@ -848,6 +870,9 @@ int kx_syncer_full(struct kx_syncer *s, const struct kx_table *t, struct kx_sync
 		syncer_owner(s, name, NULL, 0, st, &e);
 		i = (size_t)-1; /* the table changed under the iteration: restart */
 	}
+	/* Entries found in the maps (a restart) whose key the table does not
+	 * want go before any write, so a full map makes room first. */
+	stale_unclaimed(s, t, st);
 	qsort(order, t->n_svcs, sizeof(*order), by_owner);
 	batch = calloc(t->n_svcs + 1, sizeof(*batch));
 	for (i = 0; batch && i < t->n_svcs; i = j) {

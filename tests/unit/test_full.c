@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Full tables. The BPF object is loaded with small maps (libbpf's
+ * bpf_map__set_max_entries before load): a table that does not fit is
+ * reported entry by entry while every other entry is served, and fits once
+ * room returns; a full conntrack table evicts its oldest entries and new
+ * flows are still served. Needs root.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "bpftest.h"
+#include "kxdp.skel.h"
+#include "maps.h"
+#include "model.h"
+#include "sync.h"
+
+#define SVC_ROOM 6
+#define CT_ROOM 64
+
+struct fx {
+	struct kxdp *skel;
+	struct kx_maps m;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct kx_err err;
+
+	f->skel = kxdp__open();
+	if (!f->skel || bpf_map__set_max_entries(f->skel->maps.kx_svc, SVC_ROOM) ||
+	    bpf_map__set_max_entries(f->skel->maps.kx_ct, CT_ROOM) || kxdp__load(f->skel) ||
+	    kx_maps_from_object(f->skel->obj, &f->m, &err)) {
+		fprintf(stderr, "loading the BPF object failed (%s): these tests need root\n",
+			strerror(errno));
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f)
+		kxdp__destroy(f->skel);
+	free(f);
+	return 0;
+}
+
+/* n services 10.96.0.<i>:80, each its own owner, one backend each. */
+static void table_of(size_t n, struct kx_table *t, struct kx_svc_desc *d,
+		     struct kx_backend_desc *b)
+{
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < n; i++) {
+		char ip[32];
+
+		snprintf(ip, sizeof(ip), "10.96.0.%zu", i + 1);
+		b[i] = (struct kx_backend_desc){ ip4("10.1.0.1"), (uint16_t)(8000 + i), IPPROTO_TCP,
+						 KX_BACKEND_ACTIVE };
+		memset(&d[i], 0, sizeof(d[i]));
+		d[i].key = (struct kx_svc_key){ ip4(ip), htons(80), IPPROTO_TCP, KX_SCOPE_INTERNAL };
+		d[i].backends = &b[i];
+		d[i].n_backends = 1;
+		snprintf(d[i].owner, sizeof(d[i].owner), "ns/s%zu", i);
+		snprintf(d[i].name, sizeof(d[i].name), "ns/s%zu:http", i);
+	}
+	t->svcs = d;
+	t->n_svcs = n;
+}
+
+static void test_service_map_full_reports_and_recovers(void **state)
+{
+	struct fx *f = *state;
+	struct kx_svc_desc d[10];
+	struct kx_backend_desc b[10];
+	struct kx_sync_stats st;
+	struct kx_snapshot snap;
+	struct kx_table t;
+	struct kx_err err = { "" };
+	struct kx_syncer *s = kx_syncer_new(&f->m, &err);
+
+	assert_non_null(s);
+	table_of(10, &t, d, b);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(kx_syncer_full(s, &t, &st, &err), -1);
+	assert_int_equal(st.failed, 10 - SVC_ROOM);
+	assert_non_null(strstr(err.msg, "does not fit in the maps"));
+	assert_null(strchr(err.msg, '\n'));
+	assert_int_equal(kx_snapshot_read(&f->m, &snap, &err), 0);
+	assert_int_equal(snap.n_svcs, SVC_ROOM); /* the others are served */
+	kx_snapshot_free(&snap);
+	/* room returns (fewer services): the next sync fits what is wanted */
+	table_of(SVC_ROOM - 1, &t, d, b);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(kx_syncer_full(s, &t, &st, &err), 0);
+	table_of(SVC_ROOM, &t, d, b);
+	t.svcs = &d[0];
+	d[SVC_ROOM - 1].key.vip = ip4("10.96.1.1"); /* a service that failed before */
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(kx_syncer_full(s, &t, &st, &err), 0);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(kx_snapshot_read(&f->m, &snap, &err), 0);
+	assert_int_equal(snap.n_svcs, SVC_ROOM);
+	kx_snapshot_free(&snap);
+	kx_syncer_free(s);
+}
+
+static int count_ct(const void *k, const void *v, void *ctx)
+{
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+/*
+ * "conntrack full": CT_ROOM entries hold CT_ROOM / 2 flows; three times as
+ * many new flows are each still served (DNAT to the backend), the table
+ * never grows past its size, and drop_ct_full stays 0: the LRU evicts.
+ */
+static void test_full_conntrack_evicts_and_still_serves(void **state)
+{
+	static const uint8_t pod_mac[6] = { 2, 0xc1, 0, 0, 0, 1 };
+	static const uint8_t host_mac[6] = { 2, 0xaa, 0, 0, 0, 1 };
+	struct fx *f = *state;
+	struct kx_backend_desc b = { ip4("12.1.0.5"), 5001, IPPROTO_TCP, KX_BACKEND_ACTIVE };
+	struct kx_svc_desc d = { .key = { ip4("12.0.182.73"), htons(5432), IPPROTO_TCP,
+					  KX_SCOPE_INTERNAL },
+				 .backends = &b, .n_backends = 1 };
+	struct kx_table t = { .svcs = &d, .n_svcs = 1 };
+	struct kx_endpoint ep = { .addr = ip4("12.0.2.10"), .ifindex = 1 };
+	uint32_t slot = kx_endpoint_slot(ep.addr);
+	int prog = bpf_program__fd(f->skel->progs.tc_from_pod);
+	uint64_t full0 = stat_packets_fd(f->m.stats, KX_STAT_DROP_CT_FULL);
+	struct kx_err err;
+	size_t n = 0;
+
+	memcpy(ep.pod_mac, pod_mac, 6);
+	memcpy(ep.host_mac, host_mac, 6);
+	assert_int_equal(bpf_map_update_elem(f->m.endpoints, &slot, &ep, BPF_ANY), 0);
+	strcpy(d.owner, "t/ct");
+	strcpy(d.name, "t/ct");
+	/* a new syncer (a restart) over the full service map: the stale entries
+	 * make room before this one is written */
+	assert_int_equal(kx_sync_apply(&f->m, &t, NULL, &err), 0);
+	for (uint16_t sport = 30000; sport < 30000 + 3 * CT_ROOM / 2; sport++) {
+		struct __sk_buff ctx = { .ifindex = 1 };
+		uint8_t in[128], out[256];
+		size_t len = build_l4(in, host_mac, pod_mac, IPPROTO_TCP, "12.0.2.10", sport,
+				      "12.0.182.73", 5432, 0x02, NULL);
+		DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len,
+				    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+				    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+		assert_int_equal(bpf_prog_test_run_opts(prog, &o), 0);
+		assert_int_equal(o.retval, 0); /* TC_ACT_OK: to the (remote) backend */
+		assert_int_equal(out[33], 5); /* daddr 12.1.0.5 */
+		assert_int_equal(get16(out + 36), 5001);
+	}
+	assert_int_equal(kx_map_foreach(f->m.ct, sizeof(struct kx_ct_key), sizeof(struct kx_ct_val),
+					count_ct, &n), 0);
+	assert_true(n <= CT_ROOM);
+	assert_int_equal(stat_packets_fd(f->m.stats, KX_STAT_DROP_CT_FULL), full0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_service_map_full_reports_and_recovers),
+		cmocka_unit_test(test_full_conntrack_evicts_and_still_serves),
+	};
+
+	kx_log_verbosity = -1;
+	libbpf_set_print(kx_libbpf_print);
+	return cmocka_run_group_tests_name("full tables", tests, setup, teardown);
+}
