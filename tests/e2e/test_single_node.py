@@ -121,6 +121,70 @@ def test_bad_state_keeps_last_good(node):
     node.apply_state(single_node_state(node))
 
 
+def _bad_states(node):
+    """(what, a state the agent must refuse as a whole, a phrase of its error)"""
+    def with_(fn):
+        st = single_node_state(node)
+        fn(st["items"])
+        return st
+    svc = lambda items: items[1]["spec"]
+    slc = lambda items: items[2]
+    dup = kxnet.service("test", "twin", VIP, [("postgres", 5432, "TCP", 5001)])
+    return [
+        ("wrong type", with_(lambda i: svc(i)["ports"][0].update(port="5432")),
+         "want a port number"),
+        ("port 0", with_(lambda i: svc(i)["ports"][0].update(port=0)), "0 is not a port"),
+        ("port 65536", with_(lambda i: svc(i)["ports"][0].update(port=65536)),
+         "65536 is not a port"),
+        ("invalid IP", with_(lambda i: slc(i)["endpoints"][0].update(addresses=["300.1.1.1"])),
+         "is not an IP address"),
+        ("unknown kind", with_(lambda i: i.append({"kind": "Pod", "metadata": {"name": "p"}})),
+         "unknown kind \"Pod\""),
+        ("duplicate service", with_(lambda i: i.append(dup)), "is already"),
+        ("object not an object", with_(lambda i: i.append(42)), "want an object"),
+    ]
+
+
+def test_bad_input_table_refused_whole_and_last_good_kept(node):
+    """Each bad state: one line naming the object and field, the whole state
+    refused (no entry of it half-applied), the last good state serving."""
+    before = node.kxdp("svc", "list", "-o", "json").stdout
+    for what, state, phrase in _bad_states(node):
+        node.apply_state(state, needle="rejected")
+        line = [l for l in node.log_lines() if "rejected" in l][-1]
+        assert phrase in line, (what, line)
+        assert node.kxdp("svc", "list", "-o", "json").stdout == before, what
+    out = node.client("a", "tcp", VIP, 5432, 4)
+    assert out["counts"] == {"b1": 2, "b2": 2}
+    node.apply_state(single_node_state(node))
+
+
+def test_odd_but_valid_input_is_served(node):
+    """10,000 endpoints in one slice are taken (and served); a Service whose
+    slice is missing has no backend and refuses; an IPv6-only Service and
+    IPv6 endpoints are skipped, not errors."""
+    st = single_node_state(node)
+    many = kxnet.endpoint_slice("test", "many", "many-1", [("web", 8080, "TCP")],
+                                ["10.%d.%d.%d" % (50 + i // 65536, i // 256 % 256, i % 256)
+                                 for i in range(10000)])
+    st["items"] += [kxnet.service("test", "many", "12.0.182.90", [("web", 80, "TCP", 8080)]),
+                    many,
+                    kxnet.service("test", "lonely", "12.0.182.91", [("web", 80, "TCP", 8080)]),
+                    {"apiVersion": "v1", "kind": "Service",
+                     "metadata": {"name": "v6", "namespace": "test"},
+                     "spec": {"clusterIP": "fd00::10", "clusterIPs": ["fd00::10"],
+                              "ports": [{"port": 80}]}}]
+    try:
+        node.apply_state(st)
+        js = json.loads(node.kxdp("svc", "list", "12.0.182.90:80", "-o", "json").stdout)
+        assert len(js) == 1 and len(js[0]["backends"]) == 10000
+        out = node.client("a", "tcp", "12.0.182.91", 80, 1)
+        assert out["errors"] == {"ConnectionRefusedError": 1}, out
+        assert node.client("a", "tcp", VIP, 5432, 2)["counts"] == {"b1": 1, "b2": 1}
+    finally:
+        node.apply_state(single_node_state(node))
+
+
 def test_endpoint_change_applies(node):
     state = single_node_state(node)
     state["items"][2]["endpoints"] = state["items"][2]["endpoints"][:1]  # only b1
