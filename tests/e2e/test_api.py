@@ -258,3 +258,48 @@ def test_restart_and_upgrade_lose_nothing(c, rebuilt):
             ("12.0.128.1", 0, "any"): [], (VIP, 0, "any"): []}  # the ClusterIPs' markers
     for n in NODES:
         assert svc_state(c[n]) == want, n
+
+
+CHURN_S = 60
+
+
+def test_churn_under_load(c):
+    """Issue 10's churn: while 20 long-lived streams ping and a new connection
+    opens every 10 ms through the ClusterIP, a live endpoint is added and
+    removed 50 times a second for a minute: no connection to a live
+    endpoint fails, no established one is reset, and the maps end equal to
+    the API state."""
+    api, client = c["api"], c["node131"]
+    gen = subprocess.Popen(
+        kxnet.in_ns(client.pods["client"]["ns"], kxnet.PY,
+                    os.path.join(kxnet.HELPERS, "streams.py"), VIP, "5432", "20",
+                    str(CHURN_S + 2)),
+        stdout=subprocess.PIPE, text=True)
+    two = slice_with(["12.0.1.93", "12.0.2.132"])
+    three = slice_with(["12.0.1.93", "12.0.2.132", "12.0.0.50"])
+    changes = 0
+    try:
+        time.sleep(1)
+        start = time.monotonic()
+        while time.monotonic() - start < CHURN_S:
+            api.cmd("apply", object=three if changes % 2 == 0 else two)
+            changes += 1
+            next_at = start + changes / 50.0
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        api.cmd("apply", object=two)
+        out, _ = gen.communicate(timeout=60)
+    finally:
+        if gen.poll() is None:
+            gen.kill()
+    res = json.loads(out)
+    print("churn: %d changes in %d s; %d new connections, %d pings on 20 streams" %
+          (changes, CHURN_S, res["new_ok"], res["pings"]))
+    assert changes >= 50 * CHURN_S * 0.9
+    assert res["stream_errors"] == [] and res["streams_ok"] == 20, res
+    assert res["new_failed"] == [], res
+    assert res["new_ok"] > 1000
+    want = {("12.0.128.1", 443, "TCP"): ["10.124.242.130:6443"],
+            (VIP, 5432, "TCP"): ["12.0.1.93:5001", "12.0.2.132:5001"],
+            ("12.0.128.1", 0, "any"): [], (VIP, 0, "any"): []}
+    for n in NODES:
+        assert eventually(lambda: svc_state(c[n]) == want), n
