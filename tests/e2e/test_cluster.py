@@ -231,3 +231,35 @@ def test_dnat_checksums_on_the_wire(cluster):
     # 20 connections to node132's backend: SYN, ACK, data, FIN... each
     assert got["packets"] >= 60, got
     assert got["bad"] == [], got
+
+
+PMTU_CLIENT = """
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=8)
+s.recv(64)  # the backend's name
+data = bytes(range(256)) * 256  # 64 KiB in full-size segments
+s.sendall(data)
+got = b""
+while len(got) < len(data):
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    got += chunk
+print("ok" if got == data else "short %d" % len(got))
+"""
+
+
+def test_pmtu_discovery_through_a_service(cluster):
+    """A pod whose MTU (1500) is larger than its node's uplink (node131: 1400)
+    sends 64 KiB through the ClusterIP to a backend on another node: node131
+    answers "fragmentation needed" quoting the DNATed packet, kxdp translates
+    the quote back to VIP:port, the client's TCP lowers its path MTU, and the
+    echo comes back whole (without the translation, a black hole)."""
+    n = cluster["node131"]
+    if "bigmtu" not in n.pods:
+        n.add_pod("bigmtu", mtu=1500)
+    before = json.loads(n.kxdp("stats", "-o", "json").stdout)["counters"]
+    r = n.pod_run("bigmtu", kxnet.PY, "-c", PMTU_CLIENT, VIP, "5432", timeout=30)
+    assert r.stdout.strip() == "ok", r.stdout + r.stderr
+    after = json.loads(n.kxdp("stats", "-o", "json").stdout)["counters"]
+    assert after["icmp_error_revnat"]["packets"] > before["icmp_error_revnat"]["packets"]
