@@ -80,7 +80,9 @@ def json_masked(out, drop=()):
 def test_svc_list(cluster):
     n = cluster["node131"]
     check("svc_list.txt", n.kxdp("svc", "list").stdout)
-    check("svc_list.json", json_masked(n.kxdp("svc", "list", "-o", "json").stdout))
+    # traffic counters vary with retransmissions and ACK timing: masked
+    check("svc_list.json", json_masked(n.kxdp("svc", "list", "-o", "json").stdout,
+                                       drop=("stats",)))
     check("svc_list_vip.txt", n.kxdp("svc", "list", VIP + ":5432").stdout)
     check("svc_list_stats.txt", mask(n.kxdp("svc", "list", "--stats").stdout, [NUM]))
 
