@@ -142,6 +142,7 @@ static int collect_backends(const struct slice_index *ix, const struct k8s_servi
 					term[n_term++] = b;
 				}
 			}
+			break; /* a slice names a port once; a repeat must not count twice */
 		}
 	}
 	if (n_ready) {

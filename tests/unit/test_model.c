@@ -314,6 +314,26 @@ static void test_publish_not_ready_addresses(void **unused)
 	kx_table_free(&t);
 }
 
+/* Found by make fuzz: a slice naming the same port twice overflowed the backend array. */
+static void test_slice_naming_a_port_twice(void **unused)
+{
+	static const char *json =
+		"{\"items\":[{\"kind\":\"Service\",\"metadata\":{\"name\":\"p\",\"namespace\":\"t\"},"
+		"\"spec\":{\"clusterIP\":\"10.0.0.5\",\"ports\":[{\"name\":\"a\",\"port\":80}]}},"
+		"{\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"p-1\",\"namespace\":\"t\","
+		"\"labels\":{\"kubernetes.io/service-name\":\"p\"}},\"addressType\":\"IPv4\","
+		"\"ports\":[{\"name\":\"a\",\"port\":8080},{\"name\":\"a\",\"port\":8081}],"
+		"\"endpoints\":[{\"addresses\":[\"10.1.0.1\"]},{\"addresses\":[\"10.1.0.2\"]}]}]}";
+	const struct kx_svc_desc *d;
+	struct kx_table t;
+
+	build_string(json, "n1", &t);
+	d = find(&t, "10.0.0.5", 80, IPPROTO_TCP);
+	assert_int_equal(d->n_backends, 2); /* the first naming counts */
+	assert_backend(d, 0, "10.1.0.1", 8080, KX_BACKEND_ACTIVE);
+	kx_table_free(&t);
+}
+
 static void test_ready_terminating_headless_externalname(void **unused)
 {
 	const struct kx_svc_desc *d;
@@ -445,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_external_addresses_and_policies),
 		cmocka_unit_test(test_kube_router_annotations),
 		cmocka_unit_test(test_publish_not_ready_addresses),
+		cmocka_unit_test(test_slice_naming_a_port_twice),
 		cmocka_unit_test(test_ready_terminating_headless_externalname),
 		cmocka_unit_test(test_malformed_input_one_line_error),
 	};
