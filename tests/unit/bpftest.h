@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* What the BPF_PROG_RUN tests share: reading kx_stats. */
+/* What the BPF_PROG_RUN tests share: reading kx_stats, the fixture teardown. */
 #ifndef KX_BPFTEST_H
 #define KX_BPFTEST_H
 
@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 #include "testlib.h"
 #include "kxdp_abi.h"
+#include "kxdp.skel.h"
 
 /* Packets counted under what, summed over CPUs. */
 static inline uint64_t stat_packets_fd(int stats_fd, uint32_t what)
@@ -19,6 +20,25 @@ static inline uint64_t stat_packets_fd(int stats_fd, uint32_t what)
 	for (int i = 0; i < n; i++)
 		sum += per[i].packets;
 	return sum;
+}
+
+/*
+ * Every BPF_PROG_RUN test's fixture begins with its skeleton: one teardown
+ * serves them all (cmocka group teardown; state may be NULL after a failed
+ * setup).
+ */
+struct kx_fx_head {
+	struct kxdp *skel;
+};
+
+static inline int kx_fx_teardown(void **state)
+{
+	struct kx_fx_head *f = *state;
+
+	if (f)
+		kxdp__destroy(f->skel);
+	free(f);
+	return 0;
 }
 
 #endif /* KX_BPFTEST_H */

@@ -88,15 +88,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	kxdp__destroy(f->skel);
-	free(f);
-	return 0;
-}
-
 /* Run prog once (repeat = 1: a DNAT must not run twice) on in; out gets the result. */
 static int run(int prog, const uint8_t *in, size_t len, uint8_t *out, uint32_t *out_len)
 {
@@ -1014,5 +1005,5 @@ int main(void)
 
 	kx_log_verbosity = KX_LOG_WARN - 1;
 	libbpf_set_print(kx_libbpf_print);
-	return cmocka_run_group_tests_name("datapath", tests, setup, teardown);
+	return cmocka_run_group_tests_name("datapath", tests, setup, kx_fx_teardown);
 }

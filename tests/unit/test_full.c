@@ -41,16 +41,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	if (f)
-		kxdp__destroy(f->skel);
-	free(f);
-	return 0;
-}
-
 /* n services 10.96.0.<i>:80, each its own owner, one backend each. */
 static void table_of(size_t n, struct kx_table *t, struct kx_svc_desc *d,
 		     struct kx_backend_desc *b)
@@ -175,5 +165,5 @@ int main(void)
 
 	kx_log_verbosity = -1;
 	libbpf_set_print(kx_libbpf_print);
-	return cmocka_run_group_tests_name("full tables", tests, setup, teardown);
+	return cmocka_run_group_tests_name("full tables", tests, setup, kx_fx_teardown);
 }

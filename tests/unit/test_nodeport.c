@@ -102,16 +102,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	if (f)
-		kxdp__destroy(f->skel);
-	free(f);
-	return 0;
-}
-
 /* One external entry, written by the real sync code. */
 static void set_external(struct fx *f, const char *vip, uint16_t port, uint8_t flags,
 			 const char *backend, struct k8s_prefix *ranges, size_t n_ranges)
@@ -282,5 +272,5 @@ int main(void)
 
 	kx_log_verbosity = KX_LOG_WARN - 1;
 	libbpf_set_print(kx_libbpf_print);
-	return cmocka_run_group_tests_name("nodeport", tests, setup, teardown);
+	return cmocka_run_group_tests_name("nodeport", tests, setup, kx_fx_teardown);
 }

@@ -94,16 +94,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	if (f)
-		kxdp__destroy(f->skel);
-	free(f);
-	return 0;
-}
-
 /* A random frame; *valid says whether its IPv4 and L4 checksums are right. */
 static size_t random_frame(uint8_t *buf, size_t cap, bool *valid)
 {
@@ -266,5 +256,5 @@ int main(void)
 
 	kx_log_verbosity = -1;
 	libbpf_set_print(kx_libbpf_print);
-	return cmocka_run_group_tests_name("packet fuzz", tests, setup, teardown);
+	return cmocka_run_group_tests_name("packet fuzz", tests, setup, kx_fx_teardown);
 }

@@ -65,16 +65,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	if (f)
-		kxdp__destroy(f->skel);
-	free(f);
-	return 0;
-}
-
 /*
  * The Service at VIP:80 with backends 12.1.0.1..n (skipping skip), scheduler
  * sched, extra spec fields (",\"sessionAffinity\":..." or "").
@@ -271,5 +261,5 @@ int main(void)
 
 	kx_log_verbosity = KX_LOG_WARN - 1;
 	libbpf_set_print(kx_libbpf_print);
-	return cmocka_run_group_tests_name("schedulers", tests, setup, teardown);
+	return cmocka_run_group_tests_name("schedulers", tests, setup, kx_fx_teardown);
 }
