@@ -43,6 +43,7 @@ USER_HDRS := $(wildcard user/*.h) include/kxdp_abi.h $(BUILD)/kxdp.skel.h
 BINS := $(BUILD)/kxdp-agent $(BUILD)/kxdp-cni $(BUILD)/kxdp
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
+.DELETE_ON_ERROR:
 .PHONY: all deps bench-deps install-pkgs check unit e2e vmcheck demo demo-clean vmlinux clean help install fuzz
 all: $(BINS) $(BUILD)/kxdp.bpf.o
 
@@ -80,9 +81,11 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(BPF_HDRS)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 # Every program and the maps linked into one object, so they share the maps.
+# The maps' definitions go first: Debian 12's linker misplaces an extern map
+# of an object linked before the one defining it.
 $(BUILD)/kxdp.bpf.o: $(BPF_OBJS)
 	$(msg) LINK $@
-	$(Q)$(BPFTOOL) gen object $@ $^
+	$(Q)$(BPFTOOL) gen object $@ $(filter %/maps.bpf.o,$^) $(filter-out %/maps.bpf.o,$^)
 
 $(BUILD)/kxdp.skel.h: $(BUILD)/kxdp.bpf.o
 	$(msg) SKEL $@

@@ -340,6 +340,13 @@ enum kx_stat {
 	KX_STAT_ECHO_REPLY, /* ICMP echo to a ClusterIP answered */
 	KX_STAT_DROP_FRAGMENT, /* an IP fragment to a ClusterIP: no ports, no backend to pick */
 	KX_STAT_ICMP_ERROR_REVNAT, /* an ICMP error about a NATed flow, translated for its client */
+	/*
+	 * Conntrack bookkeeping, in entries (not packets): the LRU evicts
+	 * silently, so evictions = created - deleted - deleted_user - entries.
+	 */
+	KX_STAT_CT_CREATED, /* a conntrack entry written under a new key */
+	KX_STAT_CT_DELETED, /* a conntrack entry the datapath deleted */
+	KX_STAT_CT_DELETED_USER, /* ... the agent or CLI deleted (only user space writes it) */
 	KX_STAT_MAX,
 };
 

@@ -163,6 +163,9 @@ int cli_ct(struct cli *c, bool flush)
 	if (flush) {
 		for (size_t i = 0; i < w.n; i++)
 			flushed += !bpf_map_delete_elem(c->m.ct, &w.rows[i].k);
+		if (kx_ct_count_deleted(&c->m, flushed)) /* else they would read as evictions */
+			fprintf(stderr, "kxdp: map %s: counting flushed entries: %s\n", KX_MAP_STATS,
+				strerror(errno));
 		if (c->json)
 			cli_json_out(json_pack("{s:I}", "flushed", (json_int_t)flushed));
 		else

@@ -243,6 +243,7 @@ int cli_stats(struct cli *c)
 	struct kx_counter *per = calloc(ncpu > 0 ? ncpu : 1, sizeof(*per));
 	json_t *out = json_object(), *counters = json_object(), *svcs = json_array();
 	struct kx_snapshot snap;
+	struct kx_ct_usage u;
 
 	if (!per || ncpu <= 0 || cli_snapshot(c, &snap)) {
 		free(per);
@@ -268,6 +269,19 @@ int cli_stats(struct cli *c)
 		if (!c->json)
 			printf("%-22s %12llu %14llu\n", kx_stat_name(i), (unsigned long long)pk,
 			       (unsigned long long)by);
+	}
+	if (kx_ct_usage(&c->m, &u))
+		fprintf(stderr, "kxdp: map %s: %s (conntrack figures left out)\n", KX_MAP_CT,
+			strerror(errno));
+	else {
+		json_object_set_new(out, "conntrack",
+				    json_pack("{s:I, s:i, s:I}", "entries", (json_int_t)u.entries,
+					      "capacity", KX_CT_SIZE, "evicted",
+					      (json_int_t)u.evicted));
+		if (!c->json)
+			printf("\nconntrack: %llu of %d entries, %llu evicted when full\n",
+			       (unsigned long long)u.entries, KX_CT_SIZE,
+			       (unsigned long long)u.evicted);
 	}
 	if (!c->json)
 		printf("\n%-4s %-26s %8s %8s %8s %10s %10s\n", "Prot", "Service", "Conns", "InPkts",

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -52,6 +54,22 @@ static int open_one(const char *bpffs, const char *name, int *fd, struct kx_err 
 	return 0;
 }
 
+static int open_lock(const char *bpffs, struct kx_maps *m, struct kx_err *err)
+{
+	char path[4096];
+
+	if (kx_pin_path(path, sizeof(path), bpffs, "")) {
+		kx_errf(err, "bpffs path too long: %s", bpffs);
+		return -1;
+	}
+	m->lock_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->lock_fd < 0) {
+		kx_errf(err, "pin directory %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int kx_maps_open_pinned(const char *bpffs, struct kx_maps *m, struct kx_err *err)
 {
 	memset(m, 0xff, sizeof(*m)); /* every fd -1 */
@@ -66,7 +84,7 @@ int kx_maps_open_pinned(const char *bpffs, struct kx_maps *m, struct kx_err *err
 	    open_one(bpffs, KX_MAP_SOCK_REV, &m->sock_rev, err) ||
 	    open_one(bpffs, KX_MAP_AFFINITY, &m->affinity, err) ||
 	    open_one(bpffs, KX_MAP_SVC_STATS, &m->svc_stats, err) ||
-	    open_one(bpffs, KX_MAP_NODES, &m->nodes, err)) {
+	    open_one(bpffs, KX_MAP_NODES, &m->nodes, err) || open_lock(bpffs, m, err)) {
 		kx_maps_close(m);
 		return -1;
 	}
@@ -100,6 +118,77 @@ int kx_maps_from_object(struct bpf_object *obj, struct kx_maps *m, struct kx_err
 			return -1;
 		}
 	}
+	m->lock_fd = -1; /* one process: nothing to share */
+	return 0;
+}
+
+/* Sum of a kx_stats counter's packets over the CPUs; 0 if unreadable. */
+static uint64_t stat_sum(int stats_fd, uint32_t what)
+{
+	int n = libbpf_num_possible_cpus();
+	struct kx_counter *per;
+	uint64_t sum = 0;
+
+	if (n <= 0)
+		return 0;
+	per = calloc(n, sizeof(*per));
+	if (per && !bpf_map_lookup_elem(stats_fd, &what, per))
+		for (int i = 0; i < n; i++)
+			sum += per[i].packets;
+	free(per);
+	return sum;
+}
+
+int kx_ct_count_deleted(const struct kx_maps *m, uint64_t n)
+{
+	uint32_t what = KX_STAT_CT_DELETED_USER;
+	int ncpu = libbpf_num_possible_cpus();
+	struct kx_counter *per;
+	int ret = -1;
+
+	if (!n)
+		return 0;
+	if (ncpu <= 0 || !(per = calloc(ncpu, sizeof(*per))))
+		return -1;
+	if (m->lock_fd >= 0 && flock(m->lock_fd, LOCK_EX)) {
+		free(per);
+		return -1;
+	}
+	/* only user space writes this slot: its sum lives in CPU 0's copy */
+	if (!bpf_map_lookup_elem(m->stats, &what, per)) {
+		for (int i = 1; i < ncpu; i++)
+			per[0].packets += per[i].packets, per[i].packets = 0;
+		per[0].packets += n;
+		ret = bpf_map_update_elem(m->stats, &what, per, BPF_ANY) ? -1 : 0;
+	}
+	if (m->lock_fd >= 0)
+		flock(m->lock_fd, LOCK_UN);
+	free(per);
+	return ret;
+}
+
+static int count_ct_entry(const void *k, const void *v, void *ctx)
+{
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
+int kx_ct_usage(const struct kx_maps *m, struct kx_ct_usage *u)
+{
+	uint64_t gone;
+
+	memset(u, 0, sizeof(*u));
+	/* creations read first, deletions last: a flow made or removed during
+	 * the walk can only lower the figure, never show an eviction that did
+	 * not happen */
+	u->created = stat_sum(m->stats, KX_STAT_CT_CREATED);
+	if (kx_map_foreach(m->ct, sizeof(struct kx_ct_key), sizeof(struct kx_ct_val),
+			   count_ct_entry, &u->entries))
+		return -1;
+	u->deleted = stat_sum(m->stats, KX_STAT_CT_DELETED) +
+		     stat_sum(m->stats, KX_STAT_CT_DELETED_USER);
+	gone = u->deleted + u->entries;
+	u->evicted = u->created > gone ? u->created - gone : 0;
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #define KX_MAPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <linux/types.h>
 #include "log.h"
 
@@ -23,6 +24,9 @@ struct kx_maps {
 	int affinity;
 	int svc_stats;
 	int nodes;
+	/* the pin directory, flock()ed around counters user space shares
+	 * (KX_STAT_CT_DELETED_USER); -1 for a skeleton's maps. Keep last. */
+	int lock_fd;
 };
 
 /* "<bpffs>/kxdp/<name>"; -1 if it does not fit. */
@@ -34,6 +38,22 @@ void kx_maps_close(struct kx_maps *m);
 /* The maps of a loaded object (tests, benchmarks); the object keeps the fds. */
 struct bpf_object;
 int kx_maps_from_object(struct bpf_object *obj, struct kx_maps *m, struct kx_err *err);
+
+/*
+ * Conntrack bookkeeping. kx_ct_count_deleted: add n entries that user space
+ * deleted to KX_STAT_CT_DELETED_USER (under the pin directory's lock: the
+ * agent and a CLI may both delete). kx_ct_usage: the entries in kx_ct (by
+ * walking it) and the evictions the LRU made, derived as entries created -
+ * deleted - entries (a best effort while flows come and go, exact at rest).
+ */
+struct kx_ct_usage {
+	uint64_t entries;
+	uint64_t created;
+	uint64_t deleted;
+	uint64_t evicted;
+};
+int kx_ct_count_deleted(const struct kx_maps *m, uint64_t n);
+int kx_ct_usage(const struct kx_maps *m, struct kx_ct_usage *u);
 
 /*
  * kx_endpoints, the pods of this node (an array by kx_endpoint_slot()).

@@ -31,6 +31,7 @@ struct kx_metrics {
 	unsigned long long sync_count[N_BUCKETS + 1]; /* the last: +Inf */
 	double sync_sum;
 	unsigned long long syncs, update_errors, watch_restarts;
+	uint64_t ct_evicted; /* the highest figure shown: a counter never goes back */
 };
 
 struct kx_metrics *kx_metrics_new(const struct kx_maps *m)
@@ -212,26 +213,27 @@ static void render_datapath(struct kx_metrics *x, FILE *f)
 				(unsigned long long)pk[i]);
 }
 
-static int count_entry(const void *k, const void *v, void *ctx)
-{
-	(*(size_t *)ctx)++;
-	return 0;
-}
-
 static void render_conntrack(struct kx_metrics *x, FILE *f)
 {
-	size_t n = 0;
+	struct kx_ct_usage u;
 
-	if (kx_map_foreach(x->m.ct, sizeof(struct kx_ct_key), sizeof(struct kx_ct_val), count_entry,
-			   &n))
+	if (kx_ct_usage(&x->m, &u))
 		return;
+	pthread_mutex_lock(&x->lock);
+	if (u.evicted > x->ct_evicted)
+		x->ct_evicted = u.evicted;
+	u.evicted = x->ct_evicted;
+	pthread_mutex_unlock(&x->lock);
 	fprintf(f, "# HELP kxdp_conntrack_entries Conntrack entries (two per flow).\n"
-		   "# TYPE kxdp_conntrack_entries gauge\nkxdp_conntrack_entries %zu\n"
+		   "# TYPE kxdp_conntrack_entries gauge\nkxdp_conntrack_entries %llu\n"
 		   "# HELP kxdp_conntrack_capacity Conntrack entries the table holds.\n"
 		   "# TYPE kxdp_conntrack_capacity gauge\nkxdp_conntrack_capacity %d\n"
 		   "# HELP kxdp_conntrack_fill_ratio Conntrack entries over capacity.\n"
-		   "# TYPE kxdp_conntrack_fill_ratio gauge\nkxdp_conntrack_fill_ratio %.6f\n",
-		n, KX_CT_SIZE, (double)n / KX_CT_SIZE);
+		   "# TYPE kxdp_conntrack_fill_ratio gauge\nkxdp_conntrack_fill_ratio %.6f\n"
+		   "# HELP kxdp_conntrack_evictions_total Conntrack entries the full table evicted to make room (flows that lost their NAT).\n"
+		   "# TYPE kxdp_conntrack_evictions_total counter\nkxdp_conntrack_evictions_total %llu\n",
+		(unsigned long long)u.entries, KX_CT_SIZE, (double)u.entries / KX_CT_SIZE,
+		(unsigned long long)u.evicted);
 }
 
 static void render_agent(struct kx_metrics *x, FILE *f)

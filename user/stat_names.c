@@ -33,6 +33,9 @@ static const char *const stat_names[KX_STAT_MAX] = {
 	[KX_STAT_ECHO_REPLY] = "echo_reply",
 	[KX_STAT_DROP_FRAGMENT] = "drop_fragment",
 	[KX_STAT_ICMP_ERROR_REVNAT] = "icmp_error_revnat",
+	[KX_STAT_CT_CREATED] = "ct_created",
+	[KX_STAT_CT_DELETED] = "ct_deleted",
+	[KX_STAT_CT_DELETED_USER] = "ct_deleted_user",
 };
 
 const char *kx_stat_name(uint32_t i)

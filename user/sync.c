@@ -581,8 +581,12 @@ static void purge_gone(struct kx_syncer *s)
 			   &p))
 		pr_warn("map %s: purging UDP flows of removed backends: %s", KX_MAP_CT,
 			strerror(errno));
-	else if (p.purged)
+	if (p.purged) {
 		pr_info("conntrack: %zu UDP entries of removed backends purged", p.purged);
+		if (kx_ct_count_deleted(&s->m, p.purged))
+			pr_warn("map %s: counting %zu purged entries: %s", KX_MAP_STATS, p.purged,
+				strerror(errno));
+	}
 	p.purged = 0;
 	if (kx_map_foreach(s->m.affinity, sizeof(struct kx_affinity_key),
 			   sizeof(struct kx_affinity_val), purge_affinity, &p))

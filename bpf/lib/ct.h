@@ -9,6 +9,7 @@
 
 #include "maps.h"
 #include "parse.h"
+#include "stats.h"
 
 /*
  * Idle time is kept in jiffies: bpf_jiffies64() is inlined by the verifier (a
@@ -17,6 +18,33 @@
  * (0.064 s at HZ=1000, 0.64 s at HZ=100), plenty for idle timeouts of seconds.
  */
 #define CT_TOUCH_JIFFIES 64
+
+#define KX_EEXIST 17
+
+/*
+ * Every write and delete of kx_ct goes through ct_put/ct_del, which count
+ * entries created and deleted: the LRU evicts without telling, and the agent
+ * derives evictions from these counts and the entries left.
+ */
+static __always_inline int ct_put(const struct kx_ct_key *k, const struct kx_ct_val *v,
+				  __u64 flags)
+{
+	int err = bpf_map_update_elem(&kx_ct, k, v, BPF_NOEXIST);
+
+	if (!err) {
+		stat_add(KX_STAT_CT_CREATED, 0);
+		return 0;
+	}
+	if (flags == BPF_NOEXIST || err != -KX_EEXIST)
+		return err;
+	return bpf_map_update_elem(&kx_ct, k, v, BPF_ANY); /* a reused tuple: no new entry */
+}
+
+static __always_inline void ct_del(const struct kx_ct_key *k)
+{
+	if (!bpf_map_delete_elem(&kx_ct, k))
+		stat_add(KX_STAT_CT_DELETED, 0);
+}
 
 static __always_inline void ct_key_of(const struct pkt *p, struct kx_ct_key *k)
 {
@@ -94,7 +122,7 @@ static __always_inline bool ct_reply_stale(const struct kx_ct_val *v, const stru
 	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != (TCP_FLAG_SYN | TCP_FLAG_ACK))
 		return false;
 	ct_key_of(p, &k);
-	bpf_map_delete_elem(&kx_ct, &k);
+	ct_del(&k);
 	return true;
 }
 
@@ -119,7 +147,7 @@ static __always_inline int ct_create_flags(const struct pkt *p, __u32 svc_id, __
 	ct_key_of(p, &k);
 	v.nat_addr = b->addr;
 	v.nat_port = b->port;
-	err = bpf_map_update_elem(&kx_ct, &k, &v, BPF_ANY);
+	err = ct_put(&k, &v, BPF_ANY);
 	if (err)
 		return err;
 
@@ -130,7 +158,7 @@ static __always_inline int ct_create_flags(const struct pkt *p, __u32 svc_id, __
 	v.dir = KX_CT_REPLY;
 	v.nat_addr = p->daddr;
 	v.nat_port = p->dport;
-	return bpf_map_update_elem(&kx_ct, &k, &v, BPF_ANY);
+	return ct_put(&k, &v, BPF_ANY);
 }
 
 static __always_inline int ct_create(const struct pkt *p, __u32 svc_id, __u32 backend_id,
@@ -170,7 +198,7 @@ static __always_inline int ct_create_nat2(const struct pkt *p, __u32 svc_id, __u
 	};
 	struct kx_ct_key fk;
 
-	if (bpf_map_update_elem(&kx_ct, &rk, &v, BPF_NOEXIST))
+	if (ct_put(&rk, &v, BPF_NOEXIST))
 		return -1;
 	ct_key_of(p, &fk);
 	v.dir = KX_CT_FORWARD;
@@ -178,8 +206,8 @@ static __always_inline int ct_create_nat2(const struct pkt *p, __u32 svc_id, __u
 	v.nat_port = b->port;
 	v.nat2_addr = snat_addr;
 	v.nat2_port = snat_port;
-	if (bpf_map_update_elem(&kx_ct, &fk, &v, BPF_ANY)) {
-		bpf_map_delete_elem(&kx_ct, &rk);
+	if (ct_put(&fk, &v, BPF_ANY)) {
+		ct_del(&rk);
 		return -1;
 	}
 	return 0;

@@ -121,7 +121,10 @@ def test_stats(cluster):
     assert js["counters"]["svc_new"]["packets"] >= 2
     svc = [s for s in js["services"] if s["vip"] == VIP and s["port"] == 5432][0]
     assert svc["conns"] == 2 and svc["in_pkts"] >= 6 and svc["out_pkts"] >= 4
-    check("stats.json", json_masked(json.dumps(js), drop=("packets", "bytes", "conns",
+    # the flush before this test deleted entries: counted so, they are no evictions
+    ct = js["conntrack"]
+    assert ct["entries"] >= 2 and ct["capacity"] > ct["entries"] and ct["evicted"] == 0, ct
+    check("stats.json", json_masked(json.dumps(js), drop=("packets", "bytes", "conns", "entries",
                                                            "in_pkts", "out_pkts", "in_bytes",
                                                            "out_bytes")))
 
@@ -170,6 +173,7 @@ def test_metrics_move_with_traffic(cluster):
     assert types["kxdp_service_connections"] == "counter"  # the parser drops _total
     assert types["kxdp_sync_duration_seconds"] == "histogram"
     assert types["kxdp_conntrack_fill_ratio"] == "gauge"
+    assert types["kxdp_conntrack_evictions"] == "counter"
     lab = dict(namespace="test", service="test", address=VIP, port="5432", protocol="TCP",
                scope="internal")
     c0 = sample(before, "kxdp_service_connections_total", **lab)
@@ -193,6 +197,7 @@ def test_metrics_move_with_traffic(cluster):
     assert sample(after, "kxdp_datapath_packets_total", event="svc_new") >= 5
     assert sample(after, "kxdp_conntrack_entries") >= 2 * 5
     assert 0 < sample(after, "kxdp_conntrack_fill_ratio") < 1
+    assert sample(after, "kxdp_conntrack_evictions_total") == 0  # room for all: none evicted
     assert sample(after, "kxdp_sync_duration_seconds_count") >= 2  # one more apply
     assert sample(after, "kxdp_sync_duration_seconds_bucket", le="+Inf") == \
         sample(after, "kxdp_sync_duration_seconds_count")

@@ -278,8 +278,13 @@ static void test_udp_flows_of_a_removed_backend_are_purged(void **state)
 		}
 		/* rr: 42000 -> .20, 42001 -> .30 */
 		assert_true(ct_has(f, (uint8_t)proto, "12.0.2.30", 5353, "12.0.2.10", 42001));
+		uint64_t user_deleted = stat_packets(f, KX_STAT_CT_DELETED_USER);
 		set_service(f, "12.0.182.74", 53, (uint8_t)proto, one, 5353, 1);
 		bool purged = proto == IPPROTO_UDP;
+
+		/* both entries purged are counted as deleted (not read as evictions) */
+		assert_int_equal(stat_packets(f, KX_STAT_CT_DELETED_USER),
+				 user_deleted + (purged ? 2 : 0));
 
 		assert_int_equal(ct_has(f, (uint8_t)proto, "12.0.2.10", 42001, "12.0.182.74", 53),
 				 !purged);
@@ -400,10 +405,13 @@ static void test_port_reuse_after_close_is_a_new_connection(void **state)
 	assert_true(v.flags & KX_CT_F_CLOSING);
 
 	/* The client reuses the port for a direct connection to the backend: the
-	 * backend's SYN-ACK must keep its own address (the stale reply entry goes). */
+	 * backend's SYN-ACK must keep its own address (the stale reply entry goes,
+	 * counted as deleted: not read as an eviction). */
+	uint64_t deleted = stat_packets(f, KX_STAT_CT_DELETED);
 	n = build_l4(in, host_mac_b, backend_mac, IPPROTO_TCP, "12.0.2.20", 8080, "12.0.2.10",
 		     47000, 0x12, NULL);
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	assert_int_equal(stat_packets(f, KX_STAT_CT_DELETED), deleted + 1);
 	assert_ip(out + 26, "12.0.2.20");
 	assert_int_equal(get16(out + 34), 8080);
 	assert_memory_equal(out + 14, in + 14, n - 14);

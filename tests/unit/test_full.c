@@ -100,34 +100,44 @@ static void test_service_map_full_reports_and_recovers(void **state)
 	kx_syncer_free(s);
 }
 
-static int count_ct(const void *k, const void *v, void *ctx)
-{
-	(*(size_t *)ctx)++;
-	return 0;
-}
-
-/*
- * "conntrack full": CT_ROOM entries hold CT_ROOM / 2 flows; three times as
- * many new flows are each still served (DNAT to the backend), the table
- * never grows past its size, and drop_ct_full stays 0: the LRU evicts.
- */
-static void test_full_conntrack_evicts_and_still_serves(void **state)
+/* One TCP segment from the client pod 12.0.2.10:sport to the Service; DNAT checked. */
+static void send_to_svc(struct fx *f, uint16_t sport, uint8_t tcp_flags)
 {
 	static const uint8_t pod_mac[6] = { 2, 0xc1, 0, 0, 0, 1 };
 	static const uint8_t host_mac[6] = { 2, 0xaa, 0, 0, 0, 1 };
-	struct fx *f = *state;
-	struct kx_backend_desc b = { ip4("12.1.0.5"), 5001, IPPROTO_TCP, KX_BACKEND_ACTIVE };
-	struct kx_svc_desc d = { .key = { ip4("12.0.182.73"), htons(5432), IPPROTO_TCP,
-					  KX_SCOPE_INTERNAL },
-				 .backends = &b, .n_backends = 1 };
+	int prog = bpf_program__fd(f->skel->progs.tc_from_pod);
+	struct __sk_buff ctx = { .ifindex = 1 };
+	uint8_t in[128], out[256];
+	size_t len = build_l4(in, host_mac, pod_mac, IPPROTO_TCP, "12.0.2.10", sport,
+			      "12.0.182.73", 5432, tcp_flags, NULL);
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len,
+			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+
+	assert_int_equal(bpf_prog_test_run_opts(prog, &o), 0);
+	assert_int_equal(o.retval, 0); /* TC_ACT_OK: to the (remote) backend */
+	assert_int_equal(out[33], 5); /* daddr 12.1.0.5 */
+	assert_int_equal(get16(out + 36), 5001);
+}
+
+/* The Service 12.0.182.73:5432 -> 12.1.0.5:5001 and the client pod, conntrack emptied. */
+static void ct_fixture(struct fx *f)
+{
+	static const uint8_t pod_mac[6] = { 2, 0xc1, 0, 0, 0, 1 };
+	static const uint8_t host_mac[6] = { 2, 0xaa, 0, 0, 0, 1 };
+	static struct kx_backend_desc b = { 0, 5001, IPPROTO_TCP, KX_BACKEND_ACTIVE };
+	static struct kx_svc_desc d = { .key = { 0, 0, IPPROTO_TCP, KX_SCOPE_INTERNAL },
+					.backends = &b, .n_backends = 1 };
 	struct kx_table t = { .svcs = &d, .n_svcs = 1 };
 	struct kx_endpoint ep = { .addr = ip4("12.0.2.10"), .ifindex = 1 };
 	uint32_t slot = kx_endpoint_slot(ep.addr);
-	int prog = bpf_program__fd(f->skel->progs.tc_from_pod);
-	uint64_t full0 = stat_packets_fd(f->m.stats, KX_STAT_DROP_CT_FULL);
+	struct kx_ct_key k, next;
 	struct kx_err err;
-	size_t n = 0;
+	uint64_t n = 0;
 
+	b.addr = ip4("12.1.0.5");
+	d.key.vip = ip4("12.0.182.73");
+	d.key.port = htons(5432);
 	memcpy(ep.pod_mac, pod_mac, 6);
 	memcpy(ep.host_mac, host_mac, 6);
 	assert_int_equal(bpf_map_update_elem(f->m.endpoints, &slot, &ep, BPF_ANY), 0);
@@ -136,31 +146,87 @@ static void test_full_conntrack_evicts_and_still_serves(void **state)
 	/* a new syncer (a restart) over the full service map: the stale entries
 	 * make room before this one is written */
 	assert_int_equal(kx_sync_apply(&f->m, &t, NULL, &err), 0);
-	for (uint16_t sport = 30000; sport < 30000 + 3 * CT_ROOM / 2; sport++) {
-		struct __sk_buff ctx = { .ifindex = 1 };
-		uint8_t in[128], out[256];
-		size_t len = build_l4(in, host_mac, pod_mac, IPPROTO_TCP, "12.0.2.10", sport,
-				      "12.0.182.73", 5432, 0x02, NULL);
-		DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len,
-				    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
-				    .ctx_size_in = sizeof(ctx), .repeat = 1);
-
-		assert_int_equal(bpf_prog_test_run_opts(prog, &o), 0);
-		assert_int_equal(o.retval, 0); /* TC_ACT_OK: to the (remote) backend */
-		assert_int_equal(out[33], 5); /* daddr 12.1.0.5 */
-		assert_int_equal(get16(out + 36), 5001);
+	while (!bpf_map_get_next_key(f->m.ct, NULL, &next)) {
+		k = next;
+		assert_int_equal(bpf_map_delete_elem(f->m.ct, &k), 0);
+		n++;
 	}
-	assert_int_equal(kx_map_foreach(f->m.ct, sizeof(struct kx_ct_key), sizeof(struct kx_ct_val),
-					count_ct, &n), 0);
-	assert_true(n <= CT_ROOM);
+	assert_int_equal(kx_ct_count_deleted(&f->m, n), 0);
+}
+
+/*
+ * Conntrack bookkeeping in a table with room: a new flow creates two entries,
+ * a SYN reusing a closed flow's tuple rewrites them (no new entry), entries
+ * deleted by user space are counted so: no eviction is reported.
+ */
+static void test_conntrack_counts_without_evictions(void **state)
+{
+	struct fx *f = *state;
+	struct kx_ct_usage u0, u;
+	struct kx_ct_key k;
+
+	ct_fixture(f);
+	assert_int_equal(kx_ct_usage(&f->m, &u0), 0);
+	assert_int_equal(u0.entries, 0);
+	assert_int_equal(u0.evicted, 0);
+	send_to_svc(f, 40000, 0x02); /* SYN: a new flow */
+	send_to_svc(f, 40000, 0x10); /* ACK: established */
+	send_to_svc(f, 40000, 0x11); /* FIN: closing */
+	send_to_svc(f, 40000, 0x02); /* SYN on the same tuple: a new connection */
+	assert_int_equal(kx_ct_usage(&f->m, &u), 0);
+	assert_int_equal(u.entries, 2);
+	assert_int_equal(u.created - u0.created, 2);
+	assert_int_equal(u.evicted, 0);
+	/* a user-space flush of one entry, counted: still no eviction */
+	assert_int_equal(bpf_map_get_next_key(f->m.ct, NULL, &k), 0);
+	assert_int_equal(bpf_map_delete_elem(f->m.ct, &k), 0);
+	assert_int_equal(kx_ct_count_deleted(&f->m, 1), 0);
+	assert_int_equal(kx_ct_usage(&f->m, &u), 0);
+	assert_int_equal(u.entries, 1);
+	assert_int_equal(u.evicted, 0);
+	/* the same deletion left uncounted reads as one eviction: the count can fail */
+	assert_int_equal(bpf_map_get_next_key(f->m.ct, NULL, &k), 0);
+	assert_int_equal(bpf_map_delete_elem(f->m.ct, &k), 0);
+	assert_int_equal(kx_ct_usage(&f->m, &u), 0);
+	assert_int_equal(u.evicted, 1);
+	assert_int_equal(kx_ct_count_deleted(&f->m, 1), 0);
+}
+
+/*
+ * "conntrack full": CT_ROOM entries hold CT_ROOM / 2 flows; three times as
+ * many new flows are each still served (DNAT to the backend), the table
+ * never grows past its size, and drop_ct_full stays 0: the LRU evicts. Each
+ * eviction is counted: every entry written went in under a new key and none
+ * was deleted, so evicted = written - entries left, at least the overflow.
+ */
+static void test_full_conntrack_evicts_counts_and_still_serves(void **state)
+{
+	struct fx *f = *state;
+	uint64_t full0 = stat_packets_fd(f->m.stats, KX_STAT_DROP_CT_FULL);
+	struct kx_ct_usage u0, u;
+	uint64_t written = 0;
+
+	ct_fixture(f);
+	assert_int_equal(kx_ct_usage(&f->m, &u0), 0);
+	assert_int_equal(u0.entries, 0);
+	for (uint16_t sport = 30000; sport < 30000 + 3 * CT_ROOM / 2; sport++) {
+		send_to_svc(f, sport, 0x02);
+		written += 2; /* forward and reply entry, new keys each */
+	}
+	assert_int_equal(kx_ct_usage(&f->m, &u), 0);
+	assert_true(u.entries <= CT_ROOM);
 	assert_int_equal(stat_packets_fd(f->m.stats, KX_STAT_DROP_CT_FULL), full0);
+	assert_int_equal(u.created - u0.created, written);
+	assert_int_equal(u.evicted - u0.evicted, written - u.entries);
+	assert_true(u.evicted - u0.evicted >= written - CT_ROOM);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_service_map_full_reports_and_recovers),
-		cmocka_unit_test(test_full_conntrack_evicts_and_still_serves),
+		cmocka_unit_test(test_conntrack_counts_without_evictions),
+		cmocka_unit_test(test_full_conntrack_evicts_counts_and_still_serves),
 	};
 
 	kx_log_verbosity = -1;
