@@ -242,6 +242,35 @@ struct kx_ct_val {
 	__u16 pad;
 };
 
+/* What the ct_clock program returns in its frame: two clocks read together. */
+struct kx_clock {
+	__u64 jiffies; /* bpf_jiffies64(), the unit of kx_ct_val.last_seen */
+	__u64 mono_ns; /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+};
+
+/*
+ * The key of the other direction's entry of the flow entry (k, v) belongs
+ * to: the datapath marks both closing, the agent's GC ages and deletes both.
+ */
+static inline void kx_ct_twin_key(const struct kx_ct_key *k, const struct kx_ct_val *v,
+				  struct kx_ct_key *t)
+{
+	int snat = v->flags & KX_CT_F_SNAT;
+
+	*t = *k;
+	if (v->dir == KX_CT_FORWARD) { /* twin: backend -> client (or the node's SNAT port) */
+		t->saddr = v->nat_addr;
+		t->sport = v->nat_port;
+		t->daddr = snat ? v->nat2_addr : k->saddr;
+		t->dport = snat ? v->nat2_port : k->sport;
+	} else { /* twin: client -> VIP */
+		t->saddr = snat ? v->nat2_addr : k->daddr;
+		t->sport = snat ? v->nat2_port : k->dport;
+		t->daddr = v->nat_addr;
+		t->dport = v->nat_port;
+	}
+}
+
 /*
  * Value of kx_endpoints, an array indexed by kx_endpoint_slot(pod IP). Every
  * packet looks up its source and its destination here, and an array lookup

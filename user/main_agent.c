@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <sys/stat.h>
+#include <unistd.h>
 #include "cgroup.h"
 #include "conflist.h"
 #include "hcport.h"
@@ -27,6 +27,7 @@
 #include "netlink.h"
 #include "tc.h"
 #include "loader.h"
+#include "ctgc.h"
 #include "maps.h"
 #include "model.h"
 #include "sync.h"
@@ -43,6 +44,8 @@ struct agent_opts {
 	enum kx_xdp_mode xdp; /* how xdp_netdev goes on the uplink */
 	bool nodeport_internal; /* node ports on the InternalIP only (kube-router's way) */
 	const char *cgroup; /* cgroup v2 dir for the sock_* programs; NULL = the root, "" = none */
+	uint32_t ct_gc_interval; /* seconds between conntrack GC walks; 0 = none */
+	struct kx_ct_timeouts ct_timeouts;
 	bool once;
 };
 
@@ -60,6 +63,10 @@ struct agent {
 	uint32_t *neighs; /* other nodes' IPs with a managed neighbour entry */
 	size_t n_neighs;
 	int neigh_ifindex; /* on this interface */
+	int clock_fd; /* ct_clock, for the conntrack GC; -1 = no GC */
+	struct kx_clock clock0; /* the agent's first clock reading: HZ is measured from it */
+	unsigned int hz; /* the kernel's, once measured */
+	uint64_t last_gc_ns; /* CLOCK_MONOTONIC of the last GC walk */
 };
 
 static volatile sig_atomic_t stop;
@@ -91,9 +98,33 @@ static void usage(FILE *f)
 		   "  --nodeport-addresses all|internal\n"
 		   "                      where node ports answer: every address of the node, as\n"
 		   "                      kube-proxy (default), or its InternalIP only, as kube-router\n"
+		   "  --ct-gc-interval S  seconds between conntrack GC walks (default 30; 0 = none: the\n"
+		   "                      LRU alone makes room)\n"
+		   "  --ct-tcp-timeout S  idle seconds before an established TCP flow's conntrack goes\n"
+		   "                      (default 86400, kube-proxy's 24 h)\n"
+		   "  --ct-tcp-close-timeout S\n"
+		   "                      ... a TCP flow after FIN or RST (default 120)\n"
+		   "  --ct-udp-timeout S  ... a UDP flow (default 120)\n"
 		   "  --once              apply the state once and exit\n"
 		   "  -v            more log lines (repeat for debug)\n"
 		   "exit codes: 0 ok, 1 failed (message on stderr), 2 bad usage\n");
+}
+
+/* A whole number of seconds, 1 to 10 years (0 too where zero_ok). */
+static int parse_seconds(const char *opt, const char *arg, bool zero_ok, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v > 315360000ul || (!v && !zero_ok)) {
+		fprintf(stderr, "kxdp-agent: %s %s: want whole seconds, %s to 315360000\n", opt, arg,
+			zero_ok ? "0" : "1");
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
 }
 
 static int parse_opts(int argc, char **argv, struct agent_opts *o)
@@ -108,6 +139,10 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 		{ "xdp", required_argument, NULL, 'X' },
 		{ "nodeport-addresses", required_argument, NULL, 'N' },
 		{ "cgroup", required_argument, NULL, 'G' },
+		{ "ct-gc-interval", required_argument, NULL, 'I' },
+		{ "ct-tcp-timeout", required_argument, NULL, 'T' },
+		{ "ct-tcp-close-timeout", required_argument, NULL, 'C' },
+		{ "ct-udp-timeout", required_argument, NULL, 'U' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -116,6 +151,8 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 	o->bpffs = KX_DEFAULT_BPFFS;
 	o->cni_conf_dir = KX_DEFAULT_CNI_CONF_DIR;
 	o->metrics_addr = KX_DEFAULT_METRICS_ADDR;
+	o->ct_gc_interval = 30;
+	o->ct_timeouts = (struct kx_ct_timeouts)KX_CT_TIMEOUTS_DEFAULT;
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': o->node = optarg; break;
@@ -149,6 +186,23 @@ static int parse_opts(int argc, char **argv, struct agent_opts *o)
 			o->nodeport_internal = !strcmp(optarg, "internal");
 			break;
 		case 'G': o->cgroup = optarg; break;
+		case 'I':
+			if (parse_seconds("--ct-gc-interval", optarg, true, &o->ct_gc_interval))
+				return -1;
+			break;
+		case 'T':
+			if (parse_seconds("--ct-tcp-timeout", optarg, false, &o->ct_timeouts.tcp))
+				return -1;
+			break;
+		case 'C':
+			if (parse_seconds("--ct-tcp-close-timeout", optarg, false,
+					  &o->ct_timeouts.tcp_close))
+				return -1;
+			break;
+		case 'U':
+			if (parse_seconds("--ct-udp-timeout", optarg, false, &o->ct_timeouts.udp))
+				return -1;
+			break;
 		case 'c': o->cni_conf_dir = optarg; break;
 		case 'o': o->once = true; break;
 		case 'v': kx_log_verbosity++; break;
@@ -541,6 +595,74 @@ static int apply_state(struct agent *a)
 	return ret;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The conntrack GC's clock: ct_clock's pin, and a first reading to measure HZ from. */
+static void ct_gc_init(struct agent *a)
+{
+	struct kx_err err = { "" };
+	char path[4200];
+
+	a->clock_fd = -1;
+	if (!a->o.ct_gc_interval || a->o.once)
+		return;
+	if (kx_pin_path(path, sizeof(path), a->o.bpffs, "ct_clock") ||
+	    (a->clock_fd = bpf_obj_get(path)) < 0) {
+		pr_warn("program %s: %s: no conntrack GC (the LRU alone makes room)", path,
+			strerror(errno));
+		return;
+	}
+	if (kx_ct_clock(a->clock_fd, &a->clock0, &err)) {
+		pr_warn("%s: no conntrack GC (the LRU alone makes room)", err.msg);
+		close(a->clock_fd);
+		a->clock_fd = -1;
+		return;
+	}
+	a->last_gc_ns = mono_ns();
+}
+
+/* Every --ct-gc-interval seconds: idle flows leave kx_ct. */
+static void ct_gc_tick(struct agent *a)
+{
+	struct kx_ct_gc_result r;
+	struct kx_err err = { "" };
+	struct kx_clock now;
+	uint64_t t = mono_ns();
+
+	if (a->clock_fd < 0 || t - a->last_gc_ns < (uint64_t)a->o.ct_gc_interval * 1000000000ull)
+		return;
+	a->last_gc_ns = t;
+	if (kx_ct_clock(a->clock_fd, &now, &err)) {
+		pr_warn("conntrack GC: %s", err.msg);
+		return;
+	}
+	if (!a->hz) {
+		a->hz = kx_ct_hz(&a->clock0, &now);
+		if (!a->hz) {
+			pr_warn("conntrack GC: jiffies advance at no standard HZ (%llu in %llu ns): GC off",
+				(unsigned long long)(now.jiffies - a->clock0.jiffies),
+				(unsigned long long)(now.mono_ns - a->clock0.mono_ns));
+			close(a->clock_fd);
+			a->clock_fd = -1;
+			return;
+		}
+		pr_info("conntrack GC: kernel HZ %u, a walk every %u s; idle timeouts TCP %u s, TCP closing %u s, UDP %u s",
+			a->hz, a->o.ct_gc_interval, a->o.ct_timeouts.tcp,
+			a->o.ct_timeouts.tcp_close, a->o.ct_timeouts.udp);
+	}
+	if (kx_ct_gc(&a->maps, &a->o.ct_timeouts, now.jiffies, a->hz, &r, &err))
+		pr_warn("%s", err.msg);
+	if (r.expired)
+		pr_debug("conntrack GC: %llu of %llu entries idle past their timeout, deleted",
+			 (unsigned long long)r.expired, (unsigned long long)r.scanned);
+}
+
 /* Has the file changed since *last (inode, size, mtime)? Renames count. */
 static bool state_changed(const char *path, struct stat *last)
 {
@@ -573,6 +695,7 @@ static int run_state_file(struct agent *a)
 		kx_health_beat(a->health);
 		if (state_changed(a->o.state, &last))
 			apply_state(a);
+		ct_gc_tick(a);
 	}
 	return 0;
 }
@@ -730,6 +853,7 @@ static int run_api(struct agent *a)
 	while (!stop) {
 		kapi_step(&k, 200);
 		kx_health_beat(a->health);
+		ct_gc_tick(a);
 		if (a->o.once && !kapi_synced(&k) && once_gave_up(&k)) {
 			ret = -1;
 			break;
@@ -784,6 +908,7 @@ int main(int argc, char **argv)
 	if (write_config(&a, &err))
 		pr_warn("%s", err.msg);
 	attach_cgroup(&a);
+	ct_gc_init(&a);
 	check_port_range();
 	reattach_pods(&a);
 	a.syncer = kx_syncer_new(&a.maps, &err);
@@ -812,6 +937,8 @@ int main(int argc, char **argv)
 	kx_hcports_free(a.hc);
 	kx_syncer_free(a.syncer);
 	free(a.neighs);
+	if (a.clock_fd >= 0)
+		close(a.clock_fd);
 	kx_nl_close(a.nl);
 	kx_maps_close(&a.maps);
 	return ret ? 1 : 0;

@@ -66,26 +66,6 @@ static __always_inline struct kx_ct_val *ct_lookup(const struct pkt *p)
 	return bpf_map_lookup_elem(&kx_ct, &k);
 }
 
-/* The key of the other direction's entry of the flow v belongs to. */
-static __always_inline void ct_twin_key(const struct kx_ct_val *v, const struct pkt *p,
-					struct kx_ct_key *k)
-{
-	bool snat = v->flags & KX_CT_F_SNAT;
-
-	ct_key_of(p, k);
-	if (v->dir == KX_CT_FORWARD) { /* twin: backend -> client (or the node's SNAT port) */
-		k->saddr = v->nat_addr;
-		k->sport = v->nat_port;
-		k->daddr = snat ? v->nat2_addr : p->saddr;
-		k->dport = snat ? v->nat2_port : p->sport;
-	} else { /* twin: client -> VIP */
-		k->saddr = snat ? v->nat2_addr : p->daddr;
-		k->sport = snat ? v->nat2_port : p->dport;
-		k->daddr = v->nat_addr;
-		k->dport = v->nat_port;
-	}
-}
-
 /*
  * Note activity on a hit: idle time for GC, and FIN/RST in either direction
  * marks both entries closing, so a later SYN reusing the tuple is a new
@@ -94,15 +74,16 @@ static __always_inline void ct_twin_key(const struct kx_ct_val *v, const struct 
 static __always_inline void ct_touch(struct kx_ct_val *v, const struct pkt *p)
 {
 	__u64 now = bpf_jiffies64();
+	struct kx_ct_key self, k;
 	struct kx_ct_val *twin;
-	struct kx_ct_key k;
 
 	if (now - v->last_seen > CT_TOUCH_JIFFIES)
 		v->last_seen = now;
 	if (!(p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST)) || (v->flags & KX_CT_F_CLOSING))
 		return;
 	v->flags |= KX_CT_F_CLOSING;
-	ct_twin_key(v, p, &k);
+	ct_key_of(p, &self);
+	kx_ct_twin_key(&self, v, &k);
 	twin = bpf_map_lookup_elem(&kx_ct, &k);
 	if (twin)
 		twin->flags |= KX_CT_F_CLOSING;

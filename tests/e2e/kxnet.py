@@ -183,6 +183,7 @@ class Node:
         os.mkdir(self.cgroup)
         self.pods = {}
         self.procs = []
+        self.agent_extra = []  # more kxdp-agent options, for the next start_agent
         os.makedirs(self.bpffs)
         sh("ip", "netns", "add", self.ns)
         sh("mount", "-t", "bpf", "bpf", self.bpffs)
@@ -210,7 +211,7 @@ class Node:
         source = ["--kubeconfig", kubeconfig] if kubeconfig else ["--state", self.state]
         return in_ns(self.ns, os.path.join(BUILD, "kxdp-agent"), "--node", self.name,
                      *source, "--bpffs", self.bpffs, "--cni-conf-dir", self.cni_dir,
-                     "--cgroup", self.cgroup)
+                     "--cgroup", self.cgroup, *self.agent_extra)
 
     def start_agent(self, state=None, kubeconfig=None, wait=True):
         """Start the agent on a state file (written from state) or an API server."""

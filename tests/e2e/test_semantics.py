@@ -256,3 +256,49 @@ def test_service_without_selector_and_publish_not_ready_addresses(c):
     c.set(svc("manual", "12.0.182.76"))  # without it, not-ready is not served
     r = c.client("tcp", "12.0.182.76", 80, 1)
     assert r["errors"] == {"ConnectionRefusedError": 1}, r
+
+
+def test_idle_flows_leave_conntrack_open_connections_stay(c):
+    """The agent's conntrack GC (short timeouts here, kube-proxy's 24 h for
+    established TCP by default): a UDP flow and a closed TCP connection idle
+    past their timeouts leave kx_ct; an open, idle TCP connection keeps its
+    entries and still works; GC deletions are not read as evictions."""
+    n = c.node
+    n.stop_agent()
+    n.agent_extra = ["--ct-gc-interval", "1", "--ct-udp-timeout", "3",
+                     "--ct-tcp-close-timeout", "3", "--ct-tcp-timeout", "3600"]
+    n.start_agent()
+    p = subprocess.Popen(kxnet.in_ns(n.pods["client"]["ns"], kxnet.PY,
+                                     os.path.join(kxnet.HELPERS, "hold.py"), VIP, "80"),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().split("@")[0] in ("b1", "b2")
+        assert sum(names(c.client("udp", VIP, 53, 1, sport=21500)).values()) == 1
+        assert sum(names(c.client("tcp", VIP, 80, 1)).values()) == 1
+
+        def flows():
+            rows = json.loads(n.kxdp("ct", "list", "-o", "json").stdout)
+            udp = [r for r in rows if r["protocol"] == "UDP" and
+                   (r["src"].endswith(":21500") or r["dst"].endswith(":21500"))]
+            closed = [r for r in rows if r["protocol"] == "TCP" and "closing" in r["flags"]]
+            held = [r for r in rows if r["protocol"] == "TCP" and "closing" not in r["flags"]]
+            return udp, closed, held
+
+        udp, closed, held = flows()
+        assert len(udp) == 2 and len(closed) == 2 and len(held) == 2, (udp, closed, held)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (udp or closed):
+            time.sleep(0.5)
+            udp, closed, held = flows()
+        assert not udp and not closed, (udp, closed)
+        assert len(held) == 2, held
+        p.stdin.write("still here\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "still here"
+        assert json.loads(n.kxdp("stats", "-o", "json").stdout)["conntrack"]["evicted"] == 0
+    finally:
+        p.kill()
+        p.wait()
+        n.stop_agent()
+        n.agent_extra = []
+        n.start_agent()
