@@ -3,7 +3,8 @@
  * Control-plane cost: with N services of E endpoints each held by the agent,
  * (1) a full initial sync into empty maps, (2) the time from an EndpointSlice
  * watch event (the line as the API server sends it) to the datapath change:
- * event parsing, store update, model, map writes. The maps are a loaded
+ * event parsing, store update, model, map writes; (3) the conntrack GC walk
+ * and the metrics' conntrack count over a full kx_ct. The maps are a loaded
  * skeleton's own (nothing pinned, nothing attached).
  *
  * usage: sync_bench [SERVICES] [ENDPOINTS] [EVENTS]    (root)
@@ -14,7 +15,10 @@
 #include <string.h>
 #include <time.h>
 #include <bpf/libbpf.h>
+#include <netinet/in.h>
+#include <bpf/bpf.h>
 #include "apply.h"
+#include "ctgc.h"
 #include "kxdp.skel.h"
 
 static double now_ms(void)
@@ -54,6 +58,66 @@ static void slice_line(char *buf, size_t n, int i, int e, int first, const char 
 				j ? "," : "", 128 + (p >> 16), (p >> 8) & 255, p & 255);
 	}
 	snprintf(buf + len, n - len, "]}}");
+}
+
+/* kx_ct full of flows (both entries) last seen at jiffies now. */
+static int fill_ct(const struct kx_maps *m, uint64_t now)
+{
+	struct kx_ct_val v = { .dir = KX_CT_FORWARD, .last_seen = now };
+	struct kx_ct_key k = { .proto = IPPROTO_TCP }, t;
+
+	for (uint32_t i = 0; i < KX_CT_SIZE / 2; i++) {
+		k.saddr = htonl(0x0c000000 + (i >> 14));
+		k.sport = htons(1024 + (i & 16383));
+		k.daddr = htonl(0x0a600001);
+		k.dport = htons(80);
+		v.dir = KX_CT_FORWARD;
+		v.nat_addr = htonl(0x0a800001 + (i & 1023));
+		v.nat_port = htons(8080);
+		if (bpf_map_update_elem(m->ct, &k, &v, BPF_ANY))
+			return -1;
+		kx_ct_twin_key(&k, &v, &t);
+		v.dir = KX_CT_REPLY;
+		v.nat_addr = k.daddr;
+		v.nat_port = k.dport;
+		if (bpf_map_update_elem(m->ct, &t, &v, BPF_ANY))
+			return -1;
+	}
+	return 0;
+}
+
+/* The GC walk over a full kx_ct: nothing idle (the usual walk), then all idle. */
+static int bench_ct(const struct kx_maps *m)
+{
+	struct kx_ct_timeouts to = KX_CT_TIMEOUTS_DEFAULT;
+	uint64_t now = 1ull << 40;
+	struct kx_ct_gc_result r;
+	struct kx_ct_usage u;
+	struct kx_err err;
+	double t0, t_keep, t_all, t_count;
+
+	if (fill_ct(m, now))
+		return -1;
+	t0 = now_ms();
+	if (kx_ct_usage(m, &u))
+		return -1;
+	t_count = now_ms() - t0;
+	t0 = now_ms();
+	if (kx_ct_gc(m, &to, now + 100, 250, &r, &err) || r.expired)
+		return -1;
+	t_keep = now_ms() - t0;
+	t0 = now_ms();
+	if (kx_ct_gc(m, &to, now + 1000ull * 86400 * 250, 250, &r, &err) ||
+	    r.expired != u.entries)
+		return -1;
+	t_all = now_ms() - t0;
+	printf("| conntrack: count %llu entries (metrics scrape, kxdp stats) | %.0f ms |\n",
+	       (unsigned long long)u.entries, t_count);
+	printf("| conntrack GC walk, %llu entries, none idle | %.0f ms |\n",
+	       (unsigned long long)u.entries, t_keep);
+	printf("| conntrack GC walk, %llu entries, all idle (deleted) | %.0f ms |\n",
+	       (unsigned long long)u.entries, t_all);
+	return 0;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -137,6 +201,8 @@ int main(int argc, char **argv)
 	printf("| EndpointSlice event -> maps changed, p50 | %.3f ms |\n", lat[n_ev / 2]);
 	printf("| EndpointSlice event -> maps changed, p99 | %.3f ms |\n", lat[n_ev * 99 / 100]);
 	printf("| EndpointSlice event -> maps changed, max | %.3f ms |\n", lat[n_ev - 1]);
+	if (bench_ct(&m))
+		fprintf(stderr, "sync_bench: conntrack: %s\n", strerror(errno));
 	kx_syncer_free(syncer);
 	kapi_free(&k);
 	kxdp__destroy(skel);
