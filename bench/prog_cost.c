@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 	struct kx_table t = { .svcs = &d, .n_svcs = 1 };
 	struct kxdp *skel = kxdp__open_and_load();
 	double redir1 = 0, empty, empty1 = 0, pass, pass1 = 0, redir, newf = 0, est = 0, rev = 0;
-	double to_pod, est_warm, rev_warm, np_new, np_est, xdp_pod;
+	double to_pod, est_warm, rev_warm, np_new, np_est, xdp_pod, netdev_out;
 	struct kx_maps m;
 	struct kx_err err;
 	uint8_t f[128];
@@ -272,6 +272,10 @@ int main(int argc, char **argv)
 	}
 	n = build_l4(f, host, mac_a, IPPROTO_TCP, "10.1.1.1", 22, "12.0.2.10", 1000, 0x10, NULL);
 	to_pod = run_ns(to, f, n, big);
+	/* a packet of a node socket on the uplink's egress, no reply of a flow: the
+	 * test run gives every skb a socket, so the forwarded path (no socket: one
+	 * load and out) cannot be run here */
+	netdev_out = run_ns(bpf_program__fd(skel->progs.tc_netdev_out), f, n, big);
 	warm_ct_paths(&m, from, big, &est_warm, &rev_warm);
 	xdp_paths(&m, bpf_program__fd(skel->progs.xdp_netdev), iters, big, &np_new, &np_est,
 		  &xdp_pod);
@@ -280,11 +284,12 @@ int main(int argc, char **argv)
 		       "pass_through,%.1f\nestablished_warm,%.1f\nreverse_nat_warm,%.1f\n"
 		       "local_redirect_warm,%.1f\npass_through_warm,%.1f\nto_pod_miss_warm,%.1f\n"
 		       "empty_repeat1,%.1f\nempty_warm,%.1f\nxdp_nodeport_new,%.1f\n"
-		       "xdp_nodeport_established,%.1f\nxdp_pod_pass_warm,%.1f\n",
+		       "xdp_nodeport_established,%.1f\nxdp_pod_pass_warm,%.1f\n"
+		       "netdev_out_node_miss_warm,%.1f\n",
 		       newf / iters - empty1, est / iters - empty1, rev / iters - empty1,
 		       redir1 - empty1, pass1 - empty1, est_warm - empty, rev_warm - empty,
 		       redir - empty, pass - empty, to_pod - empty, empty1, empty, np_new - empty1,
-		       np_est - empty1, xdp_pod - empty);
+		       np_est - empty1, xdp_pod - empty, netdev_out - empty);
 		kxdp__destroy(skel);
 		return 0;
 	}
@@ -306,6 +311,8 @@ int main(int argc, char **argv)
 	       np_est - empty1);
 	printf("| xdp_netdev: frame to a pod of this node (passed on) | - | %.1f |\n",
 	       xdp_pod - empty);
+	printf("| tc_netdev_out: a node socket's packet, no conntrack hit | - | %.1f |\n",
+	       netdev_out - empty);
 	printf("| empty program (subtracted above) | %.1f | %.1f |\n", empty1, empty);
 	printf("\n%d fresh frames for each cold row\n", iters);
 	kxdp__destroy(skel);

@@ -657,9 +657,12 @@ def summary():
                              "pass_through_warm", "to_pod_miss_warm"], COST_COUNTS, "ns",
                     fmt="%.0f"),
               "xdp_netdev: a node port to a local backend (new flow, established; cold) and "
-              "a frame to a pod of this node, what every cross-node pod packet is (warm):", "",
+              "a frame to a pod of this node, what every cross-node pod packet is (warm); "
+              "tc_netdev_out on a packet of a node socket that is no reply of a Service flow "
+              "(warm; forwarded packets carry no socket and leave at the first load):", "",
               table("cost", ["xdp_nodeport_new", "xdp_nodeport_established",
-                             "xdp_pod_pass_warm"], COST_COUNTS, "ns", fmt="%.0f"),
+                             "xdp_pod_pass_warm", "netdev_out_node_miss_warm"], COST_COUNTS,
+                    "ns", fmt="%.0f"),
               "Under real traffic (`kernel.bpf_stats_enabled`: run_time_ns / run_cnt of "
               "tc_from_pod; the kernel's timing adds its own cost to every run, measured "
               "with the primitives and taken off in the second pair of tables). The wrk runs "

@@ -34,6 +34,7 @@
 #define KX_PROG_TC_TO_POD "tc_to_pod"
 #define KX_PROG_XDP_NETDEV "xdp_netdev"
 #define KX_PROG_TC_NETDEV "tc_netdev"
+#define KX_PROG_TC_NETDEV_OUT "tc_netdev_out"
 #define KX_PROG_SOCK_CONNECT4 "sock_connect4"
 #define KX_PROG_SOCK_SENDMSG4 "sock_sendmsg4"
 #define KX_PROG_SOCK_RECVMSG4 "sock_recvmsg4"

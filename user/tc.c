@@ -157,7 +157,8 @@ int kx_tc_attach_uplink(int ifindex, const char *ifname, const char *kind, enum 
 		kx_errf(err, "clsact on uplink %s: %s", ifname, strerror(-e));
 		return -1;
 	}
-	if (attach_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_NETDEV, err))
+	if (attach_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_NETDEV, err) ||
+	    attach_one(ifindex, BPF_TC_EGRESS, bpffs, KX_PROG_TC_NETDEV_OUT, err))
 		return -1;
 	return attach_xdp(ifindex, ifname, kind, xdp, bpffs, err);
 }
@@ -168,7 +169,8 @@ int kx_tc_check_uplink(int ifindex, const char *bpffs, struct kx_err *err)
 	int fd;
 	__u32 id;
 
-	if (check_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_NETDEV, err))
+	if (check_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_NETDEV, err) ||
+	    check_one(ifindex, BPF_TC_EGRESS, bpffs, KX_PROG_TC_NETDEV_OUT, err))
 		return -1;
 	fd = pinned_prog(bpffs, KX_PROG_XDP_NETDEV, err);
 	if (fd < 0)

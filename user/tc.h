@@ -12,9 +12,9 @@ int kx_tc_attach_pod(int ifindex, const char *bpffs, struct kx_err *err);
 int kx_tc_check_pod(int ifindex, const char *bpffs, struct kx_err *err);
 
 /*
- * The uplink: tc_netdev on TC ingress, xdp_netdev in native XDP mode, or in
- * generic mode (with a warning) where the driver has none. Both replace
- * what is attached, never detaching first.
+ * The uplink: tc_netdev on TC ingress, tc_netdev_out on TC egress,
+ * xdp_netdev in native XDP mode, or in generic mode (with a warning) where
+ * the driver has none. Each replaces what is attached, never detaching first.
  */
 enum kx_xdp_mode {
 	KX_XDP_AUTO = 0, /* native, but generic on veth, where native costs GRO/TSO */
@@ -25,7 +25,7 @@ enum kx_xdp_mode {
 
 int kx_tc_attach_uplink(int ifindex, const char *ifname, const char *kind, enum kx_xdp_mode xdp,
 			const char *bpffs, struct kx_err *err);
-/* 0 when the uplink's TC ingress and XDP hooks run the pinned programs. */
+/* 0 when the uplink's TC ingress, egress and XDP hooks run the pinned programs. */
 int kx_tc_check_uplink(int ifindex, const char *bpffs, struct kx_err *err);
 
 #endif /* KX_TC_H */

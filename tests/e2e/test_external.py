@@ -341,3 +341,32 @@ def test_pods_and_the_node_reach_external_addresses_from_inside(cluster):
         assert r["errors"] == {}, (ip, r)
         assert sorted(r["counts"]) == ["node130@" + node_ip, "node132@" + node_ip], (ip, r)
         assert r["peers"] == ["%s:%d" % (ip, port)]
+
+
+def test_nodeport_to_host_network_backends(cluster):
+    """A NodePort Service whose endpoints are hostNetwork pods (the node's own
+    address, as an ingress controller often runs): reached on the node that
+    holds the backend and on another node, over TCP and UDP, the client sees
+    the node port answer (the reply translated back), never the backend's port."""
+    nodes, hosts = cluster
+    n130 = nodes["node130"]
+    ip130 = NODES["node130"][0]
+    n130.serve("node", "tcp", "0.0.0.0", 5011, "host130@{peer}")
+    n130.serve("node", "udp", "0.0.0.0", 5012, "host130@{peer}")
+    extra = (svc_of("hostnet", "12.0.182.84", [("http", 80, "TCP", 5011, 30084),
+                                                ("dns", 80, "UDP", 5012, 30084)]),
+             slice_of("hostnet-1", "hostnet", [("http", 5011, "TCP"), ("dns", 5012, "UDP")],
+                      [(ip130, "node130")]))
+    try:
+        for n in nodes.values():
+            n.apply_state(state(extra=extra))
+        for proto in ("tcp", "udp"):
+            for via in ("node130", "node131"):
+                r = hosts["ext"].client(proto, NODES[via][0], 30084, 3)
+                assert r["errors"] == {}, (proto, via, r)
+                assert r["peers"] == ["%s:30084" % NODES[via][0]], (proto, via, r)
+                seen = EXT_IP if via == "node130" else NODES["node131"][0]
+                assert r["counts"] == {"host130@" + seen: 3}, (proto, via, r)
+    finally:
+        for n in nodes.values():
+            n.apply_state(state())

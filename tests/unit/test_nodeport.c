@@ -189,6 +189,47 @@ static void test_nodeport_local_backend_dnat_keeps_client(void **state)
 	assert_memory_equal(out, in, n);
 }
 
+/*
+ * A hostNetwork backend (the node's own address): DNAT and XDP_PASS to the
+ * node's stack; its reply leaves from a node socket, and tc_netdev_out gives
+ * it the node port back (checksums valid). A node packet that is no reply of
+ * a Service flow leaves untouched.
+ */
+static void test_nodeport_host_network_backend_reply_on_egress(void **state)
+{
+	struct fx *f = *state;
+	int out_prog = bpf_program__fd(f->skel->progs.tc_netdev_out);
+	uint8_t in[128], out[256];
+	uint64_t before = stat_packets(f, KX_STAT_REVNAT);
+	struct __sk_buff ctx = { .ifindex = 1 };
+	uint32_t len;
+	size_t n;
+
+	set_external(f, NULL, 30090, 0, NODE_IP, NULL, 0);
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40100, NODE_IP, 30090,
+		     0x02, NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_PASS);
+	assert_tuple(out, CLIENT_IP, 40100, NODE_IP, 5001);
+	/* the node's SYN-ACK, from the backend's port, through the uplink's egress */
+	n = build_l4(in, client_mac, f->uplink_mac, IPPROTO_TCP, NODE_IP, 5001, CLIENT_IP, 40100,
+		     0x12, NULL);
+	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n,
+			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	assert_int_equal(bpf_prog_test_run_opts(out_prog, &o), 0);
+	assert_int_equal(o.retval, 0); /* TC_ACT_OK */
+	assert_tuple(out, NODE_IP, 30090, CLIENT_IP, 40100);
+	assert_int_equal(stat_packets(f, KX_STAT_REVNAT), before + 1);
+	/* the node talking on its own (ssh from port 22): untouched */
+	n = build_l4(in, client_mac, f->uplink_mac, IPPROTO_TCP, NODE_IP, 22, CLIENT_IP, 40100,
+		     0x10, "x");
+	o.data_size_in = n;
+	o.data_size_out = sizeof(out);
+	assert_int_equal(bpf_prog_test_run_opts(out_prog, &o), 0);
+	assert_int_equal(o.retval, 0);
+	assert_memory_equal(out, in, n);
+}
+
 static void test_nodeport_remote_backend_snat_tx_and_reply(void **state)
 {
 	struct fx *f = *state;
@@ -266,6 +307,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_nodeport_local_backend_dnat_keeps_client),
 		cmocka_unit_test(test_nodeport_remote_backend_snat_tx_and_reply),
+		cmocka_unit_test(test_nodeport_host_network_backend_reply_on_egress),
 		cmocka_unit_test(test_source_ranges_allow_and_deny),
 		cmocka_unit_test(test_local_policy_without_endpoint_drops),
 	};
