@@ -90,11 +90,9 @@ static __always_inline int ext_new_flow(struct xdp_md *ctx, struct pkt *p,
 			stat_add(KX_STAT_DROP_NO_LOCAL, len);
 			return XDP_DROP;
 		}
-		if (!is_node_addr(c, p->daddr)) { /* not the node's to refuse */
-			stat_add(KX_STAT_DROP_EXT_NO_BACKEND, len);
-			return XDP_DROP;
-		}
-		stat_add(KX_STAT_XDP_PASS, len); /* the node's stack refuses it */
+		/* a node address: the node's stack refuses it; an ExternalIP or
+		 * LB IP: tc_netdev answers ICMP port unreachable */
+		stat_add(KX_STAT_XDP_PASS, len);
 		return XDP_PASS;
 	}
 	b = lb_pick(svc, p, &backend_id);

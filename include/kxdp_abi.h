@@ -364,7 +364,7 @@ enum kx_stat {
 	KX_STAT_DROP_NO_SNAT_PORT, /* no free SNAT port for a new flow */
 	KX_STAT_SOCK_CONNECT, /* a host socket sent to a backend at connect/sendmsg */
 	KX_STAT_SOCK_REFUSED, /* a host socket to a service without endpoints: ECONNREFUSED */
-	KX_STAT_DROP_EXT_NO_BACKEND, /* ExternalIP or LB IP of a service without endpoints */
+	KX_STAT_DROP_EXT_NO_BACKEND, /* ExternalIP/LB IP without endpoints, dropped: LB source outside the ranges, or policy Local */
 	KX_STAT_HAIRPIN, /* a pod sent to itself through its Service (also counted svc_new) */
 	KX_STAT_REJECT_NO_PORT, /* to a ClusterIP on a port its Service does not have */
 	KX_STAT_ECHO_REPLY, /* ICMP echo to a ClusterIP answered */

@@ -370,3 +370,40 @@ def test_nodeport_to_host_network_backends(cluster):
     finally:
         for n in nodes.values():
             n.apply_state(state())
+
+
+def test_external_address_without_endpoints_is_refused(cluster):
+    """kube-proxy REJECTs an ExternalIP or LoadBalancer IP whose Service has no
+    endpoints: the client fails at once (ICMP port unreachable from the
+    address it asked), TCP and UDP; with the LB's source ranges, a source
+    outside them is still dropped, not answered."""
+    nodes, hosts = cluster
+    eip2, lb2 = "10.124.250.11", "10.124.251.21"
+    extra = (svc_of("noeps", "12.0.182.85", [("http", 80, "TCP", 5001, 30085),
+                                              ("dns", 80, "UDP", 5002, 30085)],
+                    externalIPs=[eip2]),
+             svc_of("lbnoeps", "12.0.182.86", [("http", 80, "TCP", 5001, 30086)],
+                    type="LoadBalancer", loadBalancerSourceRanges=[EXT_IP + "/32"],
+                    status={"loadBalancer": {"ingress": [{"ip": lb2, "ipMode": "VIP"}]}}))
+    routes = [(eip2 + "/32", NODES["node131"][0]), (lb2 + "/32", NODES["node130"][0])]
+    for h in hosts.values():
+        for dst, via in routes:
+            h.run("ip", "route", "replace", dst, "via", via)
+    try:
+        for n in nodes.values():
+            n.apply_state(state(extra=extra))
+        before = stat(nodes["node131"], "reject_no_backend")
+        for proto in ("tcp", "udp"):
+            r = hosts["ext"].client(proto, eip2, 80, 2)
+            assert r["errors"] == {"ConnectionRefusedError": 2}, (proto, r)
+        assert stat(nodes["node131"], "reject_no_backend") == before + 4
+        r = hosts["ext"].client("tcp", lb2, 80, 1)
+        assert r["errors"] == {"ConnectionRefusedError": 1}, r
+        r = hosts["ext2"].client("tcp", lb2, 80, 1)  # outside the source ranges
+        assert r["errors"] == {"TimeoutError": 1}, r
+    finally:
+        for h in hosts.values():
+            for dst, _ in routes:
+                h.run("ip", "route", "del", dst, check=False)
+        for n in nodes.values():
+            n.apply_state(state())
