@@ -3,11 +3,13 @@
 #ifndef KX_BPFTEST_H
 #define KX_BPFTEST_H
 
+#include <errno.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "testlib.h"
 #include "kxdp_abi.h"
 #include "kxdp.skel.h"
+#include "maps.h"
 
 /* Packets counted under what, summed over CPUs. */
 static inline uint64_t stat_packets_fd(int stats_fd, uint32_t what)
@@ -20,6 +22,23 @@ static inline uint64_t stat_packets_fd(int stats_fd, uint32_t what)
 	for (int i = 0; i < n; i++)
 		sum += per[i].packets;
 	return sum;
+}
+
+/*
+ * Load the BPF object and take its maps: 0, or -1 with a line on stderr
+ * (these tests need root).
+ */
+static inline int kx_fx_load(struct kxdp **skel, struct kx_maps *m)
+{
+	struct kx_err err = { "" };
+
+	*skel = kxdp__open_and_load();
+	if (!*skel || kx_maps_from_object((*skel)->obj, m, &err)) {
+		fprintf(stderr, "loading the BPF object failed (%s%s): these tests need root\n",
+			*skel ? "" : strerror(errno), err.msg);
+		return -1;
+	}
+	return 0;
 }
 
 /*

@@ -45,12 +45,8 @@ static int setup(void **state)
 	struct kx_err err;
 
 	*state = f;
-	f->skel = kxdp__open_and_load();
-	if (!f->skel || kx_maps_from_object(f->skel->obj, &f->m, &err)) {
-		fprintf(stderr, "loading the BPF object failed (%s): these tests need root\n",
-			strerror(errno));
+	if (kx_fx_load(&f->skel, &f->m))
 		return -1;
-	}
 	memcpy(ep.pod_mac, pod_mac, 6);
 	memcpy(ep.host_mac, host_mac, 6);
 	strcpy(d[0].owner, "t/tcp");

@@ -65,18 +65,9 @@ static void set_service(struct fx *f, const char *vip, uint16_t port, uint8_t pr
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct kx_err err;
 
-	f->skel = kxdp__open_and_load();
-	if (!f->skel) {
-		fprintf(stderr, "loading the BPF object failed (%s): these tests need root\n",
-			strerror(errno));
+	if (kx_fx_load(&f->skel, &f->m))
 		return -1;
-	}
-	if (kx_maps_from_object(f->skel->obj, &f->m, &err)) {
-		fprintf(stderr, "%s\n", err.msg);
-		return -1;
-	}
 	f->from_pod = bpf_program__fd(f->skel->progs.tc_from_pod);
 	f->to_pod = bpf_program__fd(f->skel->progs.tc_to_pod);
 	f->tc_netdev = bpf_program__fd(f->skel->progs.tc_netdev);

@@ -87,11 +87,8 @@ static int setup(void **state)
 	if (!nl || kx_nl_link_info(nl, "up0", &f->uplink, f->uplink_mac, &up, &err))
 		fail_msg("up0: %s", err.msg);
 	kx_nl_close(nl);
-	f->skel = kxdp__open_and_load();
-	if (!f->skel || kx_maps_from_object(f->skel->obj, &f->m, &err)) {
-		fprintf(stderr, "loading the BPF object failed: these tests need root\n");
+	if (kx_fx_load(&f->skel, &f->m))
 		return -1;
-	}
 	f->xdp = bpf_program__fd(f->skel->progs.xdp_netdev);
 	c.uplink_ifindex = (uint32_t)f->uplink;
 	assert_int_equal(bpf_map_update_elem(f->m.config, &zero, &c, BPF_ANY), 0);

@@ -61,12 +61,8 @@ static int setup(void **state)
 	struct kx_table t = { .svcs = d, .n_svcs = 3 };
 	struct kx_err err;
 
-	f->skel = kxdp__open_and_load();
-	if (!f->skel || kx_maps_from_object(f->skel->obj, &f->m, &err)) {
-		fprintf(stderr, "loading the BPF object failed (%s): these tests need root\n",
-			strerror(errno));
+	if (kx_fx_load(&f->skel, &f->m))
 		return -1;
-	}
 	for (int i = 0; i < 3; i++) {
 		strcpy(d[i].owner, "t/s");
 		strcpy(d[i].name, "t/s");

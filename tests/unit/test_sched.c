@@ -40,15 +40,10 @@ static void client_ip(int i, char *out, size_t n)
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct kx_err err;
 	char ip[32];
 
-	f->skel = kxdp__open_and_load();
-	if (!f->skel || kx_maps_from_object(f->skel->obj, &f->m, &err)) {
-		fprintf(stderr, "loading the BPF object failed (%s): these tests need root\n",
-			strerror(errno));
+	if (kx_fx_load(&f->skel, &f->m))
 		return -1;
-	}
 	f->from_pod = bpf_program__fd(f->skel->progs.tc_from_pod);
 	for (int i = 0; i < CLIENTS; i++) {
 		struct kx_endpoint ep = { .ifindex = 1 };
