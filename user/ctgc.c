@@ -41,7 +41,7 @@ unsigned int kx_ct_hz(const struct kx_clock *a, const struct kx_clock *b)
 		if (e < best_err)
 			best_err = e, best = std_hz[i];
 	}
-	return best_err <= best * 0.1 ? best : 0; /* within 10%: one tick either way */
+	return best_err <= best * 0.25 ? best : 0; /* a late tick or two in a VM */
 }
 
 struct gc_walk {
