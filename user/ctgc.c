@@ -70,35 +70,34 @@ static bool idle_past(const struct gc_walk *w, uint64_t last, uint64_t timeout)
 	return last < w->now && w->now - last > timeout;
 }
 
-/* Is the flow of entry k, last seen at last (the entry's own time), idle past timeout? */
-static bool flow_expired(const struct gc_walk *w, const struct kx_ct_key *k,
-			 const struct kx_ct_val *v, uint64_t timeout)
-{
-	struct kx_ct_key t;
-	struct kx_ct_val tv;
-
-	if (!idle_past(w, v->last_seen, timeout))
-		return false;
-	kx_ct_twin_key(k, v, &t);
-	/* no twin: the other half went (evicted, purged); this one ages alone */
-	return bpf_map_lookup_elem(w->m->ct, &t, &tv) || idle_past(w, tv.last_seen, timeout);
-}
-
+/*
+ * One entry of the walk. The batch's copy answers first: most entries are
+ * busy and cost no syscall. An idle one is read again (a packet may have
+ * touched it since), then its twin: a live twin keeps the flow; otherwise
+ * both go (a twin already gone lets it age alone).
+ */
 static int gc_entry(const void *key, const void *val, void *ctx)
 {
 	const struct kx_ct_key *k = key;
 	const struct kx_ct_val *v = val;
 	struct gc_walk *w = ctx;
-	struct kx_ct_val live;
 	uint64_t timeout = timeout_of(w, k, v);
+	struct kx_ct_val live, tv;
+	struct kx_ct_key t;
+	bool twin;
 
 	w->r->scanned++;
-	if (!flow_expired(w, k, v, timeout))
+	if (!idle_past(w, v->last_seen, timeout))
 		return 0;
-	/* read again: a packet may have touched it since the batch was read */
-	if (bpf_map_lookup_elem(w->m->ct, k, &live) || !flow_expired(w, k, &live, timeout))
+	if (bpf_map_lookup_elem(w->m->ct, k, &live) || !idle_past(w, live.last_seen, timeout))
+		return 0;
+	kx_ct_twin_key(k, &live, &t);
+	twin = !bpf_map_lookup_elem(w->m->ct, &t, &tv);
+	if (twin && !idle_past(w, tv.last_seen, timeout))
 		return 0;
 	if (!bpf_map_delete_elem(w->m->ct, k))
+		w->r->expired++;
+	if (twin && !bpf_map_delete_elem(w->m->ct, &t))
 		w->r->expired++;
 	return 0;
 }
