@@ -235,7 +235,7 @@ def test_dnat_checksums_on_the_wire(cluster):
 
 PMTU_CLIENT = """
 import socket, sys
-s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=90)
 s.recv(64)  # the backend's name
 data = bytes(range(256)) * 256  # 64 KiB in full-size segments
 s.sendall(data)
@@ -260,7 +260,7 @@ def test_pmtu_discovery_through_a_service(cluster):
         n.add_pod("bigmtu", mtu=1500)
     before = json.loads(n.kxdp("stats", "-o", "json").stdout)["counters"]
     # generous: the 6.1 VM is emulated, and each lost segment costs a retransmission timeout
-    r = n.pod_run("bigmtu", kxnet.PY, "-c", PMTU_CLIENT, VIP, "5432", timeout=120)
+    r = n.pod_run("bigmtu", kxnet.PY, "-c", PMTU_CLIENT, VIP, "5432", timeout=300)
     assert r.stdout.strip() == "ok", r.stdout + r.stderr
     after = json.loads(n.kxdp("stats", "-o", "json").stdout)["counters"]
     assert after["icmp_error_revnat"]["packets"] > before["icmp_error_revnat"]["packets"]

@@ -269,20 +269,23 @@ def test_idle_flows_leave_conntrack_open_connections_stay(c):
                      "--ct-tcp-close-timeout", "3", "--ct-tcp-timeout", "3600"]
     n.start_agent()
     p = subprocess.Popen(kxnet.in_ns(n.pods["client"]["ns"], kxnet.PY,
-                                     os.path.join(kxnet.HELPERS, "hold.py"), VIP, "80"),
+                                     os.path.join(kxnet.HELPERS, "hold.py"), VIP, "80",
+                                     "21502"),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().split("@")[0] in ("b1", "b2")
         assert sum(names(c.client("udp", VIP, 53, 1, sport=21500)).values()) == 1
-        assert sum(names(c.client("tcp", VIP, 80, 1)).values()) == 1
+        assert sum(names(c.client("tcp", VIP, 80, 1, sport=21501)).values()) == 1
 
         def flows():
+            """This test's flows (earlier tests' may still be there), by client port."""
             rows = json.loads(n.kxdp("ct", "list", "-o", "json").stdout)
-            udp = [r for r in rows if r["protocol"] == "UDP" and
-                   (r["src"].endswith(":21500") or r["dst"].endswith(":21500"))]
-            closed = [r for r in rows if r["protocol"] == "TCP" and "closing" in r["flags"]]
-            held = [r for r in rows if r["protocol"] == "TCP" and "closing" not in r["flags"]]
-            return udp, closed, held
+
+            def of(proto, port):
+                end = ":%d" % port
+                return [r for r in rows if r["protocol"] == proto and
+                        (r["src"].endswith(end) or r["dst"].endswith(end))]
+            return of("UDP", 21500), of("TCP", 21501), of("TCP", 21502)
 
         udp, closed, held = flows()
         assert len(udp) == 2 and len(closed) == 2 and len(held) == 2, (udp, closed, held)

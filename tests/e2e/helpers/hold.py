@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Hold one TCP connection open across a change, run inside a client pod.
 
-usage: hold.py IP PORT
-Connects, prints the server's name, then for each line read on stdin sends
+usage: hold.py IP PORT [SPORT]
+Connects (from SPORT if given), prints the server's name, then for each line read on stdin sends
 it and prints what the server echoes ("error: ..." when the connection
 broke), until stdin closes.
 """
@@ -11,7 +11,9 @@ import sys
 
 
 def main():
-    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5)
+    src = ("0.0.0.0", int(sys.argv[3])) if len(sys.argv) > 3 else None
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5,
+                                 source_address=src)
     f = s.makefile("rwb")
     print(f.readline().decode().strip(), flush=True)
     for line in sys.stdin:
