@@ -6,6 +6,7 @@ a node's "uplink" is a veth pair whose both ends live inside the node.
 Commands that need the pins use nsenter --net (not ip netns exec, which
 remounts /sys).
 """
+import contextlib
 import json
 import os
 import shutil
@@ -533,6 +534,30 @@ def reference_cluster():
     """The reference cluster's objects, as manifests/examples holds them."""
     with open(os.path.join(ROOT, "manifests", "examples", "reference-cluster.json")) as f:
         return json.load(f)
+
+
+@contextlib.contextmanager
+def reference_nodes(mtu=None):
+    """The reference cluster's three nodes on one fabric, each agent serving
+    the reference state, with its two backend pods (12.0.1.93 on node132,
+    12.0.2.132 on node130) answering TCP 5001 with "<node>-backend"; yields
+    {name: Node} and removes everything after, even on failure. mtu: {name:
+    uplink MTU}."""
+    fabric = Fabric()
+    nodes = {}
+    try:
+        for name, (ip, cidr, gw) in REFERENCE_NODES.items():
+            nodes[name] = Node(name, ip, cidr, gw, fabric=fabric,
+                               **({"mtu": mtu[name]} if mtu else {}))
+            nodes[name].start_agent(reference_cluster())
+        for name, ip in (("node132", "12.0.1.93"), ("node130", "12.0.2.132")):
+            nodes[name].add_pod("backend", ip=ip)
+            nodes[name].serve("backend", "tcp", "0.0.0.0", 5001, name + "-backend")
+        yield nodes
+    finally:
+        for n in nodes.values():
+            n.cleanup()
+        fabric.cleanup()
 
 
 def node_object(name, ip, cidr):

@@ -13,30 +13,16 @@ import kxnet
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 VIP = "12.0.182.73"
-NODES = kxnet.REFERENCE_NODES  # name: (InternalIP, pod CIDR, gateway)
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    fabric = kxnet.Fabric()
-    nodes = {}
-    try:
-        for name, (ip, cidr, gw) in NODES.items():
-            nodes[name] = kxnet.Node(name, ip, cidr, gw, fabric=fabric)
-            nodes[name].start_agent(kxnet.reference_cluster())
-        nodes["node132"].add_pod("backend", ip="12.0.1.93")
-        nodes["node130"].add_pod("backend", ip="12.0.2.132")
+    with kxnet.reference_nodes() as nodes:
         nodes["node131"].add_pod("client", ip="12.0.0.10")
-        nodes["node132"].serve("backend", "tcp", "0.0.0.0", 5001, "node132-backend")
-        nodes["node130"].serve("backend", "tcp", "0.0.0.0", 5001, "node130-backend")
         # two connections from fixed ports, so conntrack holds known flows
         r = nodes["node131"].client("client", "tcp", VIP, 5432, 2, sport=23000)
         assert r["errors"] == {}, r
         yield nodes
-    finally:
-        for n in nodes.values():
-            n.cleanup()
-        fabric.cleanup()
 
 
 MASKS = [

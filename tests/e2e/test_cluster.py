@@ -22,25 +22,12 @@ UPLINK_MTU = {"node130": 1500, "node131": 1400, "node132": 1500}
 
 @pytest.fixture(scope="module")
 def cluster():
-    fabric = kxnet.Fabric()
-    nodes = {}
-    try:
-        for name, (ip, cidr, gw) in NODES.items():
-            nodes[name] = kxnet.Node(name, ip, cidr, gw, fabric=fabric, mtu=UPLINK_MTU[name])
-            nodes[name].start_agent(kxnet.reference_cluster())
-        nodes["node132"].add_pod("backend", ip="12.0.1.93")
-        nodes["node130"].add_pod("backend", ip="12.0.2.132")
+    with kxnet.reference_nodes(mtu=UPLINK_MTU) as nodes:
         for n in nodes.values():
             n.add_pod("client")
-        nodes["node132"].serve("backend", "tcp", "0.0.0.0", 5001, "node132-backend")
-        nodes["node130"].serve("backend", "tcp", "0.0.0.0", 5001, "node130-backend")
         nodes["node132"].serve("backend", "udp", "0.0.0.0", 5001, "node132-backend")
         nodes["node130"].serve("node", "tcp", "10.124.242.130", 6443, "apiserver")
         yield nodes
-    finally:
-        for n in nodes.values():
-            n.cleanup()
-        fabric.cleanup()
 
 
 def kxdp_routes(node):
