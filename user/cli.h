@@ -18,6 +18,7 @@
 struct cli {
 	struct kx_maps m;
 	bool json;
+	const char *agent; /* the agent's --metrics-addr, for what no map holds */
 	int argc; /* the command's own arguments, after "svc list" and the like */
 	char **argv;
 };
@@ -27,6 +28,9 @@ int cli_stats(struct cli *c);
 int cli_ct(struct cli *c, bool flush);
 int cli_ep_list(struct cli *c);
 int cli_route_list(struct cli *c);
+/* svc list --refused; and the refused section after svc list's text (cli_refused.c). */
+int cli_svc_refused(struct cli *c);
+int cli_refused_after_list(struct cli *c);
 
 /* Shared helpers (cli_util.c). */
 const char *cli_proto(uint8_t p);

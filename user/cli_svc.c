@@ -168,12 +168,16 @@ int cli_svc_list(struct cli *c)
 	json_t *out = json_array();
 
 	for (int i = 0; i < c->argc; i++) {
+		if (!strcmp(c->argv[i], "--refused")) {
+			json_decref(out);
+			return cli_svc_refused(c);
+		}
 		if (!strcmp(c->argv[i], "--stats"))
 			stats = true;
 		else if (!filter && !cli_parse_vip(c->argv[i], &want_vip, &want_port))
 			filter = true;
 		else {
-			fprintf(stderr, "kxdp: svc list: \"%s\" is not VIP[:PORT] or --stats\n",
+			fprintf(stderr, "kxdp: svc list: \"%s\" is not VIP[:PORT], --stats or --refused\n",
 				c->argv[i]);
 			json_decref(out);
 			return 2;
@@ -231,6 +235,8 @@ int cli_svc_list(struct cli *c)
 		cli_json_out(out);
 	else
 		json_decref(out);
+	if (!c->json && !filter)
+		cli_refused_after_list(c);
 	free(cc.c);
 	kx_snapshot_free(&snap);
 	return 0;

@@ -38,6 +38,21 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned code, const char
 	return ret;
 }
 
+/* 200 with text (malloc'd, freed here), or 500 when it is NULL. */
+static enum MHD_Result reply_owned(struct MHD_Connection *c, char *text, const char *type)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	if (!text)
+		return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Content-Type", type);
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **state)
@@ -56,20 +71,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			return reply(c, MHD_HTTP_SERVICE_UNAVAILABLE, "not in sync yet\n");
 		return reply(c, MHD_HTTP_OK, "ok\n");
 	}
-	if (!strcmp(url, "/metrics") && h->metrics) {
-		char *text = kx_metrics_render(h->metrics);
-		struct MHD_Response *r;
-		enum MHD_Result ret;
-
-		if (!text)
-			return reply(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-		r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-		MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-		ret = MHD_queue_response(c, MHD_HTTP_OK, r);
-		MHD_destroy_response(r);
-		return ret;
-	}
-	return reply(c, MHD_HTTP_NOT_FOUND, "not found: try /healthz, /readyz or /metrics\n");
+	if (!strcmp(url, "/metrics") && h->metrics)
+		return reply_owned(c, kx_metrics_render(h->metrics),
+				   "text/plain; version=0.0.4; charset=utf-8");
+	if (!strcmp(url, "/refused") && h->metrics)
+		return reply_owned(c, kx_metrics_refused_json(h->metrics), "application/json");
+	return reply(c, MHD_HTTP_NOT_FOUND,
+		     "not found: try /healthz, /readyz, /metrics or /refused\n");
 }
 
 struct kx_health *kx_health_start(const char *addr, struct kx_err *err)

@@ -532,6 +532,9 @@ static int decode_service(json_t *item, struct k8s_state *st, struct obj_ctx *c,
 	memset(s, 0, sizeof(*s));
 	if (metadata(item, "service", true, s->ns, sizeof(s->ns), s->name, c, err))
 		return -1;
+	if (opt_str(json_object_get(item, "metadata"), "creationTimestamp", s->created,
+		    sizeof(s->created), c, "metadata.creationTimestamp", err))
+		return -1;
 	if (opt_obj(item, "spec", &spec, c, "spec", err))
 		return -1;
 	if (!spec) {
@@ -811,13 +814,80 @@ static int decode_node(json_t *item, struct k8s_state *st, struct obj_ctx *c, st
 	return 0;
 }
 
-int k8s_decode_list(json_t *root, struct k8s_state *st, struct kx_err *err)
+bool k8s_refuse(struct k8s_refusals *r, const char *kind, const char *object,
+		const char *reason)
+{
+	struct k8s_refusal *one;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 8;
+		struct k8s_refusal *v = realloc(r->v, cap * sizeof(*v));
+
+		if (!v)
+			return false;
+		r->v = v;
+		r->cap = cap;
+	}
+	one = &r->v[r->n++];
+	snprintf(one->kind, sizeof(one->kind), "%s", kind);
+	snprintf(one->object, sizeof(one->object), "%s", object);
+	snprintf(one->reason, sizeof(one->reason), "%s", reason);
+	return true;
+}
+
+void k8s_refusals_free(struct k8s_refusals *r)
+{
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Kind and "namespace/name" of an item, as far as it says them. */
+static void item_identity(json_t *item, size_t i, char *kind, size_t kn, char *object,
+			  size_t on)
+{
+	json_t *md = json_is_object(item) ? json_object_get(item, "metadata") : NULL;
+	const char *k = json_is_object(item) ? json_string_value(json_object_get(item, "kind"))
+					     : NULL;
+	const char *ns = json_string_value(json_object_get(md, "namespace"));
+	const char *name = json_string_value(json_object_get(md, "name"));
+
+	snprintf(kind, kn, "%s", k && *k ? k : "object");
+	if (name && *name && ns && *ns)
+		snprintf(object, on, "%s/%s", ns, name);
+	else if (name && *name)
+		snprintf(object, on, "%s", name);
+	else
+		snprintf(object, on, "items[%zu]", i);
+}
+
+/* One item into st; -1 with err when it cannot be used. */
+static int decode_item(json_t *item, size_t i, struct k8s_state *st, struct kx_err *err)
 {
 	struct obj_ctx c;
+	char kind[64];
+
+	snprintf(c.what, sizeof(c.what), "items[%zu]", i);
+	if (!json_is_object(item)) {
+		kx_errf(err, "%s: want an object", c.what);
+		return -1;
+	}
+	if (req_str(item, "kind", kind, sizeof(kind), &c, "kind", err))
+		return -1;
+	if (!strcmp(kind, "Service"))
+		return decode_service(item, st, &c, err);
+	if (!strcmp(kind, "EndpointSlice"))
+		return decode_slice(item, st, &c, err);
+	if (!strcmp(kind, "Node"))
+		return decode_node(item, st, &c, err);
+	kx_errf(err, "%s: kind: unknown kind \"%s\" (want Service, EndpointSlice or Node)", c.what,
+		kind);
+	return -1;
+}
+
+int k8s_decode_list(json_t *root, struct k8s_state *st, struct kx_err *err)
+{
 	json_t *items, *item;
 	size_t i, n;
-	char kind[64];
-	int ret = 0;
 
 	memset(st, 0, sizeof(*st));
 	if (!json_is_object(root)) {
@@ -839,33 +909,19 @@ int k8s_decode_list(json_t *root, struct k8s_state *st, struct kx_err *err)
 		return -1;
 	}
 	json_array_foreach(items, i, item) {
-		snprintf(c.what, sizeof(c.what), "items[%zu]", i);
-		if (!json_is_object(item)) {
-			kx_errf(err, "%s: want an object", c.what);
-			ret = -1;
-			break;
+		char kind[32], object[64 + K8S_NAME_MAX];
+		struct kx_err e;
+
+		if (!decode_item(item, i, st, &e))
+			continue;
+		item_identity(item, i, kind, sizeof(kind), object, sizeof(object));
+		if (!k8s_refuse(&st->refused, kind, object, e.msg)) {
+			kx_errf(err, "state: out of memory for refused objects");
+			k8s_state_free(st);
+			return -1;
 		}
-		if (req_str(item, "kind", kind, sizeof(kind), &c, "kind", err)) {
-			ret = -1;
-			break;
-		}
-		if (!strcmp(kind, "Service"))
-			ret = decode_service(item, st, &c, err);
-		else if (!strcmp(kind, "EndpointSlice"))
-			ret = decode_slice(item, st, &c, err);
-		else if (!strcmp(kind, "Node"))
-			ret = decode_node(item, st, &c, err);
-		else {
-			kx_errf(err, "%s: kind: unknown kind \"%s\" (want Service, EndpointSlice or Node)",
-				c.what, kind);
-			ret = -1;
-		}
-		if (ret)
-			break;
 	}
-	if (ret)
-		k8s_state_free(st);
-	return ret;
+	return 0;
 }
 
 int k8s_decode_string(const char *text, struct k8s_state *st, struct kx_err *err)
@@ -912,5 +968,6 @@ void k8s_state_free(struct k8s_state *st)
 	free(st->svcs);
 	free(st->slices);
 	free(st->nodes);
+	k8s_refusals_free(&st->refused);
 	memset(st, 0, sizeof(*st));
 }

@@ -40,6 +40,7 @@ struct k8s_prefix {
 struct k8s_service {
 	char ns[64];
 	char name[K8S_NAME_MAX];
+	char created[40]; /* metadata.creationTimestamp (RFC 3339), "" = unknown */
 	uint8_t type; /* enum k8s_svc_type */
 	bool etp_local; /* externalTrafficPolicy: Local */
 	bool itp_local; /* internalTrafficPolicy: Local */
@@ -90,6 +91,26 @@ struct k8s_node {
 	uint8_t pod_cidr_len; /* 0 = no IPv4 pod CIDR */
 };
 
+/*
+ * An object the agent cannot use. It is refused alone: everything else in
+ * the state is served. reason is one line naming the object and the field.
+ */
+struct k8s_refusal {
+	char kind[32]; /* "Service", "EndpointSlice", "Node", another kind, or "object" */
+	char object[64 + K8S_NAME_MAX]; /* "namespace/name", "name", or "items[N]" */
+	char reason[512];
+};
+
+struct k8s_refusals {
+	struct k8s_refusal *v;
+	size_t n, cap;
+};
+
+/* Add one; false only when out of memory. */
+bool k8s_refuse(struct k8s_refusals *r, const char *kind, const char *object,
+		const char *reason);
+void k8s_refusals_free(struct k8s_refusals *r);
+
 /* Everything kxdp reads from the cluster. */
 struct k8s_state {
 	struct k8s_service *svcs;
@@ -98,9 +119,14 @@ struct k8s_state {
 	size_t n_slices;
 	struct k8s_node *nodes;
 	size_t n_nodes;
+	struct k8s_refusals refused; /* items that could not be decoded, each alone */
 };
 
-/* Decode a `kind: List` document; on error err names the object and field. */
+/*
+ * Decode a `kind: List` document. An item that is not valid is refused
+ * alone (st->refused); -1 with err only when the document itself is not a
+ * List (or memory runs out), and then st holds nothing.
+ */
 int k8s_decode_list(json_t *root, struct k8s_state *st, struct kx_err *err);
 int k8s_decode_file(const char *path, struct k8s_state *st, struct kx_err *err);
 int k8s_decode_string(const char *text, struct k8s_state *st, struct kx_err *err);

@@ -104,14 +104,30 @@ static int object_key(json_t *obj, char *out, size_t n)
 static bool object_valid(json_t *obj, struct kx_err *err)
 {
 	json_t *list = json_pack("{s:[O]}", "items", obj);
-	struct k8s_state st;
+	struct k8s_state st = { 0 };
 	bool ok;
 
 	ok = list && !k8s_decode_list(list, &st, err);
-	if (ok)
-		k8s_state_free(&st);
+	if (ok && st.refused.n) {
+		kx_errf(err, "%s", st.refused.v[0].reason);
+		ok = false;
+	}
+	k8s_state_free(&st);
 	json_decref(list);
 	return ok;
+}
+
+/* Remember why key's last version was refused (the CLI and metrics show it). */
+static void refuse(struct kapi *k, enum kapi_kind kind, const char *key, const char *why)
+{
+	json_object_set_new(k->refused[kind], key, json_string(why));
+	k->refused_changed = true;
+}
+
+static void unrefuse(struct kapi *k, enum kapi_kind kind, const char *key)
+{
+	if (!json_object_del(k->refused[kind], key))
+		k->refused_changed = true;
 }
 
 /* The Service an object belongs to: its own name, or a slice's service-name label. */
@@ -223,13 +239,18 @@ void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, si
 			if (w->kind == KAPI_SLICES)
 				index_slice(k, key, old, NULL);
 			json_object_del(k->store[w->kind], key);
+			unrefuse(k, w->kind, key);
 			k->dirty = true;
 			k->events++;
 		} else if (!object_valid(obj, &err)) {
-			pr_warn("watch %s: %s skipped, the previous version stays: %s", what, type,
-				err.msg);
+			bool held = json_object_get(k->store[w->kind], key);
+
+			pr_warn("watch %s: %s refused, %s: %s", what, type,
+				held ? "its previous version stays" : "not served", err.msg);
+			refuse(k, w->kind, key, err.msg);
 			k->skipped++;
 		} else {
+			unrefuse(k, w->kind, key);
 			json_t *old = json_object_get(k->store[w->kind], key);
 
 			if (old) /* a slice may have moved to another service */
@@ -366,7 +387,7 @@ static json_t *list_page(struct kapi *k, enum kapi_kind kind, const char *cont,
 /* LIST every page, then replace the store of that kind in one step. */
 static int do_list(struct kapi *k, struct kapi_watch *w, struct kx_err *err)
 {
-	json_t *fresh = json_object(), *doc, *item;
+	json_t *fresh = json_object(), *refused = json_object(), *doc, *item;
 	char cont[4096] = "", rv[64] = "", key[600];
 	struct kx_err e2;
 	size_t i;
@@ -375,6 +396,7 @@ static int do_list(struct kapi *k, struct kapi_watch *w, struct kx_err *err)
 		doc = list_page(k, w->kind, cont, err);
 		if (!doc) {
 			json_decref(fresh);
+			json_decref(refused);
 			return -1;
 		}
 		json_array_foreach(json_object_get(doc, "items"), i, item) {
@@ -388,10 +410,11 @@ static int do_list(struct kapi *k, struct kapi_watch *w, struct kx_err *err)
 				continue;
 			}
 			old = json_object_get(k->store[w->kind], key);
-			pr_warn("list %s: %s%s", res[w->kind].name, e2.msg,
-				old ? " (keeping the previous version)" : " (skipped)");
+			pr_warn("list %s: refused, %s: %s", res[w->kind].name,
+				old ? "its previous version stays" : "not served", e2.msg);
 			if (old)
 				json_object_set(fresh, key, old);
+			json_object_set_new(refused, key, json_string(e2.msg));
 			k->skipped++;
 		}
 		json_t *md = json_object_get(doc, "metadata");
@@ -407,6 +430,10 @@ static int do_list(struct kapi *k, struct kapi_watch *w, struct kx_err *err)
 		k->dirty = k->full_dirty = true;
 	json_decref(k->store[w->kind]);
 	k->store[w->kind] = fresh;
+	if (!json_equal(refused, k->refused[w->kind]))
+		k->refused_changed = true;
+	json_decref(k->refused[w->kind]);
+	k->refused[w->kind] = refused;
 	if (w->kind == KAPI_SLICES) {
 		const char *sk;
 		json_t *so;
@@ -500,7 +527,8 @@ int kapi_init(struct kapi *k, const struct kapi_conf *conf, struct kx_err *err)
 		k->w[i].need_list = true;
 		k->w[i].buf = malloc(KAPI_MAX_EVENT);
 		k->store[i] = json_object();
-		if (!k->w[i].buf || !k->store[i]) {
+		k->refused[i] = json_object();
+		if (!k->w[i].buf || !k->store[i] || !k->refused[i]) {
 			kx_errf(err, "out of memory for the watch buffers");
 			return -1;
 		}
@@ -518,6 +546,7 @@ void kapi_free(struct kapi *k)
 		curl_slist_free_all(k->w[i].headers);
 		free(k->w[i].buf);
 		json_decref(k->store[i]);
+		json_decref(k->refused[i]);
 	}
 	if (k->multi)
 		curl_multi_cleanup(k->multi);
@@ -628,4 +657,25 @@ int kapi_take_nodes(struct kapi *k, struct k8s_state *st, struct kx_err *err)
 		json_array_append(items, obj);
 	k->nodes_dirty = false;
 	return decode_items(items, st, err);
+}
+
+const char *kapi_kind_name(enum kapi_kind kind)
+{
+	return res[kind].kind;
+}
+
+int kapi_refusals(const struct kapi *k, struct k8s_refusals *r)
+{
+	const char *key;
+	json_t *why;
+
+	for (int i = 0; i < KAPI_N; i++) {
+		json_object_foreach(k->refused[i], key, why) {
+			const char *object = key[0] == '/' ? key + 1 : key; /* a Node: "/name" */
+
+			if (!k8s_refuse(r, res[i].kind, object, json_string_value(why)))
+				return -1;
+		}
+	}
+	return 0;
 }

@@ -48,6 +48,8 @@ struct kapi {
 	bool nodes_dirty; /* a Node changed: routes, CNI config */
 	json_t *dirty_owners; /* "ns/name" of Services whose objects changed (a set) */
 	json_t *slices_of; /* "ns/name" of a Service -> {slice key: true} */
+	json_t *refused[KAPI_N]; /* "namespace/name" -> why its last version was refused */
+	bool refused_changed; /* refused[] changed: the agent reports it afresh */
 	bool listed[KAPI_N]; /* listed at least once: the store is complete */
 	unsigned long restarts; /* watch restarts, for metrics */
 	unsigned long events; /* events applied */
@@ -64,6 +66,10 @@ bool kapi_synced(const struct kapi *k);
 int kapi_take_state(struct kapi *k, struct k8s_state *st, struct kx_err *err);
 /* Only the Service owner ("ns/name") and its EndpointSlices. */
 int kapi_take_owner(struct kapi *k, const char *owner, struct k8s_state *st, struct kx_err *err);
+/* Each refused object (kind, "ns/name", reason) into r. */
+int kapi_refusals(const struct kapi *k, struct k8s_refusals *r);
+/* The kind of objects a watch carries: "Service", "EndpointSlice", "Node". */
+const char *kapi_kind_name(enum kapi_kind kind);
 /* Only the Nodes. */
 int kapi_take_nodes(struct kapi *k, struct k8s_state *st, struct kx_err *err);
 

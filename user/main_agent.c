@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kxdp-agent: loads and pins the datapath, then keeps the maps equal to the
- * cluster state read from a Kubernetes List file (re-read when it changes).
- * A bad file is reported in one line and the last good state keeps serving.
+ * cluster state read from a Kubernetes List file (re-read when it changes)
+ * or the API server. An object it cannot use is refused alone, in one line,
+ * and everything else is served; a file that is no List keeps the last good
+ * state serving.
  */
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -67,6 +69,8 @@ struct agent {
 	struct kx_clock clock0; /* the agent's first clock reading: HZ is measured from it */
 	unsigned int hz; /* the kernel's, once measured */
 	uint64_t last_gc_ns; /* CLOCK_MONOTONIC of the last GC walk */
+	struct k8s_refusals file_refused; /* items of the state file that do not decode */
+	json_t *svc_refused; /* "ns/name" -> why the model refused that Service */
 };
 
 static volatile sig_atomic_t stop;
@@ -532,7 +536,36 @@ static void setup_node(struct agent *a, const struct kx_table *t)
 	write_cni_config(a, t, have_uplink ? &up : NULL);
 }
 
-/* Model and apply the cluster's objects. The maps change only if they are valid. */
+/*
+ * What is refused now, for /refused, kxdp_refused_objects and the CLI: the
+ * source's objects that do not decode (the state file's, or those the API
+ * client refused), and the Services the model refused.
+ */
+static void report_refusals(struct agent *a, struct kapi *k)
+{
+	struct k8s_refusals all = { 0 };
+	const char *owner;
+	json_t *why;
+	bool ok = true;
+
+	if (k) {
+		ok = !kapi_refusals(k, &all);
+		k->refused_changed = false;
+	}
+	for (size_t i = 0; ok && !k && i < a->file_refused.n; i++)
+		ok = k8s_refuse(&all, a->file_refused.v[i].kind, a->file_refused.v[i].object,
+				a->file_refused.v[i].reason);
+	json_object_foreach(a->svc_refused, owner, why) {
+		if (ok)
+			ok = k8s_refuse(&all, "Service", owner, json_string_value(why));
+	}
+	if (ok)
+		kx_metrics_set_refused(a->metrics, &all);
+	else
+		pr_warn("refused objects: out of memory, /refused not updated");
+	k8s_refusals_free(&all);
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -561,6 +594,12 @@ static int apply_objects(struct agent *a, const struct k8s_state *ks, const char
 		pr_warn("%s rejected, keeping the last good state: %s", source, err.msg);
 		return -1;
 	}
+	json_object_clear(a->svc_refused);
+	for (size_t i = 0; i < t.refused.n; i++) {
+		pr_warn("%s: refused, not served: %s", source, t.refused.v[i].reason);
+		json_object_set_new(a->svc_refused, t.refused.v[i].object,
+				    json_string(t.refused.v[i].reason));
+	}
 	memset(&st, 0, sizeof(st));
 	ret = kx_syncer_full(a->syncer, &t, &st, &err);
 	if (ret)
@@ -568,9 +607,10 @@ static int apply_objects(struct agent *a, const struct k8s_state *ks, const char
 	if (a->hc)
 		kx_hcports_sync(a->hc, NULL, t.hcs, t.n_hcs);
 	setup_node(a, &t);
-	pr_info("applied %s: %zu services (+%zu ~%zu -%zu), backends +%zu -%zu%s", source,
-		t.n_svcs, st.svc_added, st.svc_changed, st.svc_removed, st.backends_added,
-		st.backends_removed, ret ? ", some did not fit" : "");
+	pr_info("applied %s: %zu services (+%zu ~%zu -%zu), backends +%zu -%zu%s; %zu objects refused",
+		source, t.n_svcs, st.svc_added, st.svc_changed, st.svc_removed,
+		st.backends_added, st.backends_removed, ret ? ", some did not fit" : "",
+		ks->refused.n + t.refused.n);
 	kx_table_free(&t);
 	metrics_after_apply(a, start, st.failed);
 	return ret;
@@ -589,8 +629,14 @@ static int apply_state(struct agent *a)
 		pr_warn("%s rejected, keeping the last good state: %s", source, err.msg);
 		return -1;
 	}
+	for (size_t i = 0; i < ks.refused.n; i++)
+		pr_warn("%s: refused, not served: %s", source, ks.refused.v[i].reason);
 	ret = apply_objects(a, &ks, source);
+	k8s_refusals_free(&a->file_refused); /* this file's refusals replace the last one's */
+	a->file_refused = ks.refused;
+	memset(&ks.refused, 0, sizeof(ks.refused));
 	k8s_state_free(&ks);
+	report_refusals(a, NULL);
 	kx_health_ready(a->health, ret == 0);
 	return ret;
 }
@@ -790,9 +836,11 @@ static int apply_owner(struct agent *a, struct kapi *k, const char *owner)
 
 	metrics_after_apply(a, start, st.failed);
 	if (ret && !st.failed) {
-		pr_warn("service %s rejected, keeping its last good state: %s", owner, err.msg);
+		pr_warn("service %s refused, its last good state stays: %s", owner, err.msg);
+		json_object_set_new(a->svc_refused, owner, json_string(err.msg));
 		return -1;
 	}
+	json_object_del(a->svc_refused, owner);
 	pr_info("service %s: %zu entries (+%zu ~%zu -%zu), backends +%zu -%zu", owner, ports,
 		st.svc_added, st.svc_changed, st.svc_removed, st.backends_added,
 		st.backends_removed);
@@ -814,6 +862,7 @@ static int apply_incremental(struct agent *a, struct kapi *k)
 	}
 	json_object_clear(k->dirty_owners);
 	k->dirty = false;
+	report_refusals(a, k);
 	return ret;
 }
 
@@ -858,6 +907,8 @@ static int run_api(struct agent *a)
 			ret = -1;
 			break;
 		}
+		if (k.refused_changed && applied) /* a refused event changes no map */
+			report_refusals(a, &k);
 		if (!kapi_synced(&k) || !k.dirty)
 			continue;
 		kx_health_ready(a->health, false);
@@ -869,6 +920,7 @@ static int run_api(struct agent *a)
 		} else {
 			ret = apply_objects(a, &ks, "API state");
 			k8s_state_free(&ks);
+			report_refusals(a, &k);
 			applied = true;
 		}
 		kx_health_ready(a->health, ret == 0);
@@ -919,6 +971,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	a.metrics = kx_metrics_new(&a.maps);
+	a.svc_refused = json_object();
 	if (a.o.metrics_addr[0] && !a.o.once) {
 		a.health = kx_health_start(a.o.metrics_addr, &err);
 		if (!a.health)
@@ -934,6 +987,8 @@ int main(int argc, char **argv)
 		pr_info("signal %d: exiting, the datapath keeps running from its pins", (int)stop);
 	kx_health_stop(a.health);
 	kx_metrics_free(a.metrics);
+	json_decref(a.svc_refused);
+	k8s_refusals_free(&a.file_refused);
 	kx_hcports_free(a.hc);
 	kx_syncer_free(a.syncer);
 	free(a.neighs);

@@ -9,13 +9,17 @@
 #include <string.h>
 #include <bpf/libbpf.h>
 #include "cli.h"
+#include "health.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kxdp [--bpffs DIR] [-o json] COMMAND [ARGS]\n"
+	fprintf(f, "usage: kxdp [--bpffs DIR] [--agent IP:PORT] [-o json] COMMAND [ARGS]\n"
 		   "  svc list [VIP[:PORT]] [--stats]\n"
-		   "                      services and backends in the ipvsadm -Ln layout; --stats:\n"
-		   "                      connections, packets and bytes (ipvsadm -Ln --stats)\n"
+		   "                      services and backends in the ipvsadm -Ln layout, then the\n"
+		   "                      objects the agent refused; --stats: connections, packets\n"
+		   "                      and bytes (ipvsadm -Ln --stats)\n"
+		   "  svc list --refused  only the objects the agent refused (invalid, or an address\n"
+		   "                      another Service holds), each with its reason\n"
 		   "  ep list             pods wired on this node (IP, veth, MACs): brctl show\n"
 		   "  ct list [--svc VIP[:PORT]] [--backend IP]\n"
 		   "                      conntrack entries, filtered\n"
@@ -26,6 +30,7 @@ static void usage(FILE *f)
 		   "  version             print the version\n"
 		   "  -o json             one JSON document instead of text (any command)\n"
 		   "  --bpffs DIR         bpffs holding the agent's pins (default " KX_DEFAULT_BPFFS ")\n"
+		   "  --agent IP:PORT     the agent's --metrics-addr (default " KX_DEFAULT_METRICS_ADDR ")\n"
 		   "exit codes: 0 ok, 1 failed (message on stderr), 2 bad usage\n");
 }
 
@@ -53,12 +58,13 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "bpffs", required_argument, NULL, 'b' },
+		{ "agent", required_argument, NULL, 'a' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *bpffs = KX_DEFAULT_BPFFS, *cmd, *sub;
-	struct cli c = { .json = false };
+	struct cli c = { .json = false, .agent = KX_DEFAULT_METRICS_ADDR };
 	struct kx_err err;
 	int opt, ret, n;
 
@@ -67,6 +73,7 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'b': bpffs = optarg; break;
+		case 'a': c.agent = optarg; break;
 		case 'o':
 			if (strcmp(optarg, "json")) {
 				fprintf(stderr, "kxdp: -o: unknown format \"%s\" (json)\n", optarg);

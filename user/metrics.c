@@ -23,6 +23,10 @@ struct entry_label {
 	char owner[KX_OWNER_MAX];
 };
 
+/* The kinds kxdp_refused_objects counts; anything else is "other". */
+static const char *const refused_kinds[] = { "Service", "EndpointSlice", "Node", "other" };
+#define N_REFUSED_KINDS (sizeof(refused_kinds) / sizeof(refused_kinds[0]))
+
 struct kx_metrics {
 	struct kx_maps m;
 	pthread_mutex_t lock;
@@ -32,6 +36,8 @@ struct kx_metrics {
 	double sync_sum;
 	unsigned long long syncs, update_errors, watch_restarts;
 	uint64_t ct_evicted; /* the highest figure shown: a counter never goes back */
+	char *refused_json; /* /refused */
+	unsigned long refused[N_REFUSED_KINDS]; /* by refused_kinds[] */
 };
 
 struct kx_metrics *kx_metrics_new(const struct kx_maps *m)
@@ -51,6 +57,7 @@ void kx_metrics_free(struct kx_metrics *x)
 		return;
 	pthread_mutex_destroy(&x->lock);
 	free(x->entries);
+	free(x->refused_json);
 	free(x);
 }
 
@@ -115,6 +122,61 @@ void kx_metrics_set_watch_restarts(struct kx_metrics *x, unsigned long restarts)
 	pthread_mutex_lock(&x->lock);
 	x->watch_restarts = restarts;
 	pthread_mutex_unlock(&x->lock);
+}
+
+static int refusal_cmp(const void *pa, const void *pb)
+{
+	const struct k8s_refusal *a = pa, *b = pb;
+	int c = strcmp(a->kind, b->kind);
+
+	return c ? c : strcmp(a->object, b->object);
+}
+
+void kx_metrics_set_refused(struct kx_metrics *x, const struct k8s_refusals *r)
+{
+	unsigned long counts[N_REFUSED_KINDS] = { 0 };
+	struct k8s_refusal *sorted;
+	json_t *arr = json_array();
+	char *text;
+	size_t i, k;
+
+	if (!x || !arr)
+		goto out;
+	sorted = calloc(r->n + 1, sizeof(*sorted));
+	if (!sorted)
+		goto out;
+	memcpy(sorted, r->v, r->n * sizeof(*sorted));
+	qsort(sorted, r->n, sizeof(*sorted), refusal_cmp);
+	for (i = 0; i < r->n; i++) {
+		for (k = 0; k < N_REFUSED_KINDS - 1; k++)
+			if (!strcmp(sorted[i].kind, refused_kinds[k]))
+				break;
+		counts[k]++;
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "kind", sorted[i].kind,
+						     "object", sorted[i].object, "reason",
+						     sorted[i].reason));
+	}
+	free(sorted);
+	text = json_dumps(arr, JSON_INDENT(2));
+	if (!text)
+		goto out;
+	pthread_mutex_lock(&x->lock);
+	free(x->refused_json);
+	x->refused_json = text;
+	memcpy(x->refused, counts, sizeof(counts));
+	pthread_mutex_unlock(&x->lock);
+out:
+	json_decref(arr);
+}
+
+char *kx_metrics_refused_json(struct kx_metrics *x)
+{
+	char *text;
+
+	pthread_mutex_lock(&x->lock);
+	text = strdup(x->refused_json ? x->refused_json : "[]");
+	pthread_mutex_unlock(&x->lock);
+	return text;
 }
 
 /* The labels of one service entry: Service, address, port, protocol, scope. */
@@ -256,6 +318,11 @@ static void render_agent(struct kx_metrics *x, FILE *f)
 		   "# HELP kxdp_watch_restarts_total API watches restarted (reconnect or relist).\n"
 		   "# TYPE kxdp_watch_restarts_total counter\nkxdp_watch_restarts_total %llu\n",
 		x->update_errors, x->watch_restarts);
+	fprintf(f, "# HELP kxdp_refused_objects Objects the agent refused (invalid or in conflict), by kind; the rest is served.\n"
+		   "# TYPE kxdp_refused_objects gauge\n");
+	for (size_t k = 0; k < N_REFUSED_KINDS; k++)
+		fprintf(f, "kxdp_refused_objects{kind=\"%s\"} %lu\n", refused_kinds[k],
+			x->refused[k]);
 }
 
 char *kx_metrics_render(struct kx_metrics *x)

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include "maps.h"
+#include "k8s.h"
 #include "sync.h"
 
 struct kx_metrics;
@@ -22,6 +23,10 @@ void kx_metrics_sync_done(struct kx_metrics *x, double seconds, size_t failed);
 /* The Service of every entry, read from the syncer (main thread). */
 void kx_metrics_set_entries(struct kx_metrics *x, struct kx_syncer *s);
 void kx_metrics_set_watch_restarts(struct kx_metrics *x, unsigned long restarts);
+/* The objects refused now: counted by kind, and listed on /refused. */
+void kx_metrics_set_refused(struct kx_metrics *x, const struct k8s_refusals *r);
+/* /refused: a JSON array of {kind, object, reason}, malloc'd (NULL: out of memory). */
+char *kx_metrics_refused_json(struct kx_metrics *x);
 /* The whole exposition, malloc'd (NULL when out of memory). */
 char *kx_metrics_render(struct kx_metrics *x);
 

@@ -17,10 +17,13 @@ int kx_svc_key_cmp(const struct kx_svc_key *a, const struct kx_svc_key *b)
 	return (int)a->scope - (int)b->scope;
 }
 
-static int svc_cmp(const void *a, const void *b)
+/* By key; of two with one key, the older Service first. */
+static int svc_cmp(const void *pa, const void *pb)
 {
-	return kx_svc_key_cmp(&((const struct kx_svc_desc *)a)->key,
-			      &((const struct kx_svc_desc *)b)->key);
+	const struct kx_svc_desc *a = pa, *b = pb;
+	int c = kx_svc_key_cmp(&a->key, &b->key);
+
+	return c ? c : (a->rank > b->rank) - (a->rank < b->rank);
 }
 
 static int backend_cmp(const void *pa, const void *pb)
@@ -319,31 +322,111 @@ static void vip_marker(const struct k8s_service *s, struct kx_svc_desc *d)
 	snprintf(d->name, sizeof(d->name), "%s/%s (its ClusterIP)", s->ns, s->name);
 }
 
-/* Two entries with one key: the later service cannot have it. */
-static int check_unique(const struct kx_table *t, struct kx_err *err)
+/* The refusal of the Service b, whose key a (an older one) holds. */
+static void duplicate_reason(const struct kx_svc_desc *a, const struct kx_svc_desc *b,
+			     struct kx_err *e)
 {
-	for (size_t i = 1; i < t->n_svcs; i++) {
-		const struct kx_svc_desc *a = &t->svcs[i - 1], *b = &t->svcs[i];
-		char ip[INET_ADDRSTRLEN];
+	char ip[INET_ADDRSTRLEN];
 
-		if (kx_svc_key_cmp(&a->key, &b->key))
+	if (!strcmp(a->owner, b->owner)) {
+		kx_errf(e, "service %s: spec.ports: %u/%s listed twice", b->owner,
+			ntohs(b->key.port), b->key.proto == IPPROTO_TCP ? "TCP" : "UDP");
+		return;
+	}
+	if (b->flags & KX_SVC_F_VIP) {
+		inet_ntop(AF_INET, &b->key.vip, ip, sizeof(ip));
+		kx_errf(e, "service %s: spec.clusterIP: %s is already service %s's", b->owner,
+			ip, a->owner);
+		return;
+	}
+	if (b->key.vip == KX_VIP_NODEPORT)
+		snprintf(ip, sizeof(ip), "nodePort ");
+	else
+		inet_ntop(AF_INET, &b->key.vip, ip, sizeof(ip));
+	kx_errf(e, "service %s: %s%s%u/%s is already served by service %s", b->name, ip,
+		b->key.vip == KX_VIP_NODEPORT ? "" : ":", ntohs(b->key.port),
+		b->key.proto == IPPROTO_TCP ? "TCP" : "UDP", a->name);
+}
+
+/* Drop every entry and health-check port of one Service from the table. */
+static void drop_owner(struct kx_table *t, const char *owner)
+{
+	size_t i, out = 0;
+
+	for (i = 0; i < t->n_svcs; i++) {
+		if (strcmp(t->svcs[i].owner, owner)) {
+			t->svcs[out++] = t->svcs[i];
 			continue;
-		if (b->flags & KX_SVC_F_VIP) {
-			inet_ntop(AF_INET, &b->key.vip, ip, sizeof(ip));
-			kx_errf(err, "service %s: ClusterIP %s is already service %s's", b->owner, ip,
-				a->owner);
+		}
+		free(t->svcs[i].backends);
+		free(t->svcs[i].src_ranges);
+	}
+	t->n_svcs = out;
+	for (i = out = 0; i < t->n_hcs; i++)
+		if (strcmp(t->hcs[i].owner, owner))
+			t->hcs[out++] = t->hcs[i];
+	t->n_hcs = out;
+}
+
+/* Two entries with one key: the younger Service is refused whole. */
+static int refuse_duplicates(struct kx_table *t, struct kx_err *err)
+{
+	size_t i = 1;
+
+	while (i < t->n_svcs) {
+		const struct kx_svc_desc *a = &t->svcs[i - 1], *b = &t->svcs[i];
+		char owner[KX_OWNER_MAX];
+		struct kx_err e;
+
+		if (kx_svc_key_cmp(&a->key, &b->key)) {
+			i++;
+			continue;
+		}
+		duplicate_reason(a, b, &e);
+		snprintf(owner, sizeof(owner), "%s", b->owner);
+		if (!k8s_refuse(&t->refused, "Service", owner, e.msg)) {
+			kx_errf(err, "model: out of memory for refused services");
 			return -1;
 		}
-		if (b->key.vip == KX_VIP_NODEPORT)
-			snprintf(ip, sizeof(ip), "nodePort ");
-		else
-			inet_ntop(AF_INET, &b->key.vip, ip, sizeof(ip));
-		kx_errf(err, "service %s: %s%s%u/%s is already served by service %s", b->name, ip,
-			b->key.vip == KX_VIP_NODEPORT ? "" : ":", ntohs(b->key.port),
-			b->key.proto == IPPROTO_TCP ? "TCP" : "UDP", a->name);
-		return -1;
+		drop_owner(t, owner);
+		i = 1; /* the order holds; look again from the start */
 	}
 	return 0;
+}
+
+/* Older first: creationTimestamp (a known one before none), then namespace/name. */
+static int age_cmp(const void *pa, const void *pb)
+{
+	const struct k8s_service *a = *(const struct k8s_service *const *)pa;
+	const struct k8s_service *b = *(const struct k8s_service *const *)pb;
+	int c;
+
+	if (!a->created[0] != !b->created[0])
+		return a->created[0] ? -1 : 1;
+	c = strcmp(a->created, b->created);
+	if (!c)
+		c = strcmp(a->ns, b->ns);
+	return c ? c : strcmp(a->name, b->name);
+}
+
+/* rank[i]: the age rank of st->svcs[i]. */
+static uint32_t *age_ranks(const struct k8s_state *st)
+{
+	const struct k8s_service **by_age = calloc(st->n_svcs + 1, sizeof(*by_age));
+	uint32_t *rank = calloc(st->n_svcs + 1, sizeof(*rank));
+
+	if (!by_age || !rank) {
+		free(by_age);
+		free(rank);
+		return NULL;
+	}
+	for (size_t i = 0; i < st->n_svcs; i++)
+		by_age[i] = &st->svcs[i];
+	qsort(by_age, st->n_svcs, sizeof(*by_age), age_cmp);
+	for (size_t r = 0; r < st->n_svcs; r++)
+		rank[by_age[r] - st->svcs] = (uint32_t)r;
+	free(by_age);
+	return rank;
 }
 
 static int hc_cmp(const void *a, const void *b)
@@ -356,7 +439,8 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 {
 	struct svc_addr addrs[1 + 2 * (1 + 2 * K8S_SVC_ADDRS_MAX)];
 	struct slice_index ix = { 0 };
-	size_t cap = 0, i, j, k, n;
+	size_t cap = 0, i, j, k, n, first;
+	uint32_t *rank = NULL;
 
 	memset(t, 0, sizeof(*t));
 	if (node_info(st, node, t, err))
@@ -366,7 +450,8 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 				   (3 + 2 * (st->svcs[i].n_external_ips + st->svcs[i].n_lb_ips));
 	t->svcs = calloc(cap + 1, sizeof(*t->svcs));
 	t->hcs = calloc(st->n_svcs + 1, sizeof(*t->hcs));
-	if (!t->svcs || !t->hcs || slice_index_build(st, &ix)) {
+	rank = age_ranks(st);
+	if (!t->svcs || !t->hcs || !rank || slice_index_build(st, &ix)) {
 		kx_errf(err, "model: out of memory for %zu service ports", cap);
 		goto fail;
 	}
@@ -375,6 +460,7 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 
 		if (!s->cluster_ip)
 			continue; /* headless or IPv6-only */
+		first = t->n_svcs;
 		for (j = 0; j < s->n_ports; j++) {
 			n = service_addrs(s, &s->ports[j], addrs);
 			for (k = 0; k < n; k++) {
@@ -387,6 +473,8 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 			}
 		}
 		vip_marker(s, &t->svcs[t->n_svcs++]);
+		for (k = first; k < t->n_svcs; k++)
+			t->svcs[k].rank = rank[i];
 		if (s->hc_node_port) {
 			struct kx_hc_desc *h = &t->hcs[t->n_hcs++];
 
@@ -397,12 +485,14 @@ int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table
 	}
 	qsort(t->svcs, t->n_svcs, sizeof(*t->svcs), svc_cmp);
 	qsort(t->hcs, t->n_hcs, sizeof(*t->hcs), hc_cmp);
-	if (check_unique(t, err))
+	if (refuse_duplicates(t, err))
 		goto fail;
 	free(ix.by_svc);
+	free(rank);
 	return 0;
 fail:
 	free(ix.by_svc);
+	free(rank);
 	kx_table_free(t);
 	return -1;
 }
@@ -416,5 +506,6 @@ void kx_table_free(struct kx_table *t)
 	free(t->svcs);
 	free(t->routes);
 	free(t->hcs);
+	k8s_refusals_free(&t->refused);
 	memset(t, 0, sizeof(*t));
 }

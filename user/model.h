@@ -22,6 +22,7 @@ struct kx_svc_desc {
 	struct kx_svc_key key; /* as the datapath looks it up */
 	char owner[KX_OWNER_MAX]; /* the Service it comes from, "ns/name" */
 	char name[K8S_NAME_MAX + 160]; /* "ns/name:port-name[ nodePort (in-cluster)]", logs and CLI */
+	uint32_t rank; /* its Service's age rank: of two claiming one key, the lower keeps it */
 	uint8_t algo; /* enum kx_algo */
 	uint8_t flags; /* KX_SVC_F_* but SLOTS_HIGH, which is sync's */
 	uint32_t affinity_timeout_s; /* sessionAffinity ClientIP: its timeout; 0 = None */
@@ -56,8 +57,14 @@ struct kx_table {
 	size_t n_routes;
 	struct kx_hc_desc *hcs; /* health-check node ports, sorted by port */
 	size_t n_hcs;
+	struct k8s_refusals refused; /* Services refused whole (an address another holds) */
 };
 
+/*
+ * -1 only when memory runs out. A Service that claims an address and port
+ * an older one holds (creationTimestamp, then namespace/name) is refused
+ * whole into t->refused; the rest is served.
+ */
 int kx_model_build(const struct k8s_state *st, const char *node, struct kx_table *t,
 		   struct kx_err *err);
 void kx_table_free(struct kx_table *t);

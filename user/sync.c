@@ -738,33 +738,59 @@ full:
 }
 
 
-static int syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_desc *descs,
-			size_t n, struct kx_sync_stats *st, struct kx_err *err)
+/*
+ * A key of descs another owner holds: err names both. The whole update is
+ * then refused and the owner keeps what it had (first come, first served,
+ * as the API server allocates addresses and node ports).
+ */
+static int owner_conflict(struct kx_syncer *s, uint32_t id, const struct kx_svc_desc *descs,
+			  size_t n, struct kx_err *err)
 {
-	uint32_t id = owner_id(s, owner, n > 0);
-	struct kx_svc_key *held = calloc(n + 1, sizeof(*held));
+	for (size_t i = 0; i < n; i++) {
+		struct srec *r = htab_get(&s->svcs, &descs[i].key);
+		char ip[INET_ADDRSTRLEN];
+
+		if (!r || !r->owner || r->owner == id)
+			continue;
+		if (descs[i].key.vip == KX_VIP_NODEPORT)
+			snprintf(ip, sizeof(ip), "nodePort");
+		else
+			inet_ntop(AF_INET, &descs[i].key.vip, ip, sizeof(ip));
+		kx_errf(err, "service %s: %s:%u/%s is already served by service %s",
+			descs[i].name, ip, ntohs(descs[i].key.port),
+			descs[i].key.proto == IPPROTO_TCP ? "TCP" : "UDP", owner_name(s, r->owner));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * take: the keys are the owner's even where another holds them (a full
+ * table, which the model made conflict-free: an entry moves between
+ * Services); without it, a conflict refuses the owner's update whole.
+ */
+static int syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_desc *descs,
+			size_t n, bool take, struct kx_sync_stats *st, struct kx_err *err)
+{
+	uint32_t id = owner_id(s, owner, false);
+	struct kx_svc_key *held;
 	struct orec *o;
 	size_t n_held = 0, i, j;
 	int ret = 0;
 
+	if (!take && owner_conflict(s, id, descs, n, err))
+		return -1;
+	if (n > 0)
+		id = owner_id(s, owner, true);
+	held = calloc(n + 1, sizeof(*held));
 	if (!held) {
 		kx_errf(err, "sync: out of memory");
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		struct srec *r = htab_get(&s->svcs, &descs[i].key);
 		struct kx_err e;
 
-		if (r && r->owner && r->owner != id) {
-			char ip[INET_ADDRSTRLEN];
-
-			inet_ntop(AF_INET, &descs[i].key.vip, ip, sizeof(ip));
-			kx_errf(&e, "service %s: %s:%u/%s is already served by service %s",
-				descs[i].name, ip, ntohs(descs[i].key.port),
-				descs[i].key.proto == IPPROTO_TCP ? "TCP" : "UDP",
-				owner_name(s, r->owner));
-			st->failed++;
-		} else if (!service_write(s, &descs[i], id, st, &e)) {
+		if (!service_write(s, &descs[i], id, st, &e)) {
 			held[n_held++] = descs[i].key;
 			continue;
 		}
@@ -801,7 +827,7 @@ static int syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_
 int kx_syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_svc_desc *descs,
 		    size_t n, struct kx_sync_stats *st, struct kx_err *err)
 {
-	int ret = syncer_owner(s, owner, descs, n, st, err);
+	int ret = syncer_owner(s, owner, descs, n, false, st, err);
 
 	purge_gone(s);
 	return ret;
@@ -871,7 +897,7 @@ int kx_syncer_full(struct kx_syncer *s, const struct kx_table *t, struct kx_sync
 		char name[KX_OWNER_MAX];
 
 		memcpy(name, o->name, KX_OWNER_MAX);
-		syncer_owner(s, name, NULL, 0, st, &e);
+		syncer_owner(s, name, NULL, 0, false, st, &e);
 		i = (size_t)-1; /* the table changed under the iteration: restart */
 	}
 	/* Entries found in the maps (a restart) whose key the table does not
@@ -882,7 +908,7 @@ int kx_syncer_full(struct kx_syncer *s, const struct kx_table *t, struct kx_sync
 	for (i = 0; batch && i < t->n_svcs; i = j) {
 		for (j = i; j < t->n_svcs && !strcmp(order[j]->owner, order[i]->owner); j++)
 			batch[j - i] = *order[j];
-		if (syncer_owner(s, order[i]->owner, batch, j - i, st, &e) && !first.msg[0]) {
+		if (syncer_owner(s, order[i]->owner, batch, j - i, true, st, &e) && !first.msg[0]) {
 			first = e;
 			ret = -1;
 		}

@@ -353,6 +353,17 @@ class Node:
         return sh(*in_ns(self.ns, os.path.join(BUILD, "kxdp"), "--bpffs", self.bpffs, *args),
                   check=check)
 
+    def agent_get(self, path):
+        """GET path on the agent's HTTP endpoint (127.0.0.1:9475 in the node's netns)."""
+        code = ("import sys, urllib.request\n"
+                "print(urllib.request.urlopen('http://127.0.0.1:9475' + sys.argv[1], timeout=5)"
+                ".read().decode(), end='')\n")
+        return self.run(PY, "-c", code, path).stdout
+
+    def refused(self):
+        """What kxdp svc list --refused says, as JSON: [{kind, object, reason}]."""
+        return json.loads(self.kxdp("svc", "list", "--refused", "-o", "json").stdout)
+
     def map_dump(self, name):
         path = os.path.join(self.bpffs, "kxdp", name)
         return json.loads(sh("bpftool", "-j", "map", "dump", "pinned", path).stdout)

@@ -176,6 +176,39 @@ def test_bookmarks_drops_and_garbage_do_not_hurt(c):
                                                    "node132-backend": 5})
 
 
+def refused_now(node):
+    return [(r["kind"], r["object"], r["reason"]) for r in node.refused()]
+
+
+def test_bad_objects_refused_alone_via_the_api(c):
+    """Through the API, at list and on events: a Service the agent cannot
+    use, and one claiming the ClusterIP another holds, are each refused
+    alone (listed, counted), the rest served; gone, nothing is refused."""
+    api, n = c["api"], c["node131"]
+    bad = kxnet.service("test", "bad", "12.0.182.99", [("web", 0, "TCP", 80)])
+    twin = kxnet.service("test", "twin", VIP, [("postgres", 5432, "TCP", 5001)])
+    api.cmd("apply", object=bad)
+    assert eventually(lambda: [r[:2] for r in refused_now(n)] == [("Service", "test/bad")])
+    assert "spec.ports[0].port: 0 is not a port" in refused_now(n)[0][2]
+    api.cmd("apply", object=twin)
+    assert eventually(lambda: len(refused_now(n)) == 2)
+    twin_reason = [r[2] for r in refused_now(n) if r[1] == "test/twin"][0]
+    assert "is already served by service test/test" in twin_reason, twin_reason
+    assert counts(c, 10) == ({"node130-backend": 5, "node132-backend": 5}, {})
+    metrics = n.agent_get("/metrics")
+    assert 'kxdp_refused_objects{kind="Service"} 2' in metrics
+    # a fresh agent lists them: at the list, the same two are refused
+    n.stop_agent()
+    n.start_daemonset_agent(api)
+    got = sorted(r[:2] for r in refused_now(n))
+    assert got == [("Service", "test/bad"), ("Service", "test/twin")], got
+    assert counts(c, 10) == ({"node130-backend": 5, "node132-backend": 5}, {})
+    for name in ("bad", "twin"):
+        api.cmd("delete", kind="Service", namespace="test", name=name)
+    assert eventually(lambda: refused_now(n) == [])
+    assert 'kxdp_refused_objects{kind="Service"} 0' in n.agent_get("/metrics")
+
+
 def test_wrong_token_then_rotated_token(c):
     api, n = c["api"], c["node131"]
     mark = len(n.log_lines())

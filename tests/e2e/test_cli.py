@@ -132,10 +132,7 @@ def test_version_help_and_errors(cluster):
 def scrape(node):
     """GET /metrics on the node's agent (127.0.0.1:9475 in its netns), parsed
     by prometheus_client's own text parser: {(name, labels tuple): value}."""
-    code = ("import urllib.request\n"
-            "print(urllib.request.urlopen('http://127.0.0.1:9475/metrics', timeout=5)"
-            ".read().decode(), end='')\n")
-    text = node.run(kxnet.PY, "-c", code).stdout
+    text = node.agent_get("/metrics")
     from prometheus_client.parser import text_string_to_metric_families
     out, types = {}, {}
     for fam in text_string_to_metric_families(text):

@@ -105,58 +105,110 @@ def test_svc_list_ipvsadm_layout(node):
                                                                    (VIP, 53, "UDP")}
 
 
-def test_bad_state_keeps_last_good(node):
-    before = node.kxdp("svc", "list").stdout
-    bad = single_node_state(node)
-    bad["items"][1]["spec"]["ports"][0]["port"] = 70000
-    node.apply_state(bad, needle="rejected")
-    line = [l for l in node.log_lines() if "rejected" in l][-1]
-    assert "service test/test: spec.ports[0].port: 70000 is not a port" in line
-    assert node.kxdp("svc", "list").stdout == before
-    out = node.client("a", "tcp", VIP, 5432, 10)
-    assert out["counts"] == {"b1": 5, "b2": 5}
+def refused_metric(node):
+    """kxdp_refused_objects by kind, from /metrics."""
+    out = {}
+    for line in node.agent_get("/metrics").splitlines():
+        if line.startswith("kxdp_refused_objects{"):
+            kind = line.split('"')[1]
+            out[kind] = int(line.split()[-1])
+    return out
+
+
+def served(node):
+    """What the maps serve: every entry with its backends (counters aside)."""
+    return sorted((s["vip"], s["port"], s["protocol"], s["scope"],
+                   tuple((b["address"], b["port"]) for b in s["backends"]))
+                  for s in json.loads(node.kxdp("svc", "list", "-o", "json").stdout))
+
+
+def test_file_not_a_list_keeps_last_good(node):
+    before = served(node)
     with open(node.state, "w") as f:
         f.write("{not json")
-    node.wait_log("rejected", 2)
+    node.wait_log("rejected, keeping the last good state", 1)
+    assert served(node) == before
+    out = node.client("a", "tcp", VIP, 5432, 10)
+    assert out["counts"] == {"b1": 5, "b2": 5}
+    node.apply_state({"kind": "List", "items": 7}, needle="items: want an array")
+    assert served(node) == before
     node.apply_state(single_node_state(node))
 
 
-def _bad_states(node):
-    """(what, a state the agent must refuse as a whole, a phrase of its error)"""
-    def with_(fn):
+def _bad_objects(node):
+    """(what, a state with one object the agent cannot use, its kind, its
+    name, a phrase of the reason). Every other object of the state is good."""
+    def svc_with(**port):
+        s = kxnet.service("test", "bad", "12.0.182.99", [("web", 80, "TCP", 8080)])
+        s["spec"]["ports"][0].update(port)
+        return s
+    def with_(*extra):
         st = single_node_state(node)
-        fn(st["items"])
+        st["items"] += list(extra)
         return st
-    svc = lambda items: items[1]["spec"]
-    slc = lambda items: items[2]
-    dup = kxnet.service("test", "twin", VIP, [("postgres", 5432, "TCP", 5001)])
+    bad_slice = kxnet.endpoint_slice("test", "test", "test-bad", [("postgres", 5001, "TCP")],
+                                     ["300.1.1.1"])
+    bad_node = kxnet.node_object("node131", "10.124.242.131", "12.0.0.0/33")
+    twin = kxnet.service("test", "twin", VIP, [("postgres", 5432, "TCP", 5001)])
     return [
-        ("wrong type", with_(lambda i: svc(i)["ports"][0].update(port="5432")),
-         "want a port number"),
-        ("port 0", with_(lambda i: svc(i)["ports"][0].update(port=0)), "0 is not a port"),
-        ("port 65536", with_(lambda i: svc(i)["ports"][0].update(port=65536)),
+        ("wrong type", with_(svc_with(port="80")), "Service", "test/bad", "want a port number"),
+        ("port 0", with_(svc_with(port=0)), "Service", "test/bad", "0 is not a port"),
+        ("port 65536", with_(svc_with(port=65536)), "Service", "test/bad",
          "65536 is not a port"),
-        ("invalid IP", with_(lambda i: slc(i)["endpoints"][0].update(addresses=["300.1.1.1"])),
-         "is not an IP address"),
-        ("unknown kind", with_(lambda i: i.append({"kind": "Pod", "metadata": {"name": "p"}})),
-         "unknown kind \"Pod\""),
-        ("duplicate service", with_(lambda i: i.append(dup)), "is already"),
-        ("object not an object", with_(lambda i: i.append(42)), "want an object"),
+        ("invalid IP", with_(bad_slice), "EndpointSlice", "test/test-bad",
+         "\"300.1.1.1\" is not an IP address"),
+        ("bad pod CIDR", with_(bad_node), "Node", "node131", "is not a CIDR"),
+        ("unknown kind", with_({"kind": "Pod", "metadata": {"name": "p", "namespace": "x"}}),
+         "Pod", "x/p", "unknown kind \"Pod\""),
+        ("an address another Service holds", with_(twin), "Service", "test/twin",
+         "is already service test/test's"),
+        ("not an object", with_(42), "object", "items[6]", "want an object"),
     ]
 
 
-def test_bad_input_table_refused_whole_and_last_good_kept(node):
-    """Each bad state: one line naming the object and field, the whole state
-    refused (no entry of it half-applied), the last good state serving."""
-    before = node.kxdp("svc", "list", "-o", "json").stdout
-    for what, state, phrase in _bad_states(node):
-        node.apply_state(state, needle="rejected")
-        line = [l for l in node.log_lines() if "rejected" in l][-1]
-        assert phrase in line, (what, line)
-        assert node.kxdp("svc", "list", "-o", "json").stdout == before, what
+def test_bad_object_refused_alone_the_rest_served(node):
+    """Each bad object: one log line naming it and the field, the object
+    refused alone (kxdp svc list shows it, kxdp_refused_objects counts it),
+    every other object served as before; fixed, it is served."""
+    before = served(node)
+    assert node.refused() == []
+    for what, state, kind, name, phrase in _bad_objects(node):
+        node.apply_state(state, needle="refused, not served")
+        line = [l for l in node.log_lines() if "refused, not served" in l][-1]
+        assert phrase in line and line.count("\n") == 0, (what, line)
+        assert served(node) == before, what
+        refused = node.refused()
+        assert [(r["kind"], r["object"]) for r in refused] == [(kind, name)], (what, refused)
+        assert phrase in refused[0]["reason"], (what, refused)
+        text = node.kxdp("svc", "list").stdout.splitlines()
+        assert text[-2] == "Refused by the agent, not served (1):", (what, text)
+        assert text[-1].startswith("  ") and phrase in text[-1], (what, text)
+        metric = refused_metric(node)
+        assert metric[kind if kind in metric else "other"] == 1, (what, metric)
+        assert sum(metric.values()) == 1, (what, metric)
     out = node.client("a", "tcp", VIP, 5432, 4)
     assert out["counts"] == {"b1": 2, "b2": 2}
     node.apply_state(single_node_state(node))
+    assert node.refused() == []
+    assert sum(refused_metric(node).values()) == 0
+    assert "Refused" not in node.kxdp("svc", "list").stdout
+
+
+def test_bad_object_at_start_does_not_hold_the_rest(node):
+    """A fresh agent whose first state holds a bad Service serves the rest
+    from the start."""
+    st = single_node_state(node)
+    st["items"].insert(1, kxnet.service("test", "bad", "12.0.182.99", [("web", 0, "TCP", 80)]))
+    node.stop_agent()
+    try:
+        node.start_agent(st)
+        assert [r["object"] for r in node.refused()] == ["test/bad"]
+        out = node.client("a", "tcp", VIP, 5432, 4)
+        assert out["counts"] == {"b1": 2, "b2": 2}
+    finally:
+        if node.agent.poll() is None:
+            node.stop_agent()
+        node.start_agent(single_node_state(node))
 
 
 def test_odd_but_valid_input_is_served(node):

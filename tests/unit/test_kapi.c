@@ -168,6 +168,20 @@ static void test_bad_events_are_skipped_and_the_rest_applied(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(keep, "spec"),
 							      "clusterIP")), "10.96.0.3");
 	assert_non_null(json_object_get(k->store[KAPI_SERVICES], "ns/after"));
+	/* ... and is listed as refused, with its field, until a valid version comes */
+	struct k8s_refusals r = { 0 };
+
+	assert_true(k->refused_changed);
+	assert_int_equal(kapi_refusals(k, &r), 0);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.v[0].kind, "Service");
+	assert_string_equal(r.v[0].object, "ns/keep");
+	assert_non_null(strstr(r.v[0].reason, "spec.clusterIP: \"10.96.0.300\" is not an IP"));
+	k8s_refusals_free(&r);
+	feed_in_pieces(k, w, SVC_EVENT("MODIFIED", "keep", "10.96.0.6"), 64);
+	assert_int_equal(kapi_refusals(k, &r), 0);
+	assert_int_equal(r.n, 0);
+	k8s_refusals_free(&r);
 	/* an oversized line is skipped whole, the next one still parses */
 	memset(big, 'x', KAPI_MAX_EVENT + 99);
 	big[KAPI_MAX_EVENT + 99] = '\n';

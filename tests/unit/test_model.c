@@ -366,6 +366,10 @@ struct bad_case {
 
 #define SVC(spec) \
 	"{\"items\":[{\"kind\":\"Service\",\"metadata\":{\"name\":\"n\",\"namespace\":\"ns\"},\"spec\":" spec "}]}"
+#define DUP_SVC(name, created, ip, np)                                                            \
+	"{\"kind\":\"Service\",\"metadata\":{\"name\":\"" name "\",\"namespace\":\"ns\","            \
+	"\"creationTimestamp\":\"" created "\"},\"spec\":{\"type\":\"NodePort\",\"clusterIP\":\"" ip \
+	"\",\"ports\":[{\"port\":80,\"nodePort\":" #np "}]}}"
 #define SLICE(body)                                                                               \
 	"{\"items\":[{\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"s\",\"namespace\":\"ns\"," \
 	"\"labels\":{\"kubernetes.io/service-name\":\"n\"}},\"addressType\":\"IPv4\"," body "}]}"
@@ -409,7 +413,7 @@ static const struct bad_case bad_cases[] = {
 	{ "{\"items\":["
 	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"a\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80}]}},"
 	  "{\"kind\":\"Service\",\"metadata\":{\"name\":\"b\",\"namespace\":\"ns\"},\"spec\":{\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80}]}}]}",
-	  "service ns/b: ClusterIP 1.2.3.4 is already service ns/a's" },
+	  "service ns/b: spec.clusterIP: 1.2.3.4 is already service ns/a's" },
 	{ SVC("{\"type\":\"NodePort\",\"clusterIP\":\"1.2.3.4\",\"ports\":[{\"port\":80,\"nodePort\":70000}]}"),
 	  "spec.ports[0].nodePort: 70000 is not a port" },
 	{ SVC("{\"clusterIP\":\"1.2.3.4\",\"externalTrafficPolicy\":\"Nearby\",\"ports\":[]}"),
@@ -433,26 +437,123 @@ static const struct bad_case bad_cases[] = {
 	  "spec.sessionAffinityConfig.clientIP.timeoutSeconds: want 1-86400 seconds" },
 };
 
+/* The first three cases are no List at all: the whole document is refused. */
+#define N_WHOLE_CASES 3
+
+/* The one refusal a decoded and modelled case made (decode's or the model's). */
+static const struct k8s_refusal *only_refusal(const struct k8s_state *st,
+					      const struct kx_table *t, size_t i)
+{
+	if (st->refused.n + t->refused.n != 1)
+		fail_msg("case %zu: %zu refusals, want 1: %s", i, st->refused.n + t->refused.n,
+			 bad_cases[i].json);
+	return st->refused.n ? &st->refused.v[0] : &t->refused.v[0];
+}
+
 static void test_malformed_input_one_line_error(void **unused)
 {
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		struct kx_err err = { "" };
+		const struct k8s_refusal *r;
 		struct k8s_state st;
 		struct kx_table t;
-		int r = k8s_decode_string(bad_cases[i].json, &st, &err);
+		const char *msg;
 
-		if (!r) {
-			r = kx_model_build(&st, "n1", &t, &err);
-			k8s_state_free(&st);
-			if (!r)
-				kx_table_free(&t);
+		if (k8s_decode_string(bad_cases[i].json, &st, &err)) {
+			if (i >= N_WHOLE_CASES)
+				fail_msg("case %zu refused whole: %s", i, err.msg);
+			msg = err.msg;
+		} else {
+			if (i < N_WHOLE_CASES)
+				fail_msg("case %zu (no List) decoded", i);
+			if (kx_model_build(&st, "n1", &t, &err))
+				fail_msg("case %zu: model failed: %s", i, err.msg);
+			r = only_refusal(&st, &t, i);
+			msg = r->reason;
+			assert_true(r->kind[0] && r->object[0]);
 		}
-		if (!r)
-			fail_msg("case %zu accepted: %s", i, bad_cases[i].json);
-		if (!strstr(err.msg, bad_cases[i].want))
-			fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, err.msg, bad_cases[i].want);
-		if (strchr(err.msg, '\n'))
-			fail_msg("case %zu: error is not one line: %s", i, err.msg);
+		if (!strstr(msg, bad_cases[i].want))
+			fail_msg("case %zu: error \"%s\" lacks \"%s\"", i, msg, bad_cases[i].want);
+		if (strchr(msg, '\n'))
+			fail_msg("case %zu: error is not one line: %s", i, msg);
+		if (i >= N_WHOLE_CASES) {
+			kx_table_free(&t);
+			k8s_state_free(&st);
+		}
+	}
+}
+
+/* A Service, its slice and a Node that are all valid. */
+#define GOOD_SVC                                                                                 \
+	"{\"kind\":\"Service\",\"metadata\":{\"name\":\"good\",\"namespace\":\"ok\"},"          \
+	"\"spec\":{\"clusterIP\":\"10.96.9.9\",\"ports\":[{\"port\":443,\"targetPort\":8443}]}}"
+#define GOOD_SLICE                                                                               \
+	"{\"kind\":\"EndpointSlice\",\"metadata\":{\"name\":\"good-1\",\"namespace\":\"ok\","   \
+	"\"labels\":{\"kubernetes.io/service-name\":\"good\"}},\"addressType\":\"IPv4\","           \
+	"\"ports\":[{\"port\":8443}],\"endpoints\":[{\"addresses\":[\"10.1.0.7\"]}]}"
+#define GOOD_NODE                                                                                \
+	"{\"kind\":\"Node\",\"metadata\":{\"name\":\"n2\"},\"spec\":{\"podCIDR\":\"10.1.2.0/24\"}," \
+	"\"status\":{\"addresses\":[{\"type\":\"InternalIP\",\"address\":\"192.168.0.2\"}]}}"
+
+/* Every bad object among good ones: refused alone, the good ones served. */
+static void test_bad_object_refused_alone(void **unused)
+{
+	json_t *good = json_loads("[" GOOD_SVC "," GOOD_SLICE "," GOOD_NODE "]", 0, NULL);
+
+	assert_non_null(good);
+	for (size_t i = N_WHOLE_CASES; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		json_t *doc = json_loads(bad_cases[i].json, 0, NULL);
+		const struct kx_svc_desc *d;
+		struct kx_err err = { "" };
+		struct k8s_state st;
+		struct kx_table t;
+		char *text;
+
+		assert_non_null(doc);
+		json_array_extend(json_object_get(doc, "items"), good);
+		text = json_dumps(doc, 0);
+		if (k8s_decode_string(text, &st, &err) || kx_model_build(&st, "n1", &t, &err))
+			fail_msg("case %zu: %s", i, err.msg);
+		assert_true(strstr(only_refusal(&st, &t, i)->reason, bad_cases[i].want));
+		d = find(&t, "10.96.9.9", 443, IPPROTO_TCP);
+		if (!d || d->n_backends != 1 || d->backends[0].addr != ip4("10.1.0.7"))
+			fail_msg("case %zu: the good Service is not served with its endpoint", i);
+		assert_int_equal(t.n_routes, 1); /* the good Node's */
+		assert_int_equal(t.routes[0].via, ip4("192.168.0.2"));
+		kx_table_free(&t);
+		k8s_state_free(&st);
+		free(text);
+		json_decref(doc);
+	}
+	json_decref(good);
+}
+
+/* Two Services on one ClusterIP or node port: the older keeps it, whatever their order. */
+static void test_duplicate_address_older_service_keeps_it(void **unused)
+{
+	static const char *const orders[] = {
+		"{\"items\":[" DUP_SVC("young", "2026-11-02T00:00:00Z", "10.96.0.5", 30080) ","
+		DUP_SVC("old", "2026-11-01T00:00:00Z", "10.96.0.5", 30081) "]}",
+		"{\"items\":[" DUP_SVC("old", "2026-11-01T00:00:00Z", "10.96.0.5", 30081) ","
+		DUP_SVC("young", "2026-11-02T00:00:00Z", "10.96.0.5", 30080) "]}",
+		"{\"items\":[" DUP_SVC("young", "2026-11-02T00:00:00Z", "10.96.0.6", 30081) ","
+		DUP_SVC("old", "2026-11-01T00:00:00Z", "10.96.0.5", 30081) "]}",
+	};
+
+	for (size_t i = 0; i < sizeof(orders) / sizeof(orders[0]); i++) {
+		const struct kx_svc_desc *d;
+		struct kx_table t;
+
+		build_string(orders[i], "n1", &t);
+		assert_int_equal(t.refused.n, 1);
+		assert_string_equal(t.refused.v[0].kind, "Service");
+		assert_string_equal(t.refused.v[0].object, "ns/young");
+		for (size_t k = 0; k < t.n_svcs; k++)
+			assert_string_equal(t.svcs[k].owner, "ns/old"); /* nothing of young is left */
+		d = find(&t, "10.96.0.5", 80, IPPROTO_TCP);
+		assert_non_null(d);
+		assert_non_null(find(&t, "nodeport", 30081, IPPROTO_TCP));
+		kx_table_free(&t);
 	}
 }
 
@@ -468,6 +569,8 @@ int main(void)
 		cmocka_unit_test(test_slice_naming_a_port_twice),
 		cmocka_unit_test(test_ready_terminating_headless_externalname),
 		cmocka_unit_test(test_malformed_input_one_line_error),
+		cmocka_unit_test(test_bad_object_refused_alone),
+		cmocka_unit_test(test_duplicate_address_older_service_keeps_it),
 	};
 
 	kx_log_verbosity = KX_LOG_WARN - 1;
