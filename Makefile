@@ -22,7 +22,8 @@ DEB_PKGS := clang llvm libclang-rt-14-dev make pkg-config gcc libc6-dev bpftool 
 	libcmocka-dev python3-pytest python3-scapy python3-pyroute2 python3-yaml \
 	python3-prometheus-client \
 	containernetworking-plugins iproute2 iputils-ping socat util-linux procps \
-	ethtool qemu-system-x86 busybox-static linux-image-amd64 cpio
+	ethtool qemu-system-x86 busybox-static linux-image-amd64 cpio iptables \
+	podman runc conmon debootstrap
 # What `make bench` needs on top (kept out of check: nginx's install starts it
 # on machines with an init system).
 BENCH_PKGS := wrk nginx-light iperf3 sockperf gnuplot-nox nftables iptables time ipvsadm

@@ -162,6 +162,11 @@ static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
 	struct kx_ct_val *ct = ct_lookup(p);
 	struct kx_svc_val *svc;
 
+	if (ct && (ct->flags & KX_CT_F_STACK)) { /* a hostPort's reply: netfilter undoes its NAT */
+		ct_touch(ct, p);
+		stat_count(skb, KX_STAT_STACK_REPLY);
+		return TC_ACT_OK;
+	}
 	if (ct && ct->dir == KX_CT_REPLY && !ct_reply_stale(ct, p))
 		return ct_apply(skb, p, ct);
 	if (ct && ct->dir == KX_CT_FORWARD && !ct_stale_for_syn(ct, p))

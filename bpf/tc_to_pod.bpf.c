@@ -4,12 +4,15 @@
  * own stack sends to a pod. Replies from a backend on the node's host network
  * (the API server behind default/kubernetes) come this way and get their
  * source back to VIP:port here; pod-to-pod traffic skips this hook
- * (bpf_redirect_peer) and was already translated by tc_from_pod.
+ * (bpf_redirect_peer) and was already translated by tc_from_pod. Traffic
+ * from a pod of this node that comes this way went through the stack (a
+ * hostPort's DNAT): its replies are marked to go back the same way.
  */
 #include "lib/common.h"
 #include "lib/maps.h"
 #include "lib/stats.h"
 #include "lib/parse.h"
+#include "lib/ct.h"
 #include "lib/revnat.h"
 
 /* What the node's stack sends to a pod leaves here (TC egress of its host-side veth). */
@@ -26,6 +29,10 @@ int tc_to_pod(struct __sk_buff *skb)
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	if (!p.has_ports)
 		return TC_ACT_OK;
+	if (endpoint_lookup(p.saddr)) {
+		ct_note_stack_flow(&p);
+		return TC_ACT_OK;
+	}
 	if (revnat_reply(skb, &p))
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	return TC_ACT_OK;

@@ -209,6 +209,13 @@ enum KX_PACKED_ENUM kx_ct_dir {
 #define KX_CT_F_CLOSING (1 << 1) /* FIN or RST seen */
 #define KX_CT_F_EXTERNAL (1 << 2) /* a flow from outside the node (NodePort, ExternalIP, LB) */
 #define KX_CT_F_SNAT (1 << 3) /* source rewritten too: nat2 holds the other half */
+/*
+ * The node's stack NATed this flow (a hostPort: netfilter's DNAT, from the
+ * portmap plugin) on its way from a pod of this node into another: the
+ * entry is the reply's, and its replies go back through the stack, for
+ * netfilter to undo the NAT, instead of straight into the client pod.
+ */
+#define KX_CT_F_STACK (1 << 4)
 
 /*
  * Key of kx_ct: the 5-tuple exactly as the packet carries it when it reaches
@@ -377,6 +384,8 @@ enum kx_stat {
 	KX_STAT_CT_CREATED, /* a conntrack entry written under a new key */
 	KX_STAT_CT_DELETED, /* a conntrack entry the datapath deleted */
 	KX_STAT_CT_DELETED_USER, /* ... the agent or CLI deleted (only user space writes it) */
+	/* (new counters go here, after the others: a counter keeps its index across upgrades) */
+	KX_STAT_STACK_REPLY, /* a reply of a flow the stack NATed (a hostPort), sent back through it */
 	KX_STAT_MAX,
 };
 

@@ -73,9 +73,10 @@ static int row_cmp(const void *a, const void *b)
 
 static void flag_names(uint8_t f, char *out, size_t n)
 {
-	snprintf(out, n, "%s%s%s%s", f & KX_CT_F_CLOSING ? "closing," : "",
+	snprintf(out, n, "%s%s%s%s%s", f & KX_CT_F_CLOSING ? "closing," : "",
 		 f & KX_CT_F_EXTERNAL ? "external," : "", f & KX_CT_F_SNAT ? "snat," : "",
-		 f & KX_CT_F_SEEN_REPLY ? "seen-reply," : "");
+		 f & KX_CT_F_SEEN_REPLY ? "seen-reply," : "",
+		 f & KX_CT_F_STACK ? "stack," : "");
 	if (out[0])
 		out[strlen(out) - 1] = '\0';
 	else

@@ -19,10 +19,14 @@ char *kx_conflist_render(const struct kx_cni_params *p)
 	inet_ntop(AF_INET, &p->pod_cidr, subnet, sizeof(subnet));
 	sprintf(subnet + strlen(subnet), "/%u", p->pod_cidr_len);
 	inet_ntop(AF_INET, &gw, gateway, sizeof(gateway));
-	root = json_pack("{s:s, s:s, s:[{s:s, s:s, s:i, s:{s:s, s:[[{s:s, s:s}]]}}]}",
+	/* portmap after kxdp, as kube-router chains it: hostPorts are the
+	 * stack's DNAT (the datapath sends their replies back through it) */
+	root = json_pack("{s:s, s:s, s:[{s:s, s:s, s:i, s:{s:s, s:[[{s:s, s:s}]]}},"
+			 " {s:s, s:{s:b}, s:b}]}",
 			 "cniVersion", "1.0.0", "name", "kxdp", "plugins", "type", "kxdp", "bpffs",
 			 p->bpffs, "mtu", p->mtu, "ipam", "type", "host-local", "ranges", "subnet",
-			 subnet, "gateway", gateway);
+			 subnet, "gateway", gateway, "type", "portmap", "capabilities",
+			 "portMappings", 1, "snat", 1);
 	if (!root)
 		return NULL;
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

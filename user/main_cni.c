@@ -38,6 +38,7 @@ struct pod {
 	int host_ifindex;
 	uint8_t host_mac[6];
 	uint8_t pod_mac[6];
+	bool want_mac; /* CNI_ARGS MAC=: the pod interface gets pod_mac */
 	uint32_t addr, gw;
 	int prefixlen;
 	json_t *ipam_result;
@@ -218,6 +219,8 @@ static int configure_pod(int netns_fd, const struct cni_env *env, struct pod *p,
 	sk = kx_nl_open(err);
 	if (!sk)
 		goto out;
+	if (p->want_mac && kx_nl_link_set_mac(sk, env->ifname, p->pod_mac, err))
+		goto out;
 	if (kx_nl_link_info(sk, env->ifname, &ifindex, p->pod_mac, NULL, err)) {
 		if (!err->msg[0])
 			kx_errf(err, "pod interface %s vanished", env->ifname);
@@ -337,6 +340,33 @@ static void print_result(const struct cni_env *env, const struct pod *p)
 	json_decref(res);
 }
 
+/*
+ * CNI_ARGS MAC=aa:bb:cc:dd:ee:ff (podman --mac-address), as the bridge plugin
+ * takes it: the pod interface gets that address. A malformed one fails.
+ */
+static void mac_from_args(struct pod *p)
+{
+	const char *v = getenv("CNI_ARGS");
+	unsigned int m[6];
+	char val[32], tail;
+	size_t n;
+
+	for (; v && *v; v = strchr(v, ';') ? strchr(v, ';') + 1 : NULL) {
+		if (strncmp(v, "MAC=", 4))
+			continue;
+		n = strcspn(v + 4, ";");
+		snprintf(val, sizeof(val), "%.*s", (int)(n < sizeof(val) ? n : sizeof(val) - 1),
+			 v + 4);
+		if (n != 17 || sscanf(val, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3],
+				      &m[4], &m[5], &tail) != 6 || (m[0] & 1))
+			cni_fail(CNI_ERR_ENV, "CNI_ARGS MAC: want a unicast MAC address aa:bb:cc:dd:ee:ff");
+		for (int i = 0; i < 6; i++)
+			p->pod_mac[i] = (uint8_t)m[i];
+		p->want_mac = true;
+		return;
+	}
+}
+
 static void cmd_add(const struct cni_env *env, const struct cni_conf *c, int netns_fd)
 {
 	struct pod p = { 0 };
@@ -347,6 +377,7 @@ static void cmd_add(const struct cni_env *env, const struct cni_conf *c, int net
 
 	if (!sk)
 		cni_fail(CNI_ERR_NETLINK, err.msg);
+	mac_from_args(&p);
 	host_ifname(env, p.host_if);
 	r = kx_nl_link_info(sk, p.host_if, NULL, NULL, NULL, &err);
 	if (r == 0) {

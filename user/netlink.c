@@ -116,6 +116,31 @@ int kx_nl_link_up(struct nl_sock *sk, const char *name, struct kx_err *err)
 	return 0;
 }
 
+int kx_nl_link_set_mac(struct nl_sock *sk, const char *name, const uint8_t mac[6],
+		       struct kx_err *err)
+{
+	struct rtnl_link *link = NULL, *change = rtnl_link_alloc();
+	struct nl_addr *ll = nl_addr_build(AF_LLC, mac, 6);
+	int e = -NLE_NOMEM;
+
+	if (change && ll) {
+		e = rtnl_link_get_kernel(sk, 0, name, &link);
+		if (!e) {
+			rtnl_link_set_addr(change, ll);
+			e = rtnl_link_change(sk, link, change, 0);
+			rtnl_link_put(link);
+		}
+	}
+	rtnl_link_put(change);
+	nl_addr_put(ll);
+	if (e) {
+		kx_errf(err, "set link %s address %02x:%02x:%02x:%02x:%02x:%02x: %s", name, mac[0],
+			mac[1], mac[2], mac[3], mac[4], mac[5], nl_geterror(e));
+		return -1;
+	}
+	return 0;
+}
+
 int kx_nl_link_del(struct nl_sock *sk, const char *name, struct kx_err *err)
 {
 	struct rtnl_link *link = rtnl_link_alloc();

@@ -28,6 +28,9 @@ int kx_nl_link_info(struct nl_sock *sk, const char *name, int *ifindex, uint8_t 
 int kx_nl_link_up(struct nl_sock *sk, const char *name, struct kx_err *err);
 /* Delete a link by name; 0 when it is already gone. */
 int kx_nl_link_del(struct nl_sock *sk, const char *name, struct kx_err *err);
+/* Give a link another MAC address (a down link: the pod side before it is up). */
+int kx_nl_link_set_mac(struct nl_sock *sk, const char *name, const uint8_t mac[6],
+		       struct kx_err *err);
 int kx_nl_addr_add(struct nl_sock *sk, int ifindex, uint32_t addr, int prefixlen,
 		   struct kx_err *err);
 /* Route dst/len, via gw (0: on-link) out of ifindex, tagged with proto. */

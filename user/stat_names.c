@@ -36,6 +36,7 @@ static const char *const stat_names[KX_STAT_MAX] = {
 	[KX_STAT_CT_CREATED] = "ct_created",
 	[KX_STAT_CT_DELETED] = "ct_deleted",
 	[KX_STAT_CT_DELETED_USER] = "ct_deleted_user",
+	[KX_STAT_STACK_REPLY] = "stack_reply",
 };
 
 const char *kx_stat_name(uint32_t i)

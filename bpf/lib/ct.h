@@ -108,6 +108,45 @@ static __always_inline bool ct_reply_stale(const struct kx_ct_val *v, const stru
 }
 
 /*
+ * p went from a pod of this node through the node's stack into another pod
+ * (tc_to_pod): the stack NATed it (a hostPort), so its replies must go back
+ * through the stack (KX_CT_F_STACK on the reply's entry) for netfilter to
+ * undo the NAT. The entry is made by a connection's first packet (a SYN, a
+ * UDP datagram) and kept fresh by the rest.
+ */
+static __always_inline void ct_note_stack_flow(const struct pkt *p)
+{
+	struct kx_ct_key k = {
+		.saddr = p->daddr,
+		.daddr = p->saddr,
+		.sport = p->dport,
+		.dport = p->sport,
+		.proto = p->proto,
+	};
+	struct kx_ct_val v = {
+		.nat_addr = p->daddr,
+		.nat_port = p->dport,
+		.dir = KX_CT_REPLY,
+		.flags = KX_CT_F_STACK,
+		.last_seen = bpf_jiffies64(),
+	};
+	bool syn = (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+	struct kx_ct_val *old = bpf_map_lookup_elem(&kx_ct, &k);
+
+	if (old && (old->flags & KX_CT_F_STACK) && !(syn && (old->flags & KX_CT_F_CLOSING))) {
+		if (v.last_seen - old->last_seen > CT_TOUCH_JIFFIES)
+			old->last_seen = v.last_seen;
+		if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+			old->flags |= KX_CT_F_CLOSING;
+		return;
+	}
+	if (old && !(old->flags & KX_CT_F_STACK))
+		return; /* a service flow's reply entry: tc_from_pod translates it */
+	if (p->proto == IPPROTO_UDP || syn)
+		ct_put(&k, &v, BPF_ANY);
+}
+
+/*
  * Record a new flow from client p to service (vip, vport) served by backend
  * b: the forward entry (client tuple -> backend) and the reply entry
  * (backend tuple -> VIP). Returns 0 or a negative map error.

@@ -852,6 +852,59 @@ static void test_tc_to_pod_host_backend_reply(void **state)
 	assert_memory_equal(out, in, n);
 }
 
+/*
+ * A hostPort: a pod of this node reached another through the node's address,
+ * netfilter DNATed it and the stack delivered it (tc_to_pod). The reply must
+ * go back through the stack for netfilter to undo the DNAT; redirected
+ * straight into the client pod it would carry the wrong source.
+ */
+static void test_hostport_reply_goes_back_through_the_stack(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[128], out[256];
+	uint64_t before = stat_packets(f, KX_STAT_STACK_REPLY);
+	struct kx_ct_key k = { .saddr = ip4("12.0.2.30"), .daddr = ip4("12.0.2.10"),
+			       .sport = htons(9000), .dport = htons(41000), .proto = IPPROTO_TCP };
+	struct kx_ct_val v;
+	uint32_t len;
+	size_t n;
+
+	/* without the stack's flow on record, a reply is redirected into the client */
+	n = build_l4(in, host_mac_b, other_mac, IPPROTO_TCP, "12.0.2.30", 9000, "12.0.2.10",
+		     41000, 0x12, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	/* the SYN as the stack delivers it, after its DNAT: untouched, recorded */
+	n = build_l4(in, other_mac, host_mac_b, IPPROTO_TCP, "12.0.2.10", 41000, "12.0.2.30",
+		     9000, 0x02, NULL);
+	assert_int_equal(run(f->to_pod, in, n, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+	assert_int_equal(bpf_map_lookup_elem(f->m.ct, &k, &v), 0);
+	assert_int_equal(v.dir, KX_CT_REPLY);
+	assert_true(v.flags & KX_CT_F_STACK);
+	/* now the reply goes to the stack, untouched, and is counted */
+	n = build_l4(in, host_mac_b, other_mac, IPPROTO_TCP, "12.0.2.30", 9000, "12.0.2.10",
+		     41000, 0x12, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+	assert_memory_equal(out, in, n);
+	assert_int_equal(stat_packets(f, KX_STAT_STACK_REPLY), before + 1);
+	/* UDP too, from its first datagram */
+	n = build_l4(in, other_mac, host_mac_b, IPPROTO_UDP, "12.0.2.10", 41001, "12.0.2.30",
+		     9000, 0, NULL);
+	assert_int_equal(run(f->to_pod, in, n, out, &len), TC_ACT_OK);
+	n = build_l4(in, host_mac_b, other_mac, IPPROTO_UDP, "12.0.2.30", 9000, "12.0.2.10",
+		     41001, 0, NULL);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
+	assert_int_equal(stat_packets(f, KX_STAT_STACK_REPLY), before + 2);
+	/* the node's own traffic into a pod records nothing (its replies reach the stack anyway) */
+	n = build_l4(in, other_mac, host_mac_b, IPPROTO_TCP, "10.124.242.130", 41002, "12.0.2.30",
+		     9000, 0x02, NULL);
+	assert_int_equal(run(f->to_pod, in, n, out, &len), TC_ACT_OK);
+	k.daddr = ip4("10.124.242.130");
+	k.dport = htons(41002);
+	if (!bpf_map_lookup_elem(f->m.ct, &k, &v))
+		fail_msg("entry dir %d flags %x nat %x", v.dir, v.flags, v.nat_addr);
+}
+
 static void test_tc_netdev_remote_backend_reply_and_delivery(void **state)
 {
 	const char *ips[] = { "12.0.1.93" }; /* a backend on another node */
@@ -995,6 +1048,7 @@ int main(void)
 		cmocka_unit_test(test_endpoint_slot_belongs_to_one_address),
 		cmocka_unit_test(test_truncated_and_foreign_frames_pass_untouched),
 		cmocka_unit_test(test_tc_to_pod_host_backend_reply),
+		cmocka_unit_test(test_hostport_reply_goes_back_through_the_stack),
 		cmocka_unit_test(test_tc_netdev_remote_backend_reply_and_delivery),
 		cmocka_unit_test(test_xdp_netdev_passes_and_counts),
 		cmocka_unit_test(test_udp_flows_of_a_removed_backend_are_purged),
