@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <stdbool.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "kxdp.skel.h"
 #include "kxdp_abi.h"
@@ -50,6 +52,98 @@ static int pin_program(struct bpf_program *prog, const char *dir, struct kx_err 
 	return 0;
 }
 
+/* A map pinned under dir whose definition differs from the object's: its name, or NULL. */
+static const char *pinned_layout_mismatch(struct kxdp *skel, const char *dir)
+{
+	struct bpf_map *map;
+	char path[4400];
+
+	bpf_object__for_each_map(map, skel->obj) {
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    (info.type != bpf_map__type(map) || info.key_size != bpf_map__key_size(map) ||
+		     info.value_size != bpf_map__value_size(map) ||
+		     info.max_entries != bpf_map__max_entries(map))) {
+			close(fd);
+			return bpf_map__name(map);
+		}
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Is capability cap in this process's effective set (/proc/self/status)? */
+static bool cap_effective(int cap)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	unsigned long long eff = 0;
+	char line[256];
+
+	if (!f)
+		return true; /* cannot tell: do not blame it */
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return eff & (1ull << cap);
+}
+
+/* Seccomp: line of /proc/self/status: 2 = a filter is installed. */
+static int seccomp_mode(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	int mode = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Seccomp: %d", &mode) == 1)
+			break;
+	fclose(f);
+	return mode;
+}
+
+#define CAP_NET_ADMIN_ 12
+#define CAP_SYS_ADMIN_ 21
+#define CAP_PERFMON_ 38
+#define CAP_BPF_ 39
+
+/* The likely cause of a failed load, from what this process can see. */
+static void load_failure_cause(struct kxdp *skel, const char *dir, int e, char *out, size_t n)
+{
+	const char *map;
+	bool admin = cap_effective(CAP_SYS_ADMIN_);
+
+	if (e == EINVAL && (map = pinned_layout_mismatch(skel, dir))) {
+		snprintf(out, n, "the map pinned at %s/%s has another layout (an older kxdp's?): "
+			 "it needs a migration, or removing once no node runs on it", dir, map);
+	} else if ((e == EPERM || e == EACCES) && !admin && !cap_effective(CAP_BPF_)) {
+		snprintf(out, n, "the agent lacks CAP_BPF (and CAP_SYS_ADMIN): give it CAP_BPF, "
+			 "CAP_PERFMON and CAP_NET_ADMIN");
+	} else if ((e == EPERM || e == EACCES) && !admin &&
+		   (!cap_effective(CAP_PERFMON_) || !cap_effective(CAP_NET_ADMIN_))) {
+		snprintf(out, n, "the agent lacks CAP_%s: give it CAP_BPF, CAP_PERFMON and "
+			 "CAP_NET_ADMIN", !cap_effective(CAP_PERFMON_) ? "PERFMON" : "NET_ADMIN");
+	} else if ((e == EPERM || e == EACCES) && seccomp_mode() == 2) {
+		snprintf(out, n, "bpf(2) is probably denied by the seccomp profile the agent runs "
+			 "under (container runtimes' default profiles deny it): run it with "
+			 "seccompProfile Unconfined or a profile allowing bpf");
+	} else if (e == EPERM || e == EACCES) {
+		snprintf(out, n, "bpf(2) refused with every capability present: a kernel lockdown "
+			 "or LSM policy?");
+	} else {
+		snprintf(out, n, "the verifier's log above says why (-v shows libbpf's details)");
+	}
+}
+
 int kx_loader_load(const char *bpffs, struct kx_err *err)
 {
 	struct kxdp *skel = NULL;
@@ -75,8 +169,11 @@ int kx_loader_load(const char *bpffs, struct kx_err *err)
 	}
 	e = kxdp__load(skel);
 	if (e) {
-		kx_errf(err, "load BPF object: %s (a pinned map with another layout needs a migration; see DESIGN.md section 4)",
-			strerror(-e));
+		char cause[4700];
+
+		load_failure_cause(skel, dir, -e, cause, sizeof(cause));
+		kx_errf(err, "load BPF object: %s: %s (see docs/troubleshooting.md)", strerror(-e),
+			cause);
 		goto cleanup;
 	}
 	bpf_object__for_each_program(prog, skel->obj) {

@@ -69,6 +69,8 @@ struct agent {
 	struct kx_clock clock0; /* the agent's first clock reading: HZ is measured from it */
 	unsigned int hz; /* the kernel's, once measured */
 	uint64_t last_gc_ns; /* CLOCK_MONOTONIC of the last GC walk */
+	struct kx_cni_params cni; /* the conflist last written (cni.pod_cidr_len 0: none yet) */
+	uint64_t last_files_ns; /* CLOCK_MONOTONIC of the last look at the agent's own files */
 	struct k8s_refusals file_refused; /* items of the state file that do not decode */
 	json_t *svc_refused; /* "ns/name" -> why the model refused that Service */
 };
@@ -445,6 +447,8 @@ static void write_cni_config(struct agent *a, const struct kx_table *t, const st
 		pr_warn("%s", err.msg);
 	else if (r > 0)
 		pr_info("CNI config written: %s/%s", a->o.cni_conf_dir, KX_CNI_CONFLIST);
+	if (r >= 0)
+		a->cni = p;
 }
 
 /* kx_config from a->cfg. */
@@ -709,6 +713,50 @@ static void ct_gc_tick(struct agent *a)
 			 (unsigned long long)r.expired, (unsigned long long)r.scanned);
 }
 
+static void reattach_pods(struct agent *a);
+
+/*
+ * Every second: the agent's own files, removed behind its back, come back
+ * without a cluster change: map pins (pinned again from the agent's fds, so
+ * no state is lost), program pins (the programs loaded and pinned again, the
+ * pods' filters replaced in place) and the conflist.
+ */
+static void own_files_tick(struct agent *a)
+{
+	static const char *const progs[] = { KX_PROG_TC_FROM_POD, KX_PROG_TC_TO_POD };
+	struct kx_err err = { "" };
+	char path[4200];
+	uint64_t t = mono_ns();
+	int n;
+
+	if (a->o.once || t - a->last_files_ns < 1000000000ull)
+		return;
+	a->last_files_ns = t;
+	n = kx_maps_repin(a->o.bpffs, &a->maps, &err);
+	if (n < 0)
+		pr_warn("%s", err.msg);
+	else if (n)
+		pr_warn("%d map pins under %s/%s were removed: pinned again", n, a->o.bpffs,
+			KX_PIN_DIR);
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		if (kx_pin_path(path, sizeof(path), a->o.bpffs, progs[i]) || !access(path, F_OK))
+			continue;
+		pr_warn("program pin %s was removed: loading and pinning the programs again", path);
+		if (kx_loader_load(a->o.bpffs, &err))
+			pr_warn("%s", err.msg);
+		else
+			reattach_pods(a);
+		break;
+	}
+	snprintf(path, sizeof(path), "%s/%s", a->o.cni_conf_dir, KX_CNI_CONFLIST);
+	if (a->o.cni_conf_dir[0] && a->cni.pod_cidr_len && access(path, F_OK)) {
+		if (kx_conflist_write(a->o.cni_conf_dir, &a->cni, &err) < 0)
+			pr_warn("%s", err.msg);
+		else
+			pr_warn("CNI config %s was removed: written again", path);
+	}
+}
+
 /* Has the file changed since *last (inode, size, mtime)? Renames count. */
 static bool state_changed(const char *path, struct stat *last)
 {
@@ -742,6 +790,7 @@ static int run_state_file(struct agent *a)
 		if (state_changed(a->o.state, &last))
 			apply_state(a);
 		ct_gc_tick(a);
+		own_files_tick(a);
 	}
 	return 0;
 }
@@ -794,6 +843,7 @@ static int reattach_one(const struct kx_endpoint *ep, void *ctx)
  */
 static void reattach_pods(struct agent *a)
 {
+	/* (also after own_files_tick reloaded the programs) */
 	struct reattach r = { a->o.bpffs, 0 };
 
 	if (kx_endpoint_foreach(a->maps.endpoints, reattach_one, &r))
@@ -903,6 +953,7 @@ static int run_api(struct agent *a)
 		kapi_step(&k, 200);
 		kx_health_beat(a->health);
 		ct_gc_tick(a);
+		own_files_tick(a);
 		if (a->o.once && !kapi_synced(&k) && once_gave_up(&k)) {
 			ret = -1;
 			break;

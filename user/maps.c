@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,25 +71,59 @@ static int open_lock(const char *bpffs, struct kx_maps *m, struct kx_err *err)
 	return 0;
 }
 
+/* Every pinned map: its name and where struct kx_maps keeps its fd. */
+static const struct {
+	const char *name;
+	size_t off;
+} map_fds[] = {
+	{ KX_MAP_SVC, offsetof(struct kx_maps, svc) },
+	{ KX_MAP_SLOTS, offsetof(struct kx_maps, slots) },
+	{ KX_MAP_BACKENDS, offsetof(struct kx_maps, backends) },
+	{ KX_MAP_RR, offsetof(struct kx_maps, rr) },
+	{ KX_MAP_CT, offsetof(struct kx_maps, ct) },
+	{ KX_MAP_ENDPOINTS, offsetof(struct kx_maps, endpoints) },
+	{ KX_MAP_STATS, offsetof(struct kx_maps, stats) },
+	{ KX_MAP_CONFIG, offsetof(struct kx_maps, config) },
+	{ KX_MAP_SRCRANGE, offsetof(struct kx_maps, srcrange) },
+	{ KX_MAP_SOCK_REV, offsetof(struct kx_maps, sock_rev) },
+	{ KX_MAP_AFFINITY, offsetof(struct kx_maps, affinity) },
+	{ KX_MAP_SVC_STATS, offsetof(struct kx_maps, svc_stats) },
+	{ KX_MAP_NODES, offsetof(struct kx_maps, nodes) },
+};
+
+#define MAP_FD(m, i) ((int *)((char *)(m) + map_fds[i].off))
+
 int kx_maps_open_pinned(const char *bpffs, struct kx_maps *m, struct kx_err *err)
 {
 	memset(m, 0xff, sizeof(*m)); /* every fd -1 */
-	if (open_one(bpffs, KX_MAP_SVC, &m->svc, err) ||
-	    open_one(bpffs, KX_MAP_SLOTS, &m->slots, err) ||
-	    open_one(bpffs, KX_MAP_BACKENDS, &m->backends, err) ||
-	    open_one(bpffs, KX_MAP_RR, &m->rr, err) || open_one(bpffs, KX_MAP_CT, &m->ct, err) ||
-	    open_one(bpffs, KX_MAP_ENDPOINTS, &m->endpoints, err) ||
-	    open_one(bpffs, KX_MAP_STATS, &m->stats, err) ||
-	    open_one(bpffs, KX_MAP_CONFIG, &m->config, err) ||
-	    open_one(bpffs, KX_MAP_SRCRANGE, &m->srcrange, err) ||
-	    open_one(bpffs, KX_MAP_SOCK_REV, &m->sock_rev, err) ||
-	    open_one(bpffs, KX_MAP_AFFINITY, &m->affinity, err) ||
-	    open_one(bpffs, KX_MAP_SVC_STATS, &m->svc_stats, err) ||
-	    open_one(bpffs, KX_MAP_NODES, &m->nodes, err) || open_lock(bpffs, m, err)) {
+	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++) {
+		if (open_one(bpffs, map_fds[i].name, MAP_FD(m, i), err)) {
+			kx_maps_close(m);
+			return -1;
+		}
+	}
+	if (open_lock(bpffs, m, err)) {
 		kx_maps_close(m);
 		return -1;
 	}
 	return 0;
+}
+
+int kx_maps_repin(const char *bpffs, const struct kx_maps *m, struct kx_err *err)
+{
+	char path[4096];
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++) {
+		if (kx_pin_path(path, sizeof(path), bpffs, map_fds[i].name) || !access(path, F_OK))
+			continue;
+		if (bpf_obj_pin(*MAP_FD(m, i), path)) {
+			kx_errf(err, "map %s: pin again: %s", path, strerror(errno));
+			return -1;
+		}
+		n++;
+	}
+	return n;
 }
 
 void kx_maps_close(struct kx_maps *m)

@@ -35,6 +35,8 @@ int kx_pin_path(char *buf, size_t n, const char *bpffs, const char *name);
 int kx_check_bpffs(const char *dir, struct kx_err *err);
 int kx_maps_open_pinned(const char *bpffs, struct kx_maps *m, struct kx_err *err);
 void kx_maps_close(struct kx_maps *m);
+/* Pin again the maps of m whose pin is gone (removed behind the agent's back): how many, or -1. */
+int kx_maps_repin(const char *bpffs, const struct kx_maps *m, struct kx_err *err);
 /* The maps of a loaded object (tests, benchmarks); the object keeps the fds. */
 struct bpf_object;
 int kx_maps_from_object(struct bpf_object *obj, struct kx_maps *m, struct kx_err *err);

@@ -93,3 +93,38 @@ def test_pod_cannot_spoof_its_source(node):
     assert spoofed() >= before + 5
     r = node.client("client", "udp", b1, 5002, 1, sport=21500)
     assert r["counts"] == {"b1@" + node.pods["client"]["ip"]: 1}, r
+
+
+def _once_agent(bpffs, caps=None):
+    """kxdp-agent --once on a bpffs of its own (no conflist, no cgroup), with
+    only the capabilities caps when given: (exit code, its last line)."""
+    argv = [os.path.join(kxnet.BUILD, "kxdp-agent"), "--node", "n", "--state", "/dev/null",
+            "--bpffs", bpffs, "--cni-conf-dir", "", "--metrics-addr", "", "--cgroup", "",
+            "--once"]
+    if caps is not None:
+        bounding = "-all" + "".join(",+" + c for c in caps)
+        argv[0:0] = ["setpriv", "--bounding-set=" + bounding, "--inh-caps=-all", "--"]
+    r = kxnet.sh(*argv, check=False)
+    return r.returncode, r.stderr.strip().splitlines()[-1]
+
+
+def test_load_failures_name_their_cause(node):
+    """A load that fails says why, from what the agent sees, and points to a
+    doc that exists: a missing capability, a pinned map of another layout."""
+    doc = os.path.join(kxnet.ROOT, "docs", "troubleshooting.md")
+    assert os.path.isfile(doc)
+    bpffs = os.path.join(node.tmp, "bpffs2")
+    os.makedirs(bpffs)
+    kxnet.sh("mount", "-t", "bpf", "bpf", bpffs)
+    try:
+        rc, line = _once_agent(bpffs, caps=("net_admin", "perfmon"))
+        assert rc == 1 and "lacks CAP_BPF" in line and "docs/troubleshooting.md" in line, line
+        os.makedirs(os.path.join(bpffs, "kxdp"), exist_ok=True)  # the first try made it
+        pin = os.path.join(bpffs, "kxdp", "kx_svc")
+        kxnet.sh("bpftool", "map", "create", pin, "type", "hash", "key", "4", "value", "4",
+                 "entries", "8", "name", "kx_svc")
+        rc, line = _once_agent(bpffs)
+        assert rc == 1 and "%s has another layout" % pin in line, line
+        assert "docs/troubleshooting.md" in line
+    finally:
+        kxnet.sh("umount", bpffs, check=False)

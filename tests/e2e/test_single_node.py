@@ -2,6 +2,7 @@
 servers and clients in the pods: the bridge-less L2, ClusterIP round robin
 with DNAT and reverse NAT, host-network backends, rejects."""
 import json
+import os
 import socket
 import time
 
@@ -277,3 +278,28 @@ def test_direct_connection_reusing_a_service_flows_port(node):
             assert peer == "%s:5432" % VIP
         else:  # the direct connection keeps the backend's own address
             assert peer == "%s:5001" % node.pods[name]["ip"]
+
+
+def test_own_files_removed_behind_its_back_come_back(node):
+    """The conflist, a map pin and a program pin, removed by someone else,
+    are back within seconds with no cluster change; nothing is lost (the
+    map is the same one) and new pods are still wired."""
+    conflist = os.path.join(node.cni_dir, "10-kxdp.conflist")
+    svc_pin = os.path.join(node.bpffs, "kxdp", "kx_svc")
+    prog_pin = os.path.join(node.bpffs, "kxdp", "tc_from_pod")
+    map_id = json.loads(kxnet.sh("bpftool", "-j", "map", "show", "pinned", svc_pin).stdout)["id"]
+    for path in (conflist, svc_pin, prog_pin):
+        os.unlink(path)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(map(os.path.exists,
+                                                      (conflist, svc_pin, prog_pin))):
+        time.sleep(0.1)
+    assert all(map(os.path.exists, (conflist, svc_pin, prog_pin)))
+    again = json.loads(kxnet.sh("bpftool", "-j", "map", "show", "pinned", svc_pin).stdout)
+    assert again["id"] == map_id  # the same map, its entries kept
+    out = node.client("a", "tcp", VIP, 5432, 4)
+    assert out["counts"] == {"b1": 2, "b2": 2}
+    ip = node.add_pod("late")
+    assert ip in {p["ip"] for p in json.loads(node.kxdp("ep", "list", "-o", "json").stdout)}
+    logs = "\n".join(node.log_lines())
+    assert "was removed: written again" in logs and "pinned again" in logs
