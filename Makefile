@@ -45,7 +45,7 @@ BINS := $(BUILD)/kxdp-agent $(BUILD)/kxdp-cni $(BUILD)/kxdp
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
 .DELETE_ON_ERROR:
-.PHONY: all deps bench-deps install-pkgs check unit e2e vmcheck demo demo-clean vmlinux clean help install fuzz
+.PHONY: all deps bench-deps install-pkgs check unit e2e vmcheck demo demo-clean vmlinux clean help install fuzz image
 all: $(BINS) $(BUILD)/kxdp.bpf.o
 
 help:
@@ -57,6 +57,8 @@ help:
 	@echo "make bench-ipvs kube-router's IPVS beside kxdp, in the 6.1 VM (ratios only)"
 	@echo "make demo       deps + build + the reference cluster demo (KEEP=1 leaves it up)"
 	@echo "make demo-clean remove a demo kept with KEEP=1"
+	@echo "make image      the kxdp image with podman from a clean git archive of HEAD, on a"
+	@echo "                Debian 12 base made with debootstrap (no registry); $(BUILD)/image/"
 	@echo "make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from this kernel's BTF"
 	@echo "make fuzz       libFuzzer (ASan, UBSan) on object decoding, the watch stream and the"
 	@echo "                CNI config, FUZZ_TIME seconds each (default 60) or FUZZ_RUNS runs"
@@ -135,6 +137,9 @@ demo: deps
 
 demo-clean:
 	@$(PY) tests/demo.py --clean
+
+image: deps
+	manifests/image/build.sh $(BUILD)
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
