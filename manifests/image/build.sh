@@ -19,7 +19,7 @@
 # names, /var/cache/containers, and reads /etc/containers: so this script
 # runs itself in a private mount namespace where /var/lib is read-only
 # (podman falls back to an in-memory blob cache), /var/cache an empty tmpfs,
-# /var/tmp is $K/tmp, /etc/containers and /etc/cni are empty. Nothing makes
+# /var/tmp is $K/tmp, /etc/containers holds only a policy.json of ours and /etc/cni is empty. Nothing makes
 # network interfaces: the build's RUN steps use the host's network (apt needs
 # the Debian archive), the checks none.
 set -eu
@@ -40,13 +40,14 @@ for t in podman conmon runc debootstrap git unshare; do
 	command -v $t >/dev/null || { echo "build.sh: $t missing (apt-get install podman runc debootstrap git)" >&2; exit 1; }
 done
 if [ -z "${KX_IMAGE_IN_NS:-}" ]; then
-	mkdir -p "$K/empty" "$K/tmp"
+	mkdir -p "$K/empty" "$K/tmp" "$K/etc-containers"
+	echo '{ "default": [{ "type": "insecureAcceptAnything" }] }' > "$K/etc-containers/policy.json"
 	exec env KX_IMAGE_IN_NS=1 unshare --mount --propagation private -- "$0" "$@"
 else
 	mount --bind -o ro /var/lib /var/lib
 	mount -t tmpfs -o mode=0755,size=16m kx-var-cache /var/cache
 	mount --bind "$K/tmp" /var/tmp
-	mount --bind -o ro "$K/empty" /etc/containers
+	mount --bind -o ro "$K/etc-containers" /etc/containers # policy.json alone (podman save reads it)
 	[ -d /etc/cni ] && mount --bind -o ro "$K/empty" /etc/cni
 fi
 
