@@ -51,7 +51,8 @@ all: $(BINS) $(BUILD)/kxdp.bpf.o
 help:
 	@echo "make            build BPF object, skeleton and binaries into $(BUILD)/"
 	@echo "make deps       install the Debian packages kxdp needs (idempotent)"
-	@echo "make check      deps + build + unit + e2e tests, then vmcheck; ends with 'N passed, N failed'"
+	@echo "make check      deps + build + image + unit + e2e tests, then vmcheck; ends with"
+	@echo "                'N passed, N failed'"
 	@echo "make vmcheck    unit + an e2e subset in a VM on Debian 12's 6.1 kernel"
 	@echo "make bench      kxdp side by side with the floor, bridge, nftables, iptables (QUICK=1)"
 	@echo "make bench-ipvs kube-router's IPVS beside kxdp, in the 6.1 VM (ratios only)"
@@ -121,8 +122,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkxdp.a $(USER_HDRS) tests/unit/test
 unit: all $(UNIT_TESTS)
 e2e: all
 
+# The image first: tests/e2e/test_image.py runs it as the DaemonSet.
 check: deps
 	$(MAKE) all $(UNIT_TESTS)
+	manifests/image/build.sh $(BUILD)
 	tests/run-all.sh $(BUILD)
 
 # The unit suite and an e2e subset inside a VM on Debian 12's 6.1 kernel

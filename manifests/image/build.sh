@@ -168,7 +168,7 @@ pm images >&2
 
 # --- checks --------------------------------------------------------------------
 # Every command the manifests run, and the binaries start.
-for c in /bin/sh mountpoint mount sysctl install mv kxdp-agent kxdp \
+for c in /bin/sh stat mount sysctl install mv kxdp-agent kxdp \
 	/usr/lib/kxdp/kxdp-cni /usr/lib/kxdp/install-cni.sh /usr/lib/cni/host-local /usr/lib/cni/portmap; do
 	pm run --rm --network none --entrypoint /bin/sh "$TAG" -c "command -v $c >/dev/null" ||
 		{ echo "missing in $TAG: $c" >&2; exit 1; }

@@ -269,7 +269,7 @@ class PodmanEnv:
 
     ROOT_NS_MODES = ("host", "bridge", "slirp4netns", "pasta", "podman", "default")
 
-    def _guard(self, args):
+    def _guard(self, args, host_network=False):
         """Safety net for run/create: refuse network modes that touch the root netns
         (podman's own default network would create bridge cni-podman0; slirp4netns and
         host use the root ns) and force our per-run cgroup parent (podman's default
@@ -284,6 +284,8 @@ class PodmanEnv:
                 val = args[i + 1]
             elif a.startswith("--network=") or a.startswith("--net="):
                 val = a.split("=", 1)[1]
+            if host_network and val == "host":  # podman runs in the node's netns: the node's
+                continue
             if val is not None and val.split(":")[0] in self.ROOT_NS_MODES:
                 raise ValueError("refusing --network %s (podman's default network / host / "
                                  "slirp4netns are not allowed here)" % val)
@@ -291,9 +293,17 @@ class PodmanEnv:
             args[1:1] = ["--cgroup-parent", self.cgroup_parent]
         return args
 
-    def podman(self, *args, check=True, timeout=120, input=None):
-        return sh(self.podman_argv(*self._guard(args)), check=check, env=self.env(),
-                  timeout=timeout, input=input)
+    def podman(self, *args, check=True, timeout=120, input=None, host_network=False):
+        """host_network: --network host is allowed, and means the node's netns
+        (podman runs inside it), as a hostNetwork pod has its node's."""
+        return sh(self.podman_argv(*self._guard(args, host_network)), check=check,
+                  env=self.env(), timeout=timeout, input=input)
+
+    def in_mount_ns(self, *cmd, check=True, timeout=120, input=None, env=None):
+        """A host command in podman's mount namespace and the node's netns: the
+        "host" the containers see (for what a kubelet does beside them)."""
+        return sh(self.nsenter_node() + list(cmd), check=check, timeout=timeout, input=input,
+                  env=env)
 
     # ------------------------------------------------------------ image
     def import_busybox(self, tag=DEFAULT_IMAGE):
