@@ -33,6 +33,7 @@
 #include "maps.h"
 #include "model.h"
 #include "sync.h"
+#include "takeover.h"
 
 struct agent_opts {
 	const char *node;
@@ -1004,6 +1005,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pr_info("node %s: datapath loaded, pins under %s/%s", a.o.node, a.o.bpffs, KX_PIN_DIR);
+	struct kx_takeover_paths kr = { a.o.cni_conf_dir, "/proc/net/ip_vs" };
+
+	if (!kx_kube_router_report(a.nl, &kr))
+		pr_debug("kube-router: nothing of it on this node");
 	config_service_cidr(&a);
 	a.cfg.netns_cookie = kx_netns_cookie(&err);
 	if (!a.cfg.netns_cookie)

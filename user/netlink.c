@@ -630,3 +630,49 @@ int kx_nl_neigh_managed(struct nl_sock *sk, int ifindex, uint32_t addr, bool add
 	}
 	return 0;
 }
+
+struct count_match {
+	int ifindex;
+	int n;
+};
+
+static void port_visit(struct nl_object *obj, void *arg)
+{
+	struct count_match *m = arg;
+
+	if (rtnl_link_get_master((struct rtnl_link *)obj) == m->ifindex)
+		m->n++;
+}
+
+int kx_nl_link_ports(struct nl_sock *sk, int ifindex)
+{
+	struct count_match m = { ifindex, 0 };
+	struct nl_cache *cache;
+
+	if (rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache))
+		return -1;
+	nl_cache_foreach(cache, port_visit, &m);
+	nl_cache_free(cache);
+	return m.n;
+}
+
+static void addr_count_visit(struct nl_object *obj, void *arg)
+{
+	struct count_match *m = arg;
+	struct rtnl_addr *a = (struct rtnl_addr *)obj;
+
+	if (rtnl_addr_get_ifindex(a) == m->ifindex && rtnl_addr_get_family(a) == AF_INET)
+		m->n++;
+}
+
+int kx_nl_link_addrs(struct nl_sock *sk, int ifindex)
+{
+	struct count_match m = { ifindex, 0 };
+	struct nl_cache *cache;
+
+	if (rtnl_addr_alloc_cache(sk, &cache))
+		return -1;
+	nl_cache_foreach(cache, addr_count_visit, &m);
+	nl_cache_free(cache);
+	return m.n;
+}

@@ -47,6 +47,11 @@ struct kx_link {
 	uint8_t prefixlen;
 };
 
+/* How many links have ifindex as their master (a bridge's ports); -1 on error. */
+int kx_nl_link_ports(struct nl_sock *sk, int ifindex);
+/* How many IPv4 addresses ifindex holds; -1 on error. */
+int kx_nl_link_addrs(struct nl_sock *sk, int ifindex);
+
 /* The link that holds addr; -ENODEV (no message) if none does. */
 int kx_nl_link_by_addr(struct nl_sock *sk, uint32_t addr, struct kx_link *l, struct kx_err *err);
 /* The link called name; -ENODEV with a message if there is none. */

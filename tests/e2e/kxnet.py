@@ -34,6 +34,16 @@ def sh(*args, check=True, input=None, env=None, timeout=60):
     return r
 
 
+def eventually(check, timeout=10, every=0.05):
+    """check() until it gives something true, or timeout seconds: its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got or time.monotonic() > deadline:
+            return got
+        time.sleep(every)
+
+
 def cgroup2_root():
     """Where cgroup v2 is mounted (not always /sys/fs/cgroup: hybrid layouts)."""
     with open("/proc/mounts") as f:
@@ -359,6 +369,14 @@ class Node:
                 "print(urllib.request.urlopen('http://127.0.0.1:9475' + sys.argv[1], timeout=5)"
                 ".read().decode(), end='')\n")
         return self.run(PY, "-c", code, path).stdout
+
+    def agent_status(self, path):
+        """The HTTP status of GET path on the agent (or the error, as text)."""
+        code = ("import sys, urllib.request\n"
+                "try:\n print(urllib.request.urlopen('http://127.0.0.1:9475' + sys.argv[1],"
+                " timeout=2).status)\n"
+                "except Exception as e:\n print(getattr(e, 'code', repr(e)))")
+        return self.run(PY, "-c", code, path).stdout.strip()
 
     def refused(self):
         """What kxdp svc list --refused says, as JSON: [{kind, object, reason}]."""

@@ -61,20 +61,7 @@ def counts(c, n=100):
     return out["counts"], out["errors"]
 
 
-def eventually(check, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(0.05)
-
-
-def http_get(node, path):
-    code = ("import urllib.request,sys\n"
-            "try:\n print(urllib.request.urlopen('http://127.0.0.1:9475%s', timeout=2).status)\n"
-            "except Exception as e:\n print(getattr(e, 'code', repr(e)))" % path)
-    return node.run(kxnet.PY, "-c", code).stdout.strip()
+eventually = kxnet.eventually
 
 
 def http_body(node, path):
@@ -102,8 +89,8 @@ def test_reference_cluster_from_the_api_server(c):
     assert {(r["dst"], r["gateway"]) for r in routes} == {("12.0.0.0/24", "10.124.242.131"),
                                                           ("12.0.1.0/24", "10.124.242.132")}
     for n in NODES:
-        assert http_get(c[n], "/healthz") == "200"
-        assert http_get(c[n], "/readyz") == "200"
+        assert c[n].agent_status("/healthz") == "200"
+        assert c[n].agent_status("/readyz") == "200"
         assert any("listed endpointslices" in l for l in c[n].log_lines())
 
 

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -150,20 +149,8 @@ def start_agent(ds, seccomp_default=False):
     return ds["env"].podman("run", "-d", *opts, host_network=True)
 
 
-def http_status(node, path):
-    code = ("import urllib.request,sys\n"
-            "try:\n print(urllib.request.urlopen('http://127.0.0.1:9475%s', timeout=2).status)\n"
-            "except Exception as e:\n print(getattr(e, 'code', repr(e)))" % path)
-    return node.run(kxnet.PY, "-c", code).stdout.strip()
-
-
 def eventually(check, timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(0.2)
+    return kxnet.eventually(check, timeout, every=0.2)
 
 
 def test_init_containers_mount_bpffs_and_install_the_plugins(ds):
@@ -191,7 +178,7 @@ def test_agent_with_the_default_seccomp_profile_says_so(ds):
 def test_agent_becomes_ready_with_the_manifest_privileges(ds):
     env, node = ds["env"], ds["node"]
     start_agent(ds)
-    assert eventually(lambda: http_status(node, "/readyz") == "200"), \
+    assert eventually(lambda: node.agent_status("/readyz") == "200"), \
         env.podman("logs", "kxdp-agent", check=False).stderr
     pid = env.inspect("kxdp-agent")["State"]["Pid"]
     with open("/proc/%d/status" % pid) as f:

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 
 import pytest
 
@@ -80,13 +79,7 @@ def wget(env, name, url):
     return r.strip()
 
 
-def eventually(check, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = check()
-        if got or time.monotonic() > deadline:
-            return got
-        time.sleep(0.1)
+eventually = kxnet.eventually
 
 
 def endpoints(node):
@@ -113,7 +106,7 @@ def wired(rt, ip):
 
 
 def test_containers_get_addresses_routes_and_reach_each_other(rt):
-    env, node = rt["env"], rt["node"]
+    env = rt["env"]
     serve_web(env, "a", "a")
     serve_web(env, "b", "b")
     ip_a, ip_b = env.ip("a"), env.ip("b")
