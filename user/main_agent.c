@@ -734,8 +734,10 @@ static void own_files_tick(struct agent *a)
 		return;
 	a->last_files_ns = t;
 	n = kx_maps_repin(a->o.bpffs, &a->maps, &err);
-	if (n < 0)
-		pr_warn("%s", err.msg);
+	if (n < 0) { /* a reload now would pin new, empty maps beside the agent's */
+		pr_warn("%s: programs not reloaded", err.msg);
+		return;
+	}
 	else if (n)
 		pr_warn("%d map pins under %s/%s were removed: pinned again", n, a->o.bpffs,
 			KX_PIN_DIR);

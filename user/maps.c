@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -112,18 +113,23 @@ int kx_maps_open_pinned(const char *bpffs, struct kx_maps *m, struct kx_err *err
 int kx_maps_repin(const char *bpffs, const struct kx_maps *m, struct kx_err *err)
 {
 	char path[4096];
-	int n = 0;
+	int n = 0, failed = 0;
 
+	if (!kx_pin_path(path, sizeof(path), bpffs, "") && mkdir(path, 0700) && errno != EEXIST) {
+		kx_errf(err, "pin directory %s: %s", path, strerror(errno));
+		return -1;
+	}
 	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++) {
 		if (kx_pin_path(path, sizeof(path), bpffs, map_fds[i].name) || !access(path, F_OK))
 			continue;
 		if (bpf_obj_pin(*MAP_FD(m, i), path)) {
 			kx_errf(err, "map %s: pin again: %s", path, strerror(errno));
-			return -1;
+			failed++;
+			continue;
 		}
 		n++;
 	}
-	return n;
+	return failed ? -1 : n;
 }
 
 void kx_maps_close(struct kx_maps *m)
