@@ -578,3 +578,19 @@ class PodmanEnv:
             if os.path.exists(self.workdir):
                 errors.append("could not remove %s" % self.workdir)
         return errors
+
+
+def podman_teardown(procs, env, *others):
+    """A podman fixture's end: its helper processes, then env (containers,
+    mounts, cgroups, files), then others (nodes, hosts, the fabric, in that
+    order: each has cleanup()), all of them even when one fails; then any
+    leftover podman reported."""
+    for p in procs:
+        p.kill()
+        p.wait()
+    errors = env.cleanup() if env else []
+    for x in others:
+        if x:
+            x.cleanup()
+    assert not errors, errors
+

@@ -13,7 +13,7 @@ import tempfile
 import pytest
 
 import kxnet
-from podman_env import PodmanEnv
+from podman_env import PodmanEnv, podman_teardown
 
 IMAGE = "localhost/kxdp:latest"
 ARCHIVE = os.path.join(kxnet.BUILD, "image", "kxdp-image.tar")
@@ -119,15 +119,7 @@ def ds():
         yield {"node": node, "api": api, "env": env, "spec": spec, "cm": cm,
                "hostpaths": hostpaths, "sa": sa, "procs": procs}
     finally:
-        for p in locals().get("procs", []):
-            p.kill()
-            p.wait()
-        if env:
-            errors = env.cleanup()
-            assert not errors, errors
-        if node:
-            node.cleanup()
-        fabric.cleanup()
+        podman_teardown(locals().get("procs", []), env, node, fabric)
 
 
 def run_init_containers(ds):

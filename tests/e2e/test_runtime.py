@@ -13,7 +13,7 @@ import tempfile
 import pytest
 
 import kxnet
-from podman_env import PodmanEnv
+from podman_env import PodmanEnv, podman_teardown
 
 NODE_IP = "10.124.242.130"
 OUTSIDE_IP = "10.124.242.200"
@@ -56,16 +56,7 @@ def rt():
         procs = []
         yield {"node": node, "outside": outside, "env": env, "procs": procs}
     finally:
-        for p in locals().get("procs", []):
-            p.kill()
-            p.wait()
-        if env:
-            errors = env.cleanup()
-            assert not errors, errors
-        for x in (outside, node):
-            if x:
-                x.cleanup()
-        fabric.cleanup()
+        podman_teardown(locals().get("procs", []), env, outside, node, fabric)
 
 
 def serve_web(env, name, ident):

@@ -303,3 +303,12 @@ def test_own_files_removed_behind_its_back_come_back(node):
     assert ip in {p["ip"] for p in json.loads(node.kxdp("ep", "list", "-o", "json").stdout)}
     logs = "\n".join(node.log_lines())
     assert "was removed: written again" in logs and "pinned again" in logs
+    # the whole pin directory: made again, the same maps in it, the programs on them
+    kxnet.sh("rm", "-rf", os.path.join(node.bpffs, "kxdp"))
+    assert kxnet.eventually(lambda: os.path.exists(prog_pin) and os.path.exists(svc_pin))
+    again = json.loads(kxnet.sh("bpftool", "-j", "map", "show", "pinned", svc_pin).stdout)
+    assert again["id"] == map_id
+    out = node.client("a", "tcp", VIP, 5432, 4)
+    assert out["counts"] == {"b1": 2, "b2": 2}
+    node.add_pod("later")
+    assert node.client("later", "tcp", VIP, 5432, 2)["counts"] == {"b1": 1, "b2": 1}
