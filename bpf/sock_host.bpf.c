@@ -19,7 +19,6 @@
 
 #define SOCK_ALLOW 1
 #define SOCK_DENY 0
-#define KX_ECONNREFUSED 111
 
 /* Is this socket in the node's own network namespace? */
 static __always_inline bool in_node_netns(struct bpf_sock_addr *ctx)
@@ -44,14 +43,14 @@ static __always_inline int sock_to_backend(struct bpf_sock_addr *ctx)
 		return SOCK_ALLOW;
 	if (!in_node_netns(ctx))
 		return SOCK_ALLOW;
-	/* p.saddr stays 0: the source is not chosen yet at connect(), so sh and mh
+	/* p.saddr.v4 stays 0: the source is not chosen yet at connect(), so sh and mh
 	 * send all of the node's own sockets to one backend, as IPVS hashing the
 	 * node's address would. */
-	p.daddr = ctx->user_ip4;
+	p.daddr.v4 = ctx->user_ip4;
 	p.dport = (__be16)ctx->user_port;
-	p.proto = ctx->protocol;
+	p.l4_proto = ctx->protocol;
 	svc = svc_lookup_addr(&p, KX_SCOPE_INTERNAL);
-	if (!svc && is_known_vip(p.daddr)) { /* a ClusterIP, not this port: refused */
+	if (!svc && is_known_vip(p.daddr.v4)) { /* a ClusterIP, not this port: refused */
 		stat_add(KX_STAT_SOCK_REFUSED, 0);
 		bpf_set_retval(-KX_ECONNREFUSED);
 		return SOCK_DENY;
@@ -71,7 +70,7 @@ static __always_inline int sock_to_backend(struct bpf_sock_addr *ctx)
 	rk.cookie = bpf_get_socket_cookie(ctx);
 	rk.addr = b->addr;
 	rk.port = b->port;
-	rv.vip = p.daddr;
+	rv.vip = p.daddr.v4;
 	rv.vport = p.dport;
 	bpf_map_update_elem(&kx_sock_rev, &rk, &rv, BPF_ANY);
 	ctx->user_ip4 = b->addr;

@@ -4,19 +4,21 @@
  * pod sends. It plays the bridge (ARP answers, delivery to pods of the node)
  * and the service proxy (ClusterIP load balancing, DNAT, reverse NAT).
  */
-/* nat.h: read skb->ip_summed via the kfunc (see there) */
-#define KX_NAT_KFUNC
+/* ctx.h: read skb->ip_summed via the kfunc (see there) */
+#define KX_CTX_KFUNC
 #include "lib/common.h"
+#include "lib/ctx.h"
 #include "lib/maps.h"
 #include "lib/stats.h"
 #include "lib/parse.h"
-#include "lib/nat.h"
 #include "lib/ct.h"
+#include "lib/ct_apply.h"
 #include "lib/lb.h"
 #include "lib/icmp.h"
+#include "lib/icmp_error.h"
 #include "lib/arp.h"
-#include "lib/redirect.h"
-#include "lib/revnat.h"
+#include "lib/deliver.h"
+#include "lib/fib.h"
 
 #define CONTINUE (-1)
 
@@ -26,29 +28,6 @@ static __always_inline bool source_is_pod(struct __sk_buff *skb, __be32 saddr)
 	struct kx_endpoint *ep = endpoint_lookup(saddr);
 
 	return ep && ep->ifindex == skb->ifindex;
-}
-
-/*
- * A new SYN on a conntrack entry of a closed connection (the client reuses
- * its port), or on one that no longer leads anywhere valid (its backend or
- * its service has gone or changed), is a new connection: load-balance it.
- * A retransmitted SYN of a live attempt keeps its backend.
- */
-static __always_inline bool ct_stale_for_syn(const struct kx_ct_val *ct, const struct pkt *p)
-{
-	struct kx_svc_val *svc;
-	struct kx_backend *b;
-	__u32 id = ct->backend_id;
-
-	if ((p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
-		return false;
-	if (ct->flags & KX_CT_F_CLOSING)
-		return true;
-	b = bpf_map_lookup_elem(&kx_backends, &id);
-	if (!b || b->addr != ct->nat_addr || b->port != ct->nat_port)
-		return true;
-	svc = svc_lookup_addr(p, KX_SCOPE_INTERNAL);
-	return !svc || svc->id != ct->svc_id;
 }
 
 /* A ping to a ClusterIP: answered here, as a VIP on kube-dummy-if answers. */
@@ -70,36 +49,33 @@ static __always_inline int reject(struct __sk_buff *skb, const struct pkt *p, __
 }
 
 /*
- * A pod sent to its own Service and was picked as the backend (hairpin):
- * DNAT to itself and SNAT to the VIP, keeping its port, so it sees the VIP
- * as the client (kube-router's hairpin) and its answer, sent to the VIP,
- * comes back through here.
+ * The entries of a new flow from p to backend b. A pod sent to its own
+ * Service and was picked as the backend (hairpin): DNAT to itself and SNAT
+ * to the VIP, keeping its port where it can, so it sees the VIP as the
+ * client (kube-router's hairpin) and its answer, sent to the VIP, comes back
+ * through here.
  */
-static __always_inline int hairpin_new_flow(struct __sk_buff *skb, struct pkt *p,
-					    const struct kx_svc_val *svc,
-					    const struct kx_backend *b, __u32 backend_id)
+static __always_inline int new_flow_entries(const struct pkt *p, const struct kx_svc_val *svc,
+					    const struct kx_backend *b, __u32 backend_id,
+					    struct kx_ct_val *fwd)
 {
-	__be32 vip = p->daddr;
-	__be16 cport = p->sport;
-
-	if (ct_create_nat2(p, svc->id, backend_id, b, vip, cport, 0))
-		return drop(skb, KX_STAT_DROP_CT_FULL);
-	if (nat_rewrite(skb, p, false, b->addr, b->port) || nat_rewrite(skb, p, true, vip, cport))
-		return drop(skb, KX_STAT_DROP_REWRITE);
-	stat_count(skb, KX_STAT_SVC_NEW);
-	stat_count(skb, KX_STAT_HAIRPIN);
-	svc_stat(svc->id, false, skb->len, true);
-	return CONTINUE;
+	if (b->addr != p->saddr.v4)
+		return ct_create(p, svc->id, backend_id, b, 0, fwd);
+	if (!ct_create_nat2(p, svc->id, backend_id, b, p->daddr.v4, p->sport, 0, fwd))
+		return 0;
+	return ct_create_snat(p, svc->id, backend_id, b, p->daddr.v4, 0, fwd);
 }
 
 /* First packet of a flow to a service: pick a backend, record it, DNAT. */
 static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p,
 					    const struct kx_svc_val *svc)
 {
+	struct kx_ct_val fwd;
 	struct kx_backend *b;
 	__u32 backend_id = 0;
+	bool hairpin;
 
-	if ((svc->flags & KX_SVC_F_SRC_RANGES) && !src_allowed(svc->id, p->saddr))
+	if ((svc->flags & KX_SVC_F_SRC_RANGES) && !src_allowed(svc->id, p->saddr.v4))
 		return drop(skb, KX_STAT_DROP_SRC_RANGE);
 	if (svc->count == 0 && (svc->flags & KX_SVC_F_LOCAL))
 		return drop(skb, KX_STAT_DROP_NO_LOCAL); /* policy Local: dropped, as kube-proxy */
@@ -108,51 +84,25 @@ static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p
 	b = lb_pick(svc, p, &backend_id);
 	if (!b)
 		return drop(skb, KX_STAT_DROP_NO_SLOT);
-	if (b->addr == p->saddr)
-		return hairpin_new_flow(skb, p, svc, b, backend_id);
-	if (ct_create(p, svc->id, backend_id, b))
+	hairpin = b->addr == p->saddr.v4;
+	if (new_flow_entries(p, svc, b, backend_id, &fwd))
 		return drop(skb, KX_STAT_DROP_CT_FULL);
-	if (nat_rewrite(skb, p, false, b->addr, b->port))
+	if (ct_nat(skb, p, &fwd))
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	stat_count(skb, KX_STAT_SVC_NEW);
+	if (hairpin)
+		stat_count(skb, KX_STAT_HAIRPIN);
 	svc_stat(svc->id, false, skb->len, true);
 	return CONTINUE;
 }
 
-/*
- * A reply to an external client (node port, ExternalIP, LB IP) leaves by the
- * uplink directly: its source is now the node's own address, which the
- * stack would take for a martian if the packet went through it.
- */
-static __always_inline int reply_to_uplink(struct __sk_buff *skb)
-{
-	__u32 zero = 0;
-	struct kx_config *c = bpf_map_lookup_elem(&kx_config, &zero);
-
-	if (!c || !c->uplink_ifindex)
-		return drop(skb, KX_STAT_DROP_NO_ROUTE);
-	return bpf_redirect_neigh(c->uplink_ifindex, NULL, 0, 0);
-}
-
 /* Conntrack hit: DNAT a forward packet, restore the VIP on a reply. */
-static __always_inline int ct_apply(struct __sk_buff *skb, struct pkt *p, struct kx_ct_val *ct)
+static __always_inline int ct_hit(struct __sk_buff *skb, struct pkt *p, struct kx_ct_val *ct)
 {
-	bool reply = ct->dir == KX_CT_REPLY;
-	__be32 addr = ct->nat_addr;
-	__be16 port = ct->nat_port;
-	bool external = ct->flags & KX_CT_F_EXTERNAL;
-
-	ct_touch(ct, p);
-	if (nat_rewrite(skb, p, reply, addr, port))
+	if (ct_apply(skb, p, ct))
 		return drop(skb, KX_STAT_DROP_REWRITE);
-	/* hairpin: the other end too (forward: source to the VIP; reply: back to the pod) */
-	if ((ct->flags & KX_CT_F_SNAT) &&
-	    nat_rewrite(skb, p, !reply, ct->nat2_addr, ct->nat2_port))
-		return drop(skb, KX_STAT_DROP_REWRITE);
-	stat_count(skb, reply ? KX_STAT_REVNAT : KX_STAT_SVC_ESTABLISHED);
-	svc_stat(ct->svc_id, reply, skb->len, false);
-	if (reply && external)
-		return reply_to_uplink(skb);
+	if (ct->dir == KX_CT_REPLY && (ct->flags & KX_CT_F_EXTERNAL))
+		return out_of_uplink(skb);
 	return CONTINUE;
 }
 
@@ -167,13 +117,11 @@ static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
 		stat_count(skb, KX_STAT_STACK_REPLY);
 		return TC_ACT_OK;
 	}
-	if (ct && ct->dir == KX_CT_REPLY && !ct_reply_stale(ct, p))
-		return ct_apply(skb, p, ct);
-	if (ct && ct->dir == KX_CT_FORWARD && !ct_stale_for_syn(ct, p))
-		return ct_apply(skb, p, ct);
+	if (ct && !ct_stale(ct, p, KX_SCOPE_INTERNAL))
+		return ct_hit(skb, p, ct);
 	/* To a pod of this node (an inlined array lookup): no service has a
 	 * pod's address, so skip the service hash (~40 ns). */
-	if (endpoint_lookup(p->daddr))
+	if (endpoint_lookup(p->daddr.v4))
 		return CONTINUE;
 	/* A ClusterIP; or an external address of a Service (ExternalIP, LB IP, a
 	 * node port of this node), served from inside as kube-proxy does. */
@@ -181,13 +129,13 @@ static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
 	if (svc)
 		return service_new_flow(skb, p, svc);
 	/* As kube-proxy (nftables): a ClusterIP no Service holds is refused. */
-	if (in_service_cidr(p->daddr))
+	if (in_service_cidr(p->daddr.v4))
 		return reject(skb, p, KX_STAT_REJECT_NO_SERVICE);
 	/* A ClusterIP on a port its Service lacks, likewise. Asked of connection
 	 * attempts only (a TCP SYN, any UDP datagram), so established traffic to
 	 * other destinations pays nothing for it. */
-	if ((p->proto == IPPROTO_UDP || (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN) &&
-	    is_known_vip(p->daddr))
+	if ((p->l4_proto == IPPROTO_UDP || pkt_is_syn(p)) &&
+	    is_known_vip(p->daddr.v4))
 		return reject(skb, p, KX_STAT_REJECT_NO_PORT);
 	return CONTINUE;
 }
@@ -208,24 +156,24 @@ int tc_from_pod(struct __sk_buff *skb)
 		stat_count(skb, KX_STAT_MALFORMED);
 		return TC_ACT_OK;
 	}
-	if (!source_is_pod(skb, p.saddr))
+	if (!source_is_pod(skb, p.saddr.v4))
 		return drop(skb, KX_STAT_DROP_SPOOFED);
-	if (p.proto == IPPROTO_ICMP && is_icmp_echo(skb, &p) && is_known_vip(p.daddr))
+	if (p.l4_proto == IPPROTO_ICMP && is_icmp_echo(skb, &p) && is_known_vip(p.daddr.v4))
 		return echo_reply(skb, &p);
 	/* A fragment carries no ports (or only the first does): it cannot be
 	 * matched to a backend, so to a ClusterIP it is dropped and counted,
 	 * never sent to a wrong one. Pods send TCP with DF; this is rare UDP. */
-	if (p.frag && is_known_vip(p.daddr))
+	if (p.frag && is_known_vip(p.daddr.v4))
 		return drop(skb, KX_STAT_DROP_FRAGMENT);
 	/* an ICMP error a backend pod sends about a service flow */
-	if (p.proto == IPPROTO_ICMP && revnat_icmp_error(skb, &p))
+	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p))
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	if (p.has_ports) {
 		ret = pod_nat(skb, &p);
 		if (ret != CONTINUE)
 			return ret;
 	}
-	return deliver(skb, p.daddr);
+	return deliver(skb, &p);
 pass:
 	stat_count(skb, KX_STAT_PASS);
 	return TC_ACT_OK;

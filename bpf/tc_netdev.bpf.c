@@ -10,13 +10,15 @@
  * everything else reaches the kernel untouched.
  */
 #include "lib/common.h"
+#include "lib/ctx.h"
 #include "lib/maps.h"
 #include "lib/stats.h"
 #include "lib/parse.h"
-#include "lib/revnat.h"
-#include "lib/redirect.h"
+#include "lib/ct_apply.h"
+#include "lib/deliver.h"
 #include "lib/lb.h"
 #include "lib/icmp.h"
+#include "lib/icmp_error.h"
 
 /*
  * Is p for an external address (not the node's own: its stack answers for
@@ -29,14 +31,14 @@ static __always_inline int external_without_backends(const struct pkt *p)
 	struct kx_config *c = config_get();
 	struct kx_svc_val *svc;
 
-	if (!p->has_ports || p->frag || !c || is_node_addr(c, p->daddr))
+	if (!p->has_ports || p->frag || !c || is_node_addr(c, p->daddr.v4))
 		return 0;
 	svc = svc_lookup(p, KX_SCOPE_EXTERNAL);
 	if (!svc || svc->count)
 		return 0;
 	if (svc->flags & KX_SVC_F_LOCAL)
 		return -1;
-	if ((svc->flags & KX_SVC_F_SRC_RANGES) && !src_allowed(svc->id, p->saddr))
+	if ((svc->flags & KX_SVC_F_SRC_RANGES) && !src_allowed(svc->id, p->saddr.v4))
 		return -1;
 	return 1;
 }
@@ -54,20 +56,22 @@ static __always_inline int refuse(struct __sk_buff *skb, const struct pkt *p)
 SEC("tc")
 int tc_netdev(struct __sk_buff *skb)
 {
+	struct kx_endpoint *ep;
+	struct kx_ct_val *ct;
 	struct pkt p;
-	int ret;
 
 	if (parse_eth_proto(skb) != bpf_htons(ETH_P_IP) || parse_ipv4(skb, &p)) {
 		stat_count(skb, KX_STAT_PASS);
 		return TC_ACT_OK;
 	}
-	if (p.has_ports && revnat_reply(skb, &p))
+	ct = p.has_ports ? ct_reply_hit(&p) : NULL;
+	if (ct && ct_apply(skb, &p, ct))
 		return drop(skb, KX_STAT_DROP_REWRITE);
-	if (p.proto == IPPROTO_ICMP && revnat_icmp_error(skb, &p))
+	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p))
 		return drop(skb, KX_STAT_DROP_REWRITE);
-	ret = redirect_to_pod(skb, p.daddr);
-	if (ret >= 0)
-		return ret;
+	ep = endpoint_lookup(p.daddr.v4);
+	if (ep)
+		return deliver_local(skb, &p, ep, KX_VIA_PEER);
 	switch (external_without_backends(&p)) {
 	case 1:
 		return refuse(skb, &p);

@@ -13,21 +13,24 @@
 #include "lib/maps.h"
 #include "lib/stats.h"
 #include "lib/parse.h"
-#include "lib/revnat.h"
+#include "lib/ct_apply.h"
+#include "lib/icmp_error.h"
 
 /* What the node's own sockets send out of the uplink (TC egress). */
 SEC("tc")
 int tc_netdev_out(struct __sk_buff *skb)
 {
+	struct kx_ct_val *ct;
 	struct pkt p;
 
 	if (!skb->sk) /* forwarded: not the node's own reply */
 		return TC_ACT_OK;
 	if (parse_eth_proto(skb) != bpf_htons(ETH_P_IP) || parse_ipv4(skb, &p))
 		return TC_ACT_OK;
-	if (p.has_ports && revnat_reply(skb, &p))
+	ct = p.has_ports ? ct_reply_hit(&p) : NULL;
+	if (ct && ct_apply(skb, &p, ct))
 		return drop(skb, KX_STAT_DROP_REWRITE);
-	if (p.proto == IPPROTO_ICMP && revnat_icmp_error(skb, &p))
+	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p))
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	return TC_ACT_OK;
 }

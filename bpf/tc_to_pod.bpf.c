@@ -13,29 +13,35 @@
 #include "lib/stats.h"
 #include "lib/parse.h"
 #include "lib/ct.h"
-#include "lib/revnat.h"
+#include "lib/ct_apply.h"
+#include "lib/deliver.h"
+#include "lib/icmp_error.h"
 
 /* What the node's stack sends to a pod leaves here (TC egress of its host-side veth). */
 SEC("tc")
 int tc_to_pod(struct __sk_buff *skb)
 {
+	struct kx_endpoint *ep;
+	struct kx_ct_val *ct;
 	struct pkt p;
 
 	if (parse_eth_proto(skb) != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
 	if (parse_ipv4(skb, &p))
 		return TC_ACT_OK;
-	if (p.proto == IPPROTO_ICMP && revnat_icmp_error(skb, &p))
+	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p))
 		return drop(skb, KX_STAT_DROP_REWRITE);
-	if (!p.has_ports)
-		return TC_ACT_OK;
-	if (endpoint_lookup(p.saddr)) {
+	if (p.has_ports && endpoint_lookup(p.saddr.v4)) {
 		ct_note_stack_flow(&p);
-		return TC_ACT_OK;
+	} else if (p.has_ports) {
+		ct = ct_reply_hit(&p);
+		if (ct && ct_apply(skb, &p, ct))
+			return drop(skb, KX_STAT_DROP_REWRITE);
 	}
-	if (revnat_reply(skb, &p))
-		return drop(skb, KX_STAT_DROP_REWRITE);
-	return TC_ACT_OK;
+	ep = endpoint_lookup(p.daddr.v4);
+	if (!ep)
+		return TC_ACT_OK; /* not (or no longer) a pod of this node: the stack's business */
+	return deliver_local(skb, &p, ep, KX_VIA_VETH);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -10,28 +10,17 @@
  * need TC (tc_netdev), where bpf_redirect_peer exists and the skb's checksum
  * state is known.
  */
+#define KX_CTX_XDP
 #include "lib/common.h"
+#include "lib/ctx.h"
 #include "lib/maps.h"
 #include "lib/stats.h"
 #include "lib/parse.h"
+#include "lib/config.h"
 #include "lib/ct.h"
+#include "lib/ct_apply.h"
 #include "lib/lb.h"
-#include "lib/nodeport.h"
-
-/* A SYN that reuses the tuple of a closed flow, or of one whose backend has gone: a new flow. */
-static __always_inline bool ext_stale_for_syn(const struct kx_ct_val *ct, const struct pkt *p)
-{
-	struct kx_backend *b;
-	__u32 id = ct->backend_id;
-
-	if (ct->dir != KX_CT_FORWARD ||
-	    (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN)
-		return false;
-	if (ct->flags & KX_CT_F_CLOSING)
-		return true;
-	b = bpf_map_lookup_elem(&kx_backends, &id);
-	return !b || b->addr != ct->nat_addr || b->port != ct->nat_port;
-}
+#include "lib/fib.h"
 
 /*
  * Is ct an entry this program applies? The forward entries of external flows,
@@ -45,108 +34,95 @@ static __always_inline bool ext_entry(const struct kx_ct_val *ct)
 	return ct->dir == KX_CT_FORWARD || (ct->flags & KX_CT_F_SNAT);
 }
 
+/*
+ * Does a packet of entry ct leave by the uplink again once rewritten? The
+ * replies of a remote backend (they reach the uplink only), and the forward
+ * packets SNATed to the node (the source becomes another address than the
+ * client's: a clash on a local backend changes only the port).
+ */
+static __always_inline bool ext_out_again(const struct kx_ct_val *ct, __be32 client)
+{
+	if (!(ct->flags & KX_CT_F_SNAT))
+		return false;
+	return ct->dir == KX_CT_REPLY || ct->nat2_addr != client;
+}
+
 /* A packet of a known external flow: the rewrite its entry says, then on its way. */
 static __always_inline int ext_established(struct xdp_md *ctx, struct pkt *p,
 					   struct kx_ct_val *ct)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	bool snat = ct->flags & KX_CT_F_SNAT;
-	int err;
+	bool out_again = ext_out_again(ct, p->saddr.v4);
 
-	ct_touch(ct, p);
-	if (ct->dir == KX_CT_FORWARD) /* client -> backend: DNAT (+ SNAT) */
-		err = xdp_nat(data, data_end, p, ct->nat_addr, ct->nat_port, snat, ct->nat2_addr,
-			      ct->nat2_port);
-	else /* backend elsewhere -> client: source back to the VIP, destination the client */
-		err = xdp_nat(data, data_end, p, ct->nat2_addr, ct->nat2_port, true, ct->nat_addr,
-			      ct->nat_port);
-	if (err) {
-		stat_add(KX_STAT_DROP_REWRITE, data_end - data);
-		return XDP_DROP;
-	}
-	stat_add(KX_STAT_EXT_ESTABLISHED, data_end - data);
-	svc_stat(ct->svc_id, ct->dir == KX_CT_REPLY, data_end - data, false);
-	return snat ? xdp_forward(ctx, p) : XDP_PASS;
+	if (ct_apply(ctx, p, ct))
+		return drop(ctx, KX_STAT_DROP_REWRITE);
+	return out_again ? fib_forward(ctx, p) : XDP_PASS;
+}
+
+/* The conntrack entries of a new external flow from p to backend b: 0 or a drop reason. */
+static __always_inline __u32 ext_flow_entries(const struct pkt *p, const struct kx_config *c,
+					      const struct kx_svc_val *svc,
+					      const struct kx_backend *b, __u32 backend_id,
+					      struct kx_ct_val *fwd)
+{
+	/* Here: DNAT only, the client's address kept; tc_netdev delivers. */
+	if ((svc->flags & KX_SVC_F_LOCAL) || endpoint_lookup(b->addr) || is_node_addr(c, b->addr))
+		return ct_create(p, svc->id, backend_id, b, KX_CT_F_EXTERNAL, fwd) ?
+			       KX_STAT_DROP_CT_FULL : 0;
+	/* On another node: SNAT to this node, so the reply comes back through here. */
+	if (ct_create_snat(p, svc->id, backend_id, b, c->node_ip, KX_CT_F_EXTERNAL, fwd))
+		return KX_STAT_DROP_NO_SNAT_PORT;
+	return 0;
 }
 
 /* The first packet of an external flow: policy checks, backend, conntrack, NAT. */
 static __always_inline int ext_new_flow(struct xdp_md *ctx, struct pkt *p,
 					const struct kx_config *c, const struct kx_svc_val *svc)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	__u64 len = data_end - data;
+	__be32 client = p->saddr.v4;
+	struct kx_ct_val fwd;
 	struct kx_backend *b;
 	__u32 backend_id = 0;
-	__be16 snat_port;
+	__u32 why;
 
-	if ((svc->flags & KX_SVC_F_SRC_RANGES) && !src_allowed(svc->id, p->saddr)) {
-		stat_add(KX_STAT_DROP_SRC_RANGE, len);
-		return XDP_DROP;
-	}
+	if ((svc->flags & KX_SVC_F_SRC_RANGES) && !src_allowed(svc->id, p->saddr.v4))
+		return drop(ctx, KX_STAT_DROP_SRC_RANGE);
 	if (svc->count == 0) {
-		if (svc->flags & KX_SVC_F_LOCAL) { /* as kube-proxy: no local endpoint, dropped */
-			stat_add(KX_STAT_DROP_NO_LOCAL, len);
-			return XDP_DROP;
-		}
+		if (svc->flags & KX_SVC_F_LOCAL) /* as kube-proxy: no local endpoint, dropped */
+			return drop(ctx, KX_STAT_DROP_NO_LOCAL);
 		/* a node address: the node's stack refuses it; an ExternalIP or
 		 * LB IP: tc_netdev answers ICMP port unreachable */
-		stat_add(KX_STAT_XDP_PASS, len);
+		stat_count(ctx, KX_STAT_XDP_PASS);
 		return XDP_PASS;
 	}
 	b = lb_pick(svc, p, &backend_id);
-	if (!b) {
-		stat_add(KX_STAT_DROP_NO_SLOT, len);
-		return XDP_DROP;
-	}
-	if ((svc->flags & KX_SVC_F_LOCAL) || endpoint_lookup(b->addr) || is_node_addr(c, b->addr)) {
-		/* Here: DNAT only, the client's address kept; tc_netdev delivers. */
-		if (ct_create_flags(p, svc->id, backend_id, b, KX_CT_F_EXTERNAL)) {
-			stat_add(KX_STAT_DROP_CT_FULL, len);
-			return XDP_DROP;
-		}
-		if (xdp_nat(data, data_end, p, b->addr, b->port, false, 0, 0))
-			goto rewrite_failed;
-		stat_add(KX_STAT_EXT_NEW, len);
-		svc_stat(svc->id, false, len, true);
-		return XDP_PASS;
-	}
-	/* On another node: SNAT to this node, so the reply comes back through here. */
-	snat_port = ct_create_snat(p, svc->id, backend_id, b, c->node_ip);
-	if (!snat_port) {
-		stat_add(KX_STAT_DROP_NO_SNAT_PORT, len);
-		return XDP_DROP;
-	}
-	if (xdp_nat(data, data_end, p, b->addr, b->port, true, c->node_ip, snat_port))
-		goto rewrite_failed;
-	stat_add(KX_STAT_EXT_NEW, len);
-	svc_stat(svc->id, false, len, true);
-	return xdp_forward(ctx, p);
-rewrite_failed:
-	stat_add(KX_STAT_DROP_REWRITE, len);
-	return XDP_DROP;
+	if (!b)
+		return drop(ctx, KX_STAT_DROP_NO_SLOT);
+	why = ext_flow_entries(p, c, svc, b, backend_id, &fwd);
+	if (why)
+		return drop(ctx, why);
+	if (ct_nat(ctx, p, &fwd))
+		return drop(ctx, KX_STAT_DROP_REWRITE);
+	stat_count(ctx, KX_STAT_EXT_NEW);
+	svc_stat(svc->id, false, ctx_len(ctx), true);
+	return ext_out_again(&fwd, client) ? fib_forward(ctx, p) : XDP_PASS;
 }
 
 /* Frames from other nodes and the outside world arrive here first. */
 SEC("xdp")
 int xdp_netdev(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
 	struct kx_svc_val *svc;
 	struct kx_config *c;
 	struct kx_ct_val *ct;
 	struct pkt p;
 
-	if (parse_eth_proto_data(data, data_end) != bpf_htons(ETH_P_IP) ||
-	    parse_ipv4_data(data, data_end, &p) || !p.has_ports)
+	if (parse_eth_proto(ctx) != bpf_htons(ETH_P_IP) || parse_ipv4(ctx, &p) || !p.has_ports)
 		goto pass;
 	/* To a pod of this node (inlined array lookup): never external, tc_netdev's. */
-	if (endpoint_lookup(p.daddr))
+	if (endpoint_lookup(p.daddr.v4))
 		goto pass;
 	ct = ct_lookup(&p);
-	if (ct && ext_entry(ct) && !ext_stale_for_syn(ct, &p))
+	if (ct && ext_entry(ct) && !ct_stale(ct, &p, KX_SCOPE_EXTERNAL))
 		return ext_established(ctx, &p, ct);
 	if (ct && !ext_entry(ct))
 		goto pass; /* a ClusterIP flow's reply: tc_netdev's */
@@ -157,7 +133,7 @@ int xdp_netdev(struct xdp_md *ctx)
 	if (svc)
 		return ext_new_flow(ctx, &p, c, svc);
 pass:
-	stat_add(KX_STAT_XDP_PASS, data_end - data);
+	stat_count(ctx, KX_STAT_XDP_PASS);
 	return XDP_PASS;
 }
 

@@ -7,6 +7,7 @@
 #ifndef KX_BPF_CT_H
 #define KX_BPF_CT_H
 
+#include "lb.h"
 #include "maps.h"
 #include "parse.h"
 #include "stats.h"
@@ -18,8 +19,6 @@
  * (0.064 s at HZ=1000, 0.64 s at HZ=100), plenty for idle timeouts of seconds.
  */
 #define CT_TOUCH_JIFFIES 64
-
-#define KX_EEXIST 17
 
 /*
  * Every write and delete of kx_ct goes through ct_put/ct_del, which count
@@ -48,11 +47,11 @@ static __always_inline void ct_del(const struct kx_ct_key *k)
 
 static __always_inline void ct_key_of(const struct pkt *p, struct kx_ct_key *k)
 {
-	k->saddr = p->saddr;
-	k->daddr = p->daddr;
+	k->saddr = p->saddr.v4;
+	k->daddr = p->daddr.v4;
 	k->sport = p->sport;
 	k->dport = p->dport;
-	k->proto = p->proto;
+	k->proto = p->l4_proto;
 	k->pad[0] = 0;
 	k->pad[1] = 0;
 	k->pad[2] = 0;
@@ -89,6 +88,12 @@ static __always_inline void ct_touch(struct kx_ct_val *v, const struct pkt *p)
 		twin->flags |= KX_CT_F_CLOSING;
 }
 
+/* Is p a TCP SYN without ACK: a connection's first packet? */
+static __always_inline bool pkt_is_syn(const struct pkt *p)
+{
+	return (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+}
+
 /*
  * A reply entry is stale when its flow has closed and the backend now
  * answers a new connection on the same tuple (SYN-ACK): that connection did
@@ -108,6 +113,43 @@ static __always_inline bool ct_reply_stale(const struct kx_ct_val *v, const stru
 }
 
 /*
+ * A new SYN on a forward entry of a closed connection (the client reuses its
+ * port), or on one that no longer leads anywhere valid (its backend has gone
+ * or changed, or the service entry of scope that p reaches is gone or is
+ * another one now), is a new connection: load-balance it. A retransmitted
+ * SYN of a live attempt keeps its backend.
+ */
+static __always_inline bool ct_forward_stale(const struct kx_ct_val *ct, const struct pkt *p,
+					     __u8 scope)
+{
+	struct kx_svc_val *svc;
+	struct kx_backend *b;
+	__u32 id = ct->backend_id;
+
+	if (!pkt_is_syn(p))
+		return false;
+	if (ct->flags & KX_CT_F_CLOSING)
+		return true;
+	b = bpf_map_lookup_elem(&kx_backends, &id);
+	if (!b || b->addr != ct->nat_addr || b->port != ct->nat_port)
+		return true;
+	svc = svc_lookup_addr(p, scope);
+	return !svc || svc->id != ct->svc_id;
+}
+
+/*
+ * The one stale rule of every hook: is hit ct of p's packet no longer to be
+ * applied? p reaches service entries of scope where the hook runs (internal
+ * from pods, external on the uplink).
+ */
+static __always_inline bool ct_stale(const struct kx_ct_val *ct, const struct pkt *p, __u8 scope)
+{
+	if (ct->dir == KX_CT_REPLY)
+		return ct_reply_stale(ct, p);
+	return ct_forward_stale(ct, p, scope);
+}
+
+/*
  * p went from a pod of this node through the node's stack into another pod
  * (tc_to_pod): the stack NATed it (a hostPort), so its replies must go back
  * through the stack (KX_CT_F_STACK on the reply's entry) for netfilter to
@@ -117,20 +159,20 @@ static __always_inline bool ct_reply_stale(const struct kx_ct_val *v, const stru
 static __always_inline void ct_note_stack_flow(const struct pkt *p)
 {
 	struct kx_ct_key k = {
-		.saddr = p->daddr,
-		.daddr = p->saddr,
+		.saddr = p->daddr.v4,
+		.daddr = p->saddr.v4,
 		.sport = p->dport,
 		.dport = p->sport,
-		.proto = p->proto,
+		.proto = p->l4_proto,
 	};
 	struct kx_ct_val v = {
-		.nat_addr = p->daddr,
+		.nat_addr = p->daddr.v4,
 		.nat_port = p->dport,
 		.dir = KX_CT_REPLY,
 		.flags = KX_CT_F_STACK,
 		.last_seen = bpf_jiffies64(),
 	};
-	bool syn = (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+	bool syn = pkt_is_syn(p);
 	struct kx_ct_val *old = bpf_map_lookup_elem(&kx_ct, &k);
 
 	if (old && (old->flags & KX_CT_F_STACK) && !(syn && (old->flags & KX_CT_F_CLOSING))) {
@@ -142,61 +184,44 @@ static __always_inline void ct_note_stack_flow(const struct pkt *p)
 	}
 	if (old && !(old->flags & KX_CT_F_STACK))
 		return; /* a service flow's reply entry: tc_from_pod translates it */
-	if (p->proto == IPPROTO_UDP || syn)
+	if (p->l4_proto == IPPROTO_UDP || syn)
 		ct_put(&k, &v, BPF_ANY);
 }
 
-/*
- * Record a new flow from client p to service (vip, vport) served by backend
- * b: the forward entry (client tuple -> backend) and the reply entry
- * (backend tuple -> VIP). Returns 0 or a negative map error.
- */
-static __always_inline int ct_create_flags(const struct pkt *p, __u32 svc_id, __u32 backend_id,
-					   const struct kx_backend *b, __u8 flags)
+/* The key of the reply entry of a flow from p DNATed to backend b (source kept). */
+static __always_inline void ct_reply_key(const struct pkt *p, const struct kx_backend *b,
+					 struct kx_ct_key *k)
 {
-	struct kx_ct_key k;
-	struct kx_ct_val v = {
-		.dir = KX_CT_FORWARD,
-		.flags = flags,
-		.svc_id = svc_id,
-		.backend_id = backend_id,
-		.last_seen = bpf_jiffies64(),
-	};
-	int err;
-
-	ct_key_of(p, &k);
-	v.nat_addr = b->addr;
-	v.nat_port = b->port;
-	err = ct_put(&k, &v, BPF_ANY);
-	if (err)
-		return err;
-
-	k.saddr = b->addr;
-	k.sport = b->port;
-	k.daddr = p->saddr;
-	k.dport = p->sport;
-	v.dir = KX_CT_REPLY;
-	v.nat_addr = p->daddr;
-	v.nat_port = p->dport;
-	return ct_put(&k, &v, BPF_ANY);
+	ct_key_of(p, k);
+	k->saddr = b->addr;
+	k->sport = b->port;
+	k->daddr = p->saddr.v4;
+	k->dport = p->sport;
 }
 
-static __always_inline int ct_create(const struct pkt *p, __u32 svc_id, __u32 backend_id,
-				     const struct kx_backend *b)
+/*
+ * Does entry old (at the reply key of a new flow from p) belong to another
+ * live flow? A reply entry of the same VIP:port is the same flow made again
+ * (a SYN reusing a closed tuple, a UDP flow whose forward entry went).
+ */
+static __always_inline bool ct_held_by_other(const struct kx_ct_val *old, const struct pkt *p)
 {
-	return ct_create_flags(p, svc_id, backend_id, b, 0);
+	if (old->flags & KX_CT_F_CLOSING)
+		return false;
+	return old->dir != KX_CT_REPLY || (old->flags & (KX_CT_F_SNAT | KX_CT_F_STACK)) ||
+	       old->nat_addr != p->daddr.v4 || old->nat_port != p->dport;
 }
 
 /*
  * Record a new flow from client p to (vip, vport) = (p->daddr, p->dport)
  * served by backend b, its source rewritten to snat_addr:snat_port. The
  * reply entry {b -> snat} is inserted first, only where no flow holds that
- * tuple (BPF_NOEXIST), then the forward entry. Returns 0, or -1 when the
- * tuple is taken or a map is full (nothing left behind).
+ * tuple (BPF_NOEXIST), then the forward entry, which *fwd receives. Returns
+ * 0, or -1 when the tuple is taken or a map is full (nothing left behind).
  */
 static __always_inline int ct_create_nat2(const struct pkt *p, __u32 svc_id, __u32 backend_id,
 					  const struct kx_backend *b, __be32 snat_addr,
-					  __be16 snat_port, __u8 flags)
+					  __be16 snat_port, __u8 flags, struct kx_ct_val *fwd)
 {
 	struct kx_ct_val v = {
 		.dir = KX_CT_REPLY,
@@ -204,9 +229,9 @@ static __always_inline int ct_create_nat2(const struct pkt *p, __u32 svc_id, __u
 		.svc_id = svc_id,
 		.backend_id = backend_id,
 		.last_seen = bpf_jiffies64(),
-		.nat_addr = p->daddr,
+		.nat_addr = p->daddr.v4,
 		.nat_port = p->dport,
-		.nat2_addr = p->saddr,
+		.nat2_addr = p->saddr.v4,
 		.nat2_port = p->sport,
 	};
 	struct kx_ct_key rk = {
@@ -214,7 +239,7 @@ static __always_inline int ct_create_nat2(const struct pkt *p, __u32 svc_id, __u
 		.daddr = snat_addr,
 		.sport = b->port,
 		.dport = snat_port,
-		.proto = p->proto,
+		.proto = p->l4_proto,
 	};
 	struct kx_ct_key fk;
 
@@ -230,27 +255,72 @@ static __always_inline int ct_create_nat2(const struct pkt *p, __u32 svc_id, __u
 		ct_del(&rk);
 		return -1;
 	}
+	*fwd = v;
 	return 0;
 }
 
 /*
- * A node-port flow to a backend on another node: SNAT to the node with a
- * free port of [KX_SNAT_PORT_MIN, KX_SNAT_PORT_MAX], so two flows never share
- * a tuple towards one backend. Returns the port (network order) or 0.
+ * ct_create_nat2() with the source address snat_addr and a free port of
+ * [KX_SNAT_PORT_MIN, KX_SNAT_PORT_MAX], so two flows never share a tuple
+ * towards one backend. Returns 0, or -1 when no port was free.
  */
 #define SNAT_PORT_TRIES 8
 
-static __always_inline __be16 ct_create_snat(const struct pkt *p, __u32 svc_id, __u32 backend_id,
-					     const struct kx_backend *b, __be32 snat_addr)
+static __always_inline int ct_create_snat(const struct pkt *p, __u32 svc_id, __u32 backend_id,
+					  const struct kx_backend *b, __be32 snat_addr,
+					  __u8 flags, struct kx_ct_val *fwd)
 {
 	for (int i = 0; i < SNAT_PORT_TRIES; i++) {
 		__be16 port = bpf_htons(KX_SNAT_PORT_MIN +
 					bpf_get_prandom_u32() %
 						(KX_SNAT_PORT_MAX - KX_SNAT_PORT_MIN + 1));
 
-		if (!ct_create_nat2(p, svc_id, backend_id, b, snat_addr, port, KX_CT_F_EXTERNAL))
-			return port;
+		if (!ct_create_nat2(p, svc_id, backend_id, b, snat_addr, port, flags, fwd))
+			return 0;
 	}
+	return -1;
+}
+
+/*
+ * Record a new flow from client p to service (vip, vport) served by backend
+ * b, DNAT only: the reply entry (backend tuple -> VIP), then the forward
+ * entry (client tuple -> backend), which *fwd receives. When another live
+ * flow holds the reply tuple (one client socket asking two Services that
+ * share a backend: kube-dns and a second DNS Service on the same pods), the
+ * new flow's source port is changed instead, as netfilter resolves a clash,
+ * and the other flow's entries stay as they are. Returns 0 or -1 (a map
+ * full, nothing left behind).
+ */
+static __always_inline int ct_create(const struct pkt *p, __u32 svc_id, __u32 backend_id,
+				     const struct kx_backend *b, __u8 flags, struct kx_ct_val *fwd)
+{
+	struct kx_ct_val v = {
+		.dir = KX_CT_REPLY,
+		.flags = flags,
+		.svc_id = svc_id,
+		.backend_id = backend_id,
+		.last_seen = bpf_jiffies64(),
+		.nat_addr = p->daddr.v4,
+		.nat_port = p->dport,
+	};
+	struct kx_ct_key rk, fk;
+	struct kx_ct_val *old;
+
+	ct_reply_key(p, b, &rk);
+	old = bpf_map_lookup_elem(&kx_ct, &rk);
+	if (old && ct_held_by_other(old, p))
+		return ct_create_snat(p, svc_id, backend_id, b, p->saddr.v4, flags, fwd);
+	if (ct_put(&rk, &v, BPF_ANY))
+		return -1;
+	ct_key_of(p, &fk);
+	v.dir = KX_CT_FORWARD;
+	v.nat_addr = b->addr;
+	v.nat_port = b->port;
+	if (ct_put(&fk, &v, BPF_ANY)) {
+		ct_del(&rk);
+		return -1;
+	}
+	*fwd = v;
 	return 0;
 }
 

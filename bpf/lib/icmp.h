@@ -40,7 +40,7 @@ struct icmp_err_hdr {
  */
 static __always_inline int icmp_port_unreach(struct __sk_buff *skb, const struct pkt *p)
 {
-	__u32 quote = p->proto == IPPROTO_TCP ? ICMP_QUOTE_TCP : ICMP_QUOTE_UDP;
+	__u32 quote = p->l4_proto == IPPROTO_TCP ? ICMP_QUOTE_TCP : ICMP_QUOTE_UDP;
 	__u32 ip_off = ETH_HLEN + sizeof(struct iphdr);
 	struct icmp_err_hdr h = {};
 	__u8 macs[2 * ETH_ALEN];
@@ -61,8 +61,8 @@ static __always_inline int icmp_port_unreach(struct __sk_buff *skb, const struct
 	h.ip.tot_len = bpf_htons(sizeof(h) + sizeof(struct iphdr) + quote);
 	h.ip.ttl = 64;
 	h.ip.protocol = IPPROTO_ICMP;
-	h.ip.saddr = p->daddr;
-	h.ip.daddr = p->saddr;
+	h.ip.saddr = p->daddr.v4;
+	h.ip.daddr = p->saddr.v4;
 	h.ip.check = csum_words((__u16 *)&h.ip, sizeof(h.ip) / 2);
 	h.type = ICMP_DEST_UNREACH;
 	h.code = ICMP_PORT_UNREACH;
@@ -70,7 +70,7 @@ static __always_inline int icmp_port_unreach(struct __sk_buff *skb, const struct
 		return -1;
 
 	/* The ICMP checksum covers its header and everything quoted after it. */
-	if (p->proto == IPPROTO_TCP) {
+	if (p->l4_proto == IPPROTO_TCP) {
 		if (ICMP_CSUM(skb, ip_off, 8 + sizeof(struct iphdr) + ICMP_QUOTE_TCP, csum))
 			return -1;
 	} else {
@@ -92,8 +92,6 @@ static __always_inline int icmp_port_unreach(struct __sk_buff *skb, const struct
 	return 0;
 }
 
-#define ICMP_ECHOREPLY 0
-#define ICMP_ECHO 8
 
 /* Is p's packet an ICMP echo request (type 8)? */
 static __always_inline bool is_icmp_echo(struct __sk_buff *skb, const struct pkt *p)
@@ -102,7 +100,7 @@ static __always_inline bool is_icmp_echo(struct __sk_buff *skb, const struct pkt
 	void *data_end = (void *)(long)skb->data_end;
 	__u8 *type = data + p->l4off;
 
-	if (p->proto != IPPROTO_ICMP || p->l4off > ETH_HLEN + 60)
+	if (p->l4_proto != IPPROTO_ICMP || p->l4off > ETH_HLEN + 60)
 		return false;
 	if ((void *)(type + 4) > data_end) /* type, code, checksum */
 		return false;
@@ -132,8 +130,8 @@ static __always_inline int icmp_echo_reply(struct __sk_buff *skb, struct pkt *p)
 	__builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
 	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, mac, ETH_ALEN);
-	ip->saddr = p->daddr;
-	ip->daddr = p->saddr;
+	ip->saddr = p->daddr.v4;
+	ip->daddr = p->saddr.v4;
 	old = icmp[0];
 	((__u8 *)icmp)[0] = ICMP_ECHOREPLY;
 	sum = (__u16)~icmp[1];

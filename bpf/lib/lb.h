@@ -3,36 +3,20 @@
 #ifndef KX_BPF_LB_H
 #define KX_BPF_LB_H
 
+#include "config.h"
 #include "maps.h"
 #include "parse.h"
 
 static __always_inline struct kx_svc_val *svc_lookup(const struct pkt *p, __u8 scope)
 {
 	struct kx_svc_key k = {
-		.vip = p->daddr,
+		.vip = p->daddr.v4,
 		.port = p->dport,
-		.proto = p->proto,
+		.proto = p->l4_proto,
 		.scope = scope,
 	};
 
 	return bpf_map_lookup_elem(&kx_svc, &k);
-}
-
-static __always_inline struct kx_config *config_get(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&kx_config, &zero);
-}
-
-/* Is addr one of the addresses node ports answer on? (an inlined loop, no call) */
-static __always_inline bool is_node_addr(const struct kx_config *c, __be32 addr)
-{
-#pragma unroll
-	for (int i = 0; i < KX_NODE_ADDRS; i++)
-		if (i < c->n_node_addrs && c->node_addrs[i] == addr)
-			return true;
-	return false;
 }
 
 /* Is addr a ClusterIP (a KX_SVC_F_VIP marker entry holds it)? */
@@ -54,14 +38,14 @@ static __always_inline struct kx_svc_val *svc_lookup_addr(const struct pkt *p, _
 	struct kx_svc_key k = {
 		.vip = KX_VIP_NODEPORT,
 		.port = p->dport,
-		.proto = p->proto,
+		.proto = p->l4_proto,
 		.scope = scope,
 	};
 
 	if (svc)
 		return svc;
 	c = config_get();
-	if (!c || !is_node_addr(c, p->daddr))
+	if (!c || !is_node_addr(c, p->daddr.v4))
 		return NULL;
 	return bpf_map_lookup_elem(&kx_svc, &k);
 }
@@ -76,15 +60,6 @@ static __always_inline bool src_allowed(__u32 svc_id, __be32 saddr)
 	};
 
 	return bpf_map_lookup_elem(&kx_srcrange, &k) != NULL;
-}
-
-/* Is daddr inside the Service CIDR (and so, if no service has it, unallocated)? */
-static __always_inline bool in_service_cidr(__be32 daddr)
-{
-	__u32 zero = 0;
-	struct kx_config *c = bpf_map_lookup_elem(&kx_config, &zero);
-
-	return c && c->svc_mask && (daddr & c->svc_mask) == c->svc_cidr;
 }
 
 /* A 32-bit mix (murmur3's finalizer): spreads client addresses over the slots. */
@@ -114,7 +89,7 @@ static __always_inline int lb_slot(const struct kx_svc_val *svc, const struct pk
 	switch (svc->algo) {
 	case KX_ALGO_SH:
 	case KX_ALGO_MH:
-		h = bpf_ntohl(p->saddr);
+		h = bpf_ntohl(p->saddr.v4);
 		if (svc->flags & KX_SVC_F_HASH_PORT)
 			h ^= lb_mix(bpf_ntohs(p->sport) + 0x9e3779b9);
 		return (int)(lb_mix(h) % svc->count);
@@ -161,7 +136,7 @@ static __always_inline struct kx_backend *lb_select(const struct kx_svc_val *svc
 static __always_inline struct kx_backend *lb_pick(const struct kx_svc_val *svc,
 						  const struct pkt *p, __u32 *backend_id)
 {
-	struct kx_affinity_key ak = { .svc_id = svc->id, .client = p->saddr };
+	struct kx_affinity_key ak = { .svc_id = svc->id, .client = p->saddr.v4 };
 	struct kx_affinity_val av = {}, *a;
 	struct kx_backend *b;
 	__u64 now;

@@ -3,6 +3,7 @@
 #ifndef KX_BPF_STATS_H
 #define KX_BPF_STATS_H
 
+#include "ctx.h"
 #include "maps.h"
 
 static __always_inline void stat_add(__u32 what, __u64 bytes)
@@ -15,9 +16,9 @@ static __always_inline void stat_add(__u32 what, __u64 bytes)
 	}
 }
 
-static __always_inline void stat_count(struct __sk_buff *skb, __u32 what)
+static __always_inline void stat_count(const struct kx_ctx *ctx, __u32 what)
 {
-	stat_add(what, skb->len);
+	stat_add(what, ctx_len(ctx));
 }
 
 /* Count a packet of service entry svc_id: a new connection, and one way or the other. */
@@ -38,11 +39,11 @@ static __always_inline void svc_stat(__u32 svc_id, bool reply, __u64 bytes, bool
 	}
 }
 
-/* Count a drop by reason and return the TC verdict for it. */
-static __always_inline int drop(struct __sk_buff *skb, __u32 reason)
+/* Count a drop by reason and return the hook's verdict for it (TC or XDP). */
+static __always_inline int drop(const struct kx_ctx *ctx, __u32 reason)
 {
-	stat_count(skb, reason);
-	return TC_ACT_SHOT;
+	stat_count(ctx, reason);
+	return CTX_DROP;
 }
 
 #endif /* KX_BPF_STATS_H */
