@@ -481,6 +481,104 @@ static void test_udp_dnat_and_reply(void **state)
 	assert_int_equal(csum_check(out + 14, 20), 0);
 }
 
+/* Two Services of one protocol and port, both on the one backend ip:bport. */
+static void set_two_services(struct fx *f, const char *vip_a, const char *vip_b, uint16_t port,
+			     uint8_t proto, const char *ip, uint16_t bport)
+{
+	struct kx_backend_desc b = { ip4(ip), bport, proto, KX_BACKEND_ACTIVE };
+	struct kx_svc_desc d[2] = {
+		{ .key = { ip4(vip_a), htons(port), proto, KX_SCOPE_INTERNAL }, .backends = &b,
+		  .n_backends = 1 },
+		{ .key = { ip4(vip_b), htons(port), proto, KX_SCOPE_INTERNAL }, .backends = &b,
+		  .n_backends = 1 },
+	};
+	struct kx_table t = { .svcs = d, .n_svcs = 2 };
+	struct kx_err err;
+
+	strcpy(d[0].owner, "t/a");
+	strcpy(d[1].owner, "t/b");
+	if (kx_sync_apply(&f->m, &t, NULL, &err))
+		fail_msg("sync: %s", err.msg);
+}
+
+/* A UDP datagram from sip:sport to dip:dport through tc_from_pod; out receives the result. */
+static struct frame udp_through(struct fx *f, const uint8_t *dmac, const uint8_t *smac,
+				const char *sip, uint16_t sport, const char *dip, uint16_t dport,
+				const char *payload, uint8_t *out)
+{
+	uint8_t in[128];
+	uint32_t len;
+	size_t n = build_l4(in, dmac, smac, IPPROTO_UDP, sip, sport, dip, dport, 0, payload);
+
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	return frame_of(out, len);
+}
+
+/*
+ * One client socket (one source port) asks two Services that share a
+ * backend, as a resolver asks kube-dns and a second DNS Service on the same
+ * CoreDNS pods: both flows must work. The second one's reply tuple is the
+ * first one's, so its source port is changed (netfilter's clash
+ * resolution), and each answer comes back from the VIP it was asked of.
+ * Before the fix the second query's entry overwrote the first's reply
+ * entry: the first query's answer came back from the second VIP.
+ */
+static void test_one_socket_two_services_sharing_a_backend(void **state)
+{
+	struct fx *f = *state;
+	uint8_t out[256];
+	struct frame o;
+	uint16_t moved;
+
+	set_two_services(f, "12.0.128.20", "12.0.128.21", 53, IPPROTO_UDP, "12.0.2.20", 5353);
+	o = udp_through(f, host_mac_a, client_mac, "12.0.2.10", 40000, "12.0.128.20", 53, "q1",
+			out);
+	assert_addr(o.ip->daddr, "12.0.2.20");
+	assert_port(o.udp->dest, 5353);
+	assert_port(o.udp->source, 40000); /* no clash: the port is kept */
+	assert_checksums_ok(&o);
+
+	o = udp_through(f, host_mac_a, client_mac, "12.0.2.10", 40000, "12.0.128.21", 53, "q2",
+			out);
+	assert_addr(o.ip->saddr, "12.0.2.10");
+	assert_addr(o.ip->daddr, "12.0.2.20");
+	assert_port(o.udp->dest, 5353);
+	moved = ntohs(o.udp->source);
+	assert_true(moved >= KX_SNAT_PORT_MIN); /* and at most 65535 */
+	assert_checksums_ok(&o);
+
+	/* the answer to the first query: from the first VIP */
+	o = udp_through(f, host_mac_b, backend_mac, "12.0.2.20", 5353, "12.0.2.10", 40000, "a1",
+			out);
+	assert_memory_equal(o.eth->h_dest, client_mac, 6);
+	assert_addr(o.ip->saddr, "12.0.128.20");
+	assert_port(o.udp->source, 53);
+	assert_addr(o.ip->daddr, "12.0.2.10");
+	assert_port(o.udp->dest, 40000);
+	assert_checksums_ok(&o);
+	assert_memory_equal(o.payload, "a1", 2);
+
+	/* the answer to the second: from the second VIP, to the client's own port */
+	o = udp_through(f, host_mac_b, backend_mac, "12.0.2.20", 5353, "12.0.2.10", moved, "a2",
+			out);
+	assert_addr(o.ip->saddr, "12.0.128.21");
+	assert_port(o.udp->source, 53);
+	assert_addr(o.ip->daddr, "12.0.2.10");
+	assert_port(o.udp->dest, 40000);
+	assert_checksums_ok(&o);
+
+	/* later datagrams of each flow keep their own translation */
+	o = udp_through(f, host_mac_a, client_mac, "12.0.2.10", 40000, "12.0.128.21", 53, "q3",
+			out);
+	assert_port(o.udp->source, moved);
+	o = udp_through(f, host_mac_a, client_mac, "12.0.2.10", 40000, "12.0.128.20", 53, "q4",
+			out);
+	assert_port(o.udp->source, 40000);
+	o = udp_through(f, host_mac_b, backend_mac, "12.0.2.20", 5353, "12.0.2.10", 40000, "a3",
+			out);
+	assert_addr(o.ip->saddr, "12.0.128.20");
+}
+
 static void test_no_endpoint_icmp_port_unreachable(void **state)
 {
 	struct fx *f = *state;
@@ -686,6 +784,112 @@ static void test_icmp_error_from_backend_translated_for_the_client(void **state)
 	out[n] = 0;
 	assert_int_equal(csum_check(out + 34, n - 34 + 1), 0); /* the ICMP checksum */
 	assert_int_equal(stat_packets(f, KX_STAT_ICMP_ERROR_REVNAT), before + 1);
+}
+
+/*
+ * An ICMP port unreachable from src to dst quoting the IPv4 packet at quote
+ * (its header and 8 bytes of UDP, plus the first 5 of data) into buf: the
+ * frame's length.
+ */
+static size_t build_icmp_error(uint8_t *buf, const uint8_t *dmac, const uint8_t *smac,
+			       uint32_t src, uint32_t dst, const uint8_t *quote)
+{
+	size_t qlen = 20 + 8 + 5, n = 14 + 20 + 8 + qlen;
+
+	memset(buf, 0, n + 1);
+	memcpy(buf, dmac, 6);
+	memcpy(buf + 6, smac, 6);
+	put16(buf + 12, 0x0800);
+	buf[14] = 0x45;
+	put16(buf + 16, 20 + 8 + qlen);
+	buf[22] = 64;
+	buf[23] = IPPROTO_ICMP;
+	memcpy(buf + 26, &src, 4);
+	memcpy(buf + 30, &dst, 4);
+	put16(buf + 24, csum_check(buf + 14, 20));
+	buf[34] = 3;
+	buf[35] = 3;
+	memcpy(buf + 42, quote, qlen);
+	put16(buf + 36, csum_check(buf + 34, 8 + qlen + 1)); /* odd length: padded */
+	return n;
+}
+
+/*
+ * A pod that reached itself through its Service (hairpin) and answers with
+ * an ICMP error: the quote is what it received (VIP:cport -> itself:bport)
+ * and goes back to what it sent (itself:cport -> VIP:port), the error comes
+ * from the VIP, and every checksum still verifies. Before, errors about
+ * SNATed flows were left untranslated: the pod's socket never learnt.
+ */
+static void test_icmp_error_about_a_hairpin_flow_translated(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[160], out[256], got[128];
+	struct frame o, q;
+	uint32_t len;
+	size_t n;
+
+	set_service_and_vip(f, "12.0.182.79", 53, IPPROTO_UDP, "12.0.2.10", 5353);
+	o = udp_through(f, host_mac_a, client_mac, "12.0.2.10", 41000, "12.0.182.79", 53, "query",
+			out);
+	assert_addr(o.ip->saddr, "12.0.182.79"); /* hairpin: from the VIP, to itself */
+	assert_port(o.udp->source, 41000);
+	assert_addr(o.ip->daddr, "12.0.2.10");
+	memcpy(got, out, 14 + 20 + 8 + 5);
+
+	n = build_icmp_error(in, host_mac_a, client_mac, ip4("12.0.2.10"), ip4("12.0.182.79"),
+			     got + 14);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	o = frame_of(out, len);
+	assert_memory_equal(o.eth->h_dest, client_mac, 6);
+	assert_addr(o.ip->saddr, "12.0.182.79");
+	assert_addr(o.ip->daddr, "12.0.2.10");
+	assert_int_equal(csum_check((uint8_t *)o.ip, 20), 0);
+	q = frame_of(out + 8 + 20, len - 8 - 20); /* the quote, as if it were a frame */
+	assert_addr(q.ip->saddr, "12.0.2.10");
+	assert_port(q.udp->source, 41000);
+	assert_addr(q.ip->daddr, "12.0.182.79");
+	assert_port(q.udp->dest, 53);
+	assert_int_equal(csum_check((uint8_t *)q.ip, 20), 0);
+	out[n] = 0;
+	assert_int_equal(csum_check((uint8_t *)o.icmp, n - 34 + 1), 0);
+}
+
+/*
+ * The same for a flow whose source port a clash changed (one socket, two
+ * Services on one backend): the backend's error quotes the moved port and
+ * reaches the client as about its own port and the VIP it asked.
+ */
+static void test_icmp_error_about_a_moved_port_flow_translated(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[160], out[256], got[128];
+	struct frame o, q;
+	uint32_t len;
+	size_t n;
+
+	set_two_services(f, "12.0.128.22", "12.0.128.23", 53, IPPROTO_UDP, "12.0.2.20", 5353);
+	udp_through(f, host_mac_a, client_mac, "12.0.2.10", 40100, "12.0.128.22", 53, "q1", out);
+	o = udp_through(f, host_mac_a, client_mac, "12.0.2.10", 40100, "12.0.128.23", 53, "query",
+			out);
+	assert_int_not_equal(ntohs(o.udp->source), 40100);
+	memcpy(got, out, 14 + 20 + 8 + 5);
+
+	n = build_icmp_error(in, host_mac_b, backend_mac, ip4("12.0.2.20"), ip4("12.0.2.10"),
+			     got + 14);
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	o = frame_of(out, len);
+	assert_memory_equal(o.eth->h_dest, client_mac, 6);
+	assert_addr(o.ip->saddr, "12.0.128.23");
+	assert_addr(o.ip->daddr, "12.0.2.10");
+	q = frame_of(out + 8 + 20, len - 8 - 20);
+	assert_addr(q.ip->saddr, "12.0.2.10");
+	assert_port(q.udp->source, 40100);
+	assert_addr(q.ip->daddr, "12.0.128.23");
+	assert_port(q.udp->dest, 53);
+	assert_int_equal(csum_check((uint8_t *)q.ip, 20), 0);
+	out[n] = 0;
+	assert_int_equal(csum_check((uint8_t *)o.icmp, n - 34 + 1), 0);
 }
 
 static void test_unallocated_clusterip_refused(void **state)
@@ -1039,10 +1243,13 @@ int main(void)
 		cmocka_unit_test(test_port_reuse_after_close_is_a_new_connection),
 		cmocka_unit_test(test_backend_reply_reverse_nat),
 		cmocka_unit_test(test_udp_dnat_and_reply),
+		cmocka_unit_test(test_one_socket_two_services_sharing_a_backend),
 		cmocka_unit_test(test_no_endpoint_icmp_port_unreachable),
 		cmocka_unit_test(test_clusterip_other_port_refused_and_ping_answered),
 		cmocka_unit_test(test_fragment_to_clusterip_dropped_and_counted),
 		cmocka_unit_test(test_icmp_error_from_backend_translated_for_the_client),
+		cmocka_unit_test(test_icmp_error_about_a_hairpin_flow_translated),
+		cmocka_unit_test(test_icmp_error_about_a_moved_port_flow_translated),
 		cmocka_unit_test(test_unallocated_clusterip_refused),
 		cmocka_unit_test(test_spoofed_source_dropped_and_counted),
 		cmocka_unit_test(test_endpoint_slot_belongs_to_one_address),

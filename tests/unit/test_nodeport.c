@@ -187,6 +187,45 @@ static void test_nodeport_local_backend_dnat_keeps_client(void **state)
 }
 
 /*
+ * The stale-SYN rule is the same at every hook: a SYN on the forward entry
+ * of a flow whose service entry is now another one (deleted and made again,
+ * here with source ranges that leave this client out) is a new connection
+ * and meets the new entry's checks, while the flow's other packets keep
+ * their entry. The XDP copy of the rule lacked the service-id check, so the
+ * SYN was sent on to the old backend past the new ranges.
+ */
+static void test_syn_on_entry_of_a_replaced_service_is_a_new_flow(void **state)
+{
+	struct fx *f = *state;
+	struct kx_svc_key k = { KX_VIP_NODEPORT, htons(30090), IPPROTO_TCP, KX_SCOPE_EXTERNAL };
+	struct kx_svc_val v;
+	uint8_t in[128], out[256];
+	uint32_t len;
+	size_t n;
+	uint64_t denied;
+
+	set_external(f, NULL, 30090, 0, LOCAL_POD, NULL, 0);
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40090, NODE_IP, 30090,
+		     0x02, NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_PASS);
+	assert_tuple(out, CLIENT_IP, 40090, LOCAL_POD, 5001);
+
+	/* the entry now belongs to another service id, whose ranges allow nobody */
+	assert_int_equal(bpf_map_lookup_elem(f->m.svc, &k, &v), 0);
+	v.id += 1000;
+	v.flags |= KX_SVC_F_SRC_RANGES;
+	assert_int_equal(bpf_map_update_elem(f->m.svc, &k, &v, BPF_EXIST), 0);
+
+	denied = stat_packets(f, KX_STAT_DROP_SRC_RANGE);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_DROP); /* the SYN again */
+	assert_int_equal(stat_packets(f, KX_STAT_DROP_SRC_RANGE), denied + 1);
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40090, NODE_IP, 30090,
+		     0x10, "data");
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_PASS);
+	assert_tuple(out, CLIENT_IP, 40090, LOCAL_POD, 5001);
+}
+
+/*
  * A hostNetwork backend (the node's own address): DNAT and XDP_PASS to the
  * node's stack; its reply leaves from a node socket, and tc_netdev_out gives
  * it the node port back (checksums valid). A node packet that is no reply of
@@ -305,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_nodeport_local_backend_dnat_keeps_client),
 		cmocka_unit_test(test_nodeport_remote_backend_snat_tx_and_reply),
 		cmocka_unit_test(test_nodeport_host_network_backend_reply_on_egress),
+		cmocka_unit_test(test_syn_on_entry_of_a_replaced_service_is_a_new_flow),
 		cmocka_unit_test(test_source_ranges_allow_and_deny),
 		cmocka_unit_test(test_local_policy_without_endpoint_drops),
 	};

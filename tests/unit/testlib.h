@@ -15,6 +15,11 @@
 #include <string.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <linux/if_ether.h>
+#include <netinet/ip.h>
+#include <netinet/ip_icmp.h>
+#include <netinet/tcp.h>
+#include <netinet/udp.h>
 
 #ifndef KX_FIXTURES
 #define KX_FIXTURES "tests/fixtures"
@@ -118,5 +123,51 @@ static inline uint16_t get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
 }
+
+/*
+ * Typed views of an Ethernet + IPv4 frame: what a test reads of a packet a
+ * program wrote, by header and field instead of byte offsets. l4 points
+ * past the IPv4 header (its options included); payload past the TCP, UDP or
+ * ICMP header.
+ */
+struct frame {
+	struct ethhdr *eth;
+	struct iphdr *ip;
+	union {
+		uint8_t *l4;
+		struct tcphdr *tcp;
+		struct udphdr *udp;
+		struct icmphdr *icmp;
+	};
+	uint8_t *payload;
+	size_t len;
+};
+
+static inline struct frame frame_of(uint8_t *buf, size_t len)
+{
+	struct frame f = { .eth = (void *)buf, .ip = (void *)(buf + 14), .len = len };
+	size_t l4len;
+
+	assert_true(len >= 14 + 20);
+	f.l4 = buf + 14 + f.ip->ihl * 4;
+	l4len = f.ip->protocol == IPPROTO_TCP ? (size_t)f.tcp->doff * 4 :
+		f.ip->protocol == IPPROTO_UDP ? 8 : 8;
+	f.payload = f.l4 + l4len;
+	return f;
+}
+
+/* The IPv4 packet of a frame verifies: its header checksum and its TCP/UDP checksum. */
+static inline void assert_checksums_ok(const struct frame *f)
+{
+	assert_int_equal(csum_check((const uint8_t *)f->ip, f->ip->ihl * 4), 0);
+	if (f->ip->protocol == IPPROTO_TCP ||
+	    (f->ip->protocol == IPPROTO_UDP && f->udp->check))
+		assert_int_equal(l4_csum_check((const uint8_t *)f->ip), 0);
+}
+
+/* An address field (network order) equals the dotted quad s. */
+#define assert_addr(field, s) assert_int_equal((uint32_t)(field), ip4(s))
+/* A port field (network order) equals port. */
+#define assert_port(field, port) assert_int_equal(ntohs(field), (port))
 
 #endif /* KX_TESTLIB_H */
