@@ -189,7 +189,10 @@ bench: bench-deps
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c) over the library built again with
 # ASan and UBSan; each runs FUZZ_TIME seconds on a copy of its seed corpus
-# (tests/fuzz/corpus/<name>) and stops at the first crash, leak or UB report.
+# (tests/fuzz/corpus/<name>: the regressions it found, plus the fixtures
+# FUZZ_SEEDS_<name> names, never copies of them) and stops at the first
+# crash, leak or UB report.
+FUZZ_SEEDS_k8s := $(wildcard tests/fixtures/*.json) manifests/examples/reference-cluster.json
 FUZZ_TIME ?= 60
 # FUZZ_RUNS=N: N executions per target instead of a time limit
 FUZZ_LIMIT = $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS),-max_total_time=$(FUZZ_TIME))
@@ -210,6 +213,7 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(USER_HDRS)
 fuzz: deps $(BUILD)/kxdp.skel.h $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 	@for t in $(FUZZ_TARGETS); do \
 		rm -rf $(BUILD)/fuzz/corpus-$$t && cp -r tests/fuzz/corpus/$$t $(BUILD)/fuzz/corpus-$$t && \
+		seeds="$(FUZZ_SEEDS_k8s)"; [ $$t = k8s ] && cp $$seeds $(BUILD)/fuzz/corpus-$$t/; \
 		echo "== fuzz $$t ($(or $(FUZZ_RUNS),$(FUZZ_TIME) s))" && \
 		if ! $(BUILD)/fuzz/fuzz_$$t $(FUZZ_LIMIT) -print_final_stats=1 \
 			-artifact_prefix=$(BUILD)/fuzz/$$t- \
