@@ -65,16 +65,13 @@ static int setup(void **state)
 static void new_flow(struct fx *f, uint8_t proto, uint16_t sport)
 {
 	int prog = bpf_program__fd(f->skel->progs.tc_from_pod);
-	struct __sk_buff ctx = { .ifindex = 1 };
-	uint8_t in[128], out[256];
+	uint8_t in[128], out[KX_RUN_OUT];
 	size_t len = build_l4(in, host_mac, pod_mac, proto, "12.0.2.10", sport, "12.0.182.73",
 			      proto == IPPROTO_TCP ? 5432 : 53, 0x02, "q");
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len,
-			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
-			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	uint32_t out_len;
 
-	assert_int_equal(bpf_prog_test_run_opts(prog, &o), 0);
-	assert_int_equal(o.retval, 0); /* TC_ACT_OK: DNAT to the (remote) backend */
+	/* TC_ACT_OK: DNAT to the (remote) backend */
+	assert_int_equal(kx_run_tc(prog, 1, in, len, out, &out_len), TC_ACT_OK);
 	assert_int_equal(out[33], 5);
 }
 

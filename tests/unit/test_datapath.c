@@ -16,9 +16,6 @@
 #include "model.h"
 #include "sync.h"
 
-#define TC_ACT_OK 0
-#define TC_ACT_SHOT 2
-#define TC_ACT_REDIRECT 7
 #define POD_IFINDEX 1 /* the test's "host veth": lo, which BPF_PROG_RUN resolves */
 
 static const uint8_t client_mac[6] = { 0x02, 0xc1, 0, 0, 0, 0x01 };
@@ -72,25 +69,26 @@ static int setup(void **state)
 	f->to_pod = bpf_program__fd(f->skel->progs.tc_to_pod);
 	f->tc_netdev = bpf_program__fd(f->skel->progs.tc_netdev);
 	f->xdp_netdev = bpf_program__fd(f->skel->progs.xdp_netdev);
-	add_endpoint(f, "12.0.2.10", client_mac, host_mac_a, POD_IFINDEX);
-	add_endpoint(f, "12.0.2.20", backend_mac, host_mac_b, POD_IFINDEX);
-	add_endpoint(f, "12.0.2.30", other_mac, host_mac_b, POD_IFINDEX);
 	*state = f;
 	return 0;
 }
 
-/* Run prog once (repeat = 1: a DNAT must not run twice) on in; out gets the result. */
+/* Before each test: every map empty, then the three pods of the node wired. */
+static int fresh_maps(void **state)
+{
+	struct fx *f = *state;
+
+	kx_fx_reset(f->skel);
+	add_endpoint(f, "12.0.2.10", client_mac, host_mac_a, POD_IFINDEX);
+	add_endpoint(f, "12.0.2.20", backend_mac, host_mac_b, POD_IFINDEX);
+	add_endpoint(f, "12.0.2.30", other_mac, host_mac_b, POD_IFINDEX);
+	return 0;
+}
+
+/* prog on frame in, arriving from the test's pod veth. */
 static int run(int prog, const uint8_t *in, size_t len, uint8_t *out, uint32_t *out_len)
 {
-	struct __sk_buff ctx = { .ifindex = POD_IFINDEX };
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len,
-			    .data_out = out, .data_size_out = 256, .ctx_in = &ctx,
-			    .ctx_size_in = sizeof(ctx), .repeat = 1);
-	int e = bpf_prog_test_run_opts(prog, &o);
-
-	assert_int_equal(e, 0);
-	*out_len = o.data_size_out;
-	return (int)o.retval;
+	return kx_run_tc(prog, POD_IFINDEX, in, len, out, out_len);
 }
 
 static uint64_t stat_packets(struct fx *f, uint32_t what)
@@ -1162,12 +1160,10 @@ static void test_xdp_netdev_passes_and_counts(void **state)
 	uint64_t before = stat_packets(f, KX_STAT_XDP_PASS);
 	size_t n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "10.124.242.131", 1000,
 			    "12.0.2.10", 53, 0, "x");
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n,
-			    .data_out = out, .data_size_out = sizeof(out), .repeat = 1);
+	uint32_t len;
 
-	assert_int_equal(bpf_prog_test_run_opts(f->xdp_netdev, &o), 0);
-	assert_int_equal(o.retval, 2); /* XDP_PASS */
-	assert_int_equal(o.data_size_out, n);
+	assert_int_equal(kx_run_xdp(f->xdp_netdev, 0, in, n, out, &len), XDP_PASS);
+	assert_int_equal(len, n);
 	assert_memory_equal(out, in, n);
 	assert_int_equal(stat_packets(f, KX_STAT_XDP_PASS), before + 1);
 }
@@ -1236,31 +1232,31 @@ static void test_sync_reconciles_in_place(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_arp_request_answered_with_host_mac),
-		cmocka_unit_test(test_pod_to_pod_redirect_rewrites_macs),
-		cmocka_unit_test(test_syn_to_vip_round_robin_dnat),
-		cmocka_unit_test(test_syn_on_stale_conntrack_reselects),
-		cmocka_unit_test(test_port_reuse_after_close_is_a_new_connection),
-		cmocka_unit_test(test_backend_reply_reverse_nat),
-		cmocka_unit_test(test_udp_dnat_and_reply),
-		cmocka_unit_test(test_one_socket_two_services_sharing_a_backend),
-		cmocka_unit_test(test_no_endpoint_icmp_port_unreachable),
-		cmocka_unit_test(test_clusterip_other_port_refused_and_ping_answered),
-		cmocka_unit_test(test_fragment_to_clusterip_dropped_and_counted),
-		cmocka_unit_test(test_icmp_error_from_backend_translated_for_the_client),
-		cmocka_unit_test(test_icmp_error_about_a_hairpin_flow_translated),
-		cmocka_unit_test(test_icmp_error_about_a_moved_port_flow_translated),
-		cmocka_unit_test(test_unallocated_clusterip_refused),
-		cmocka_unit_test(test_spoofed_source_dropped_and_counted),
-		cmocka_unit_test(test_endpoint_slot_belongs_to_one_address),
-		cmocka_unit_test(test_truncated_and_foreign_frames_pass_untouched),
-		cmocka_unit_test(test_tc_to_pod_host_backend_reply),
-		cmocka_unit_test(test_hostport_reply_goes_back_through_the_stack),
-		cmocka_unit_test(test_tc_netdev_remote_backend_reply_and_delivery),
-		cmocka_unit_test(test_xdp_netdev_passes_and_counts),
-		cmocka_unit_test(test_udp_flows_of_a_removed_backend_are_purged),
-		cmocka_unit_test(test_pod_hairpins_to_itself_through_its_service),
-		cmocka_unit_test(test_sync_reconciles_in_place),
+		cmocka_unit_test_setup(test_arp_request_answered_with_host_mac, fresh_maps),
+		cmocka_unit_test_setup(test_pod_to_pod_redirect_rewrites_macs, fresh_maps),
+		cmocka_unit_test_setup(test_syn_to_vip_round_robin_dnat, fresh_maps),
+		cmocka_unit_test_setup(test_syn_on_stale_conntrack_reselects, fresh_maps),
+		cmocka_unit_test_setup(test_port_reuse_after_close_is_a_new_connection, fresh_maps),
+		cmocka_unit_test_setup(test_backend_reply_reverse_nat, fresh_maps),
+		cmocka_unit_test_setup(test_udp_dnat_and_reply, fresh_maps),
+		cmocka_unit_test_setup(test_one_socket_two_services_sharing_a_backend, fresh_maps),
+		cmocka_unit_test_setup(test_no_endpoint_icmp_port_unreachable, fresh_maps),
+		cmocka_unit_test_setup(test_clusterip_other_port_refused_and_ping_answered, fresh_maps),
+		cmocka_unit_test_setup(test_fragment_to_clusterip_dropped_and_counted, fresh_maps),
+		cmocka_unit_test_setup(test_icmp_error_from_backend_translated_for_the_client, fresh_maps),
+		cmocka_unit_test_setup(test_icmp_error_about_a_hairpin_flow_translated, fresh_maps),
+		cmocka_unit_test_setup(test_icmp_error_about_a_moved_port_flow_translated, fresh_maps),
+		cmocka_unit_test_setup(test_unallocated_clusterip_refused, fresh_maps),
+		cmocka_unit_test_setup(test_spoofed_source_dropped_and_counted, fresh_maps),
+		cmocka_unit_test_setup(test_endpoint_slot_belongs_to_one_address, fresh_maps),
+		cmocka_unit_test_setup(test_truncated_and_foreign_frames_pass_untouched, fresh_maps),
+		cmocka_unit_test_setup(test_tc_to_pod_host_backend_reply, fresh_maps),
+		cmocka_unit_test_setup(test_hostport_reply_goes_back_through_the_stack, fresh_maps),
+		cmocka_unit_test_setup(test_tc_netdev_remote_backend_reply_and_delivery, fresh_maps),
+		cmocka_unit_test_setup(test_xdp_netdev_passes_and_counts, fresh_maps),
+		cmocka_unit_test_setup(test_udp_flows_of_a_removed_backend_are_purged, fresh_maps),
+		cmocka_unit_test_setup(test_pod_hairpins_to_itself_through_its_service, fresh_maps),
+		cmocka_unit_test_setup(test_sync_reconciles_in_place, fresh_maps),
 	};
 
 	kx_log_verbosity = KX_LOG_WARN - 1;

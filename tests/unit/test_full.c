@@ -106,16 +106,13 @@ static void send_to_svc(struct fx *f, uint16_t sport, uint8_t tcp_flags)
 	static const uint8_t pod_mac[6] = { 2, 0xc1, 0, 0, 0, 1 };
 	static const uint8_t host_mac[6] = { 2, 0xaa, 0, 0, 0, 1 };
 	int prog = bpf_program__fd(f->skel->progs.tc_from_pod);
-	struct __sk_buff ctx = { .ifindex = 1 };
-	uint8_t in[128], out[256];
+	uint8_t in[128], out[KX_RUN_OUT];
 	size_t len = build_l4(in, host_mac, pod_mac, IPPROTO_TCP, "12.0.2.10", sport,
 			      "12.0.182.73", 5432, tcp_flags, NULL);
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len,
-			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
-			    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	uint32_t out_len;
 
-	assert_int_equal(bpf_prog_test_run_opts(prog, &o), 0);
-	assert_int_equal(o.retval, 0); /* TC_ACT_OK: to the (remote) backend */
+	/* TC_ACT_OK: to the (remote) backend */
+	assert_int_equal(kx_run_tc(prog, 1, in, len, out, &out_len), TC_ACT_OK);
 	assert_int_equal(out[33], 5); /* daddr 12.1.0.5 */
 	assert_int_equal(get16(out + 36), 5001);
 }

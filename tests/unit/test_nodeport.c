@@ -24,9 +24,6 @@
 #include "netlink.h"
 #include "sync.h"
 
-#define XDP_DROP 1
-#define XDP_PASS 2
-#define XDP_TX 3
 
 #define NODE_IP "10.124.242.131"
 #define CLIENT_IP "10.124.242.200"
@@ -60,10 +57,6 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	*state = NULL;
-	struct kx_config c = { .node_ip = ip4(NODE_IP), .n_node_addrs = 1,
-			       .node_addrs = { ip4(NODE_IP) } };
-	struct kx_endpoint ep = { .addr = ip4(LOCAL_POD), .ifindex = 1 };
-	uint32_t zero = 0, slot = kx_endpoint_slot(ep.addr);
 	struct kx_err err = { "" };
 	struct nl_sock *nl;
 	FILE *fh;
@@ -90,12 +83,25 @@ static int setup(void **state)
 	if (kx_fx_load(&f->skel, &f->m))
 		return -1;
 	f->xdp = bpf_program__fd(f->skel->progs.xdp_netdev);
-	c.uplink_ifindex = (uint32_t)f->uplink;
+	*state = f;
+	return 0;
+}
+
+/* Before each test: every map empty, then the node's settings and its one pod. */
+static int fresh_maps(void **state)
+{
+	struct fx *f = *state;
+	struct kx_config c = { .node_ip = ip4(NODE_IP), .n_node_addrs = 1,
+			       .node_addrs = { ip4(NODE_IP) },
+			       .uplink_ifindex = (uint32_t)f->uplink };
+	struct kx_endpoint ep = { .addr = ip4(LOCAL_POD), .ifindex = 1 };
+	uint32_t zero = 0, slot = kx_endpoint_slot(ep.addr);
+
+	kx_fx_reset(f->skel);
 	assert_int_equal(bpf_map_update_elem(f->m.config, &zero, &c, BPF_ANY), 0);
 	memcpy(ep.pod_mac, pod_mac, 6);
 	memcpy(ep.host_mac, host_mac, 6);
 	assert_int_equal(bpf_map_update_elem(f->m.endpoints, &slot, &ep, BPF_ANY), 0);
-	*state = f;
 	return 0;
 }
 
@@ -123,16 +129,10 @@ static void set_external(struct fx *f, const char *vip, uint16_t port, uint8_t f
 		fail_msg("sync: %s", err.msg);
 }
 
+/* xdp_netdev on frame in, arriving on the uplink. */
 static int run_xdp(struct fx *f, const uint8_t *in, size_t len, uint8_t *out, uint32_t *out_len)
 {
-	struct xdp_md ctx = { .data_end = (uint32_t)len, .ingress_ifindex = (uint32_t)f->uplink };
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = len,
-			    .data_out = out, .data_size_out = 256, .ctx_in = &ctx,
-			    .ctx_size_in = sizeof(ctx), .repeat = 1);
-
-	assert_int_equal(bpf_prog_test_run_opts(f->xdp, &o), 0);
-	*out_len = o.data_size_out;
-	return (int)o.retval;
+	return kx_run_xdp(f->xdp, (uint32_t)f->uplink, in, len, out, out_len);
 }
 
 static uint64_t stat_packets(struct fx *f, uint32_t what)
@@ -237,7 +237,6 @@ static void test_nodeport_host_network_backend_reply_on_egress(void **state)
 	int out_prog = bpf_program__fd(f->skel->progs.tc_netdev_out);
 	uint8_t in[128], out[256];
 	uint64_t before = stat_packets(f, KX_STAT_REVNAT);
-	struct __sk_buff ctx = { .ifindex = 1 };
 	uint32_t len;
 	size_t n;
 
@@ -249,20 +248,13 @@ static void test_nodeport_host_network_backend_reply_on_egress(void **state)
 	/* the node's SYN-ACK, from the backend's port, through the uplink's egress */
 	n = build_l4(in, client_mac, f->uplink_mac, IPPROTO_TCP, NODE_IP, 5001, CLIENT_IP, 40100,
 		     0x12, NULL);
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n,
-			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
-			    .ctx_size_in = sizeof(ctx), .repeat = 1);
-	assert_int_equal(bpf_prog_test_run_opts(out_prog, &o), 0);
-	assert_int_equal(o.retval, 0); /* TC_ACT_OK */
+	assert_int_equal(kx_run_tc(out_prog, 1, in, n, out, &len), TC_ACT_OK);
 	assert_tuple(out, NODE_IP, 30090, CLIENT_IP, 40100);
 	assert_int_equal(stat_packets(f, KX_STAT_REVNAT), before + 1);
 	/* the node talking on its own (ssh from port 22): untouched */
 	n = build_l4(in, client_mac, f->uplink_mac, IPPROTO_TCP, NODE_IP, 22, CLIENT_IP, 40100,
 		     0x10, "x");
-	o.data_size_in = n;
-	o.data_size_out = sizeof(out);
-	assert_int_equal(bpf_prog_test_run_opts(out_prog, &o), 0);
-	assert_int_equal(o.retval, 0);
+	assert_int_equal(kx_run_tc(out_prog, 1, in, n, out, &len), TC_ACT_OK);
 	assert_memory_equal(out, in, n);
 }
 
@@ -341,12 +333,12 @@ static void test_local_policy_without_endpoint_drops(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_nodeport_local_backend_dnat_keeps_client),
-		cmocka_unit_test(test_nodeport_remote_backend_snat_tx_and_reply),
-		cmocka_unit_test(test_nodeport_host_network_backend_reply_on_egress),
-		cmocka_unit_test(test_syn_on_entry_of_a_replaced_service_is_a_new_flow),
-		cmocka_unit_test(test_source_ranges_allow_and_deny),
-		cmocka_unit_test(test_local_policy_without_endpoint_drops),
+		cmocka_unit_test_setup(test_nodeport_local_backend_dnat_keeps_client, fresh_maps),
+		cmocka_unit_test_setup(test_nodeport_remote_backend_snat_tx_and_reply, fresh_maps),
+		cmocka_unit_test_setup(test_nodeport_host_network_backend_reply_on_egress, fresh_maps),
+		cmocka_unit_test_setup(test_syn_on_entry_of_a_replaced_service_is_a_new_flow, fresh_maps),
+		cmocka_unit_test_setup(test_source_ranges_allow_and_deny, fresh_maps),
+		cmocka_unit_test_setup(test_local_policy_without_endpoint_drops, fresh_maps),
 	};
 
 	kx_log_verbosity = KX_LOG_WARN - 1;

@@ -18,7 +18,6 @@
 #include "model.h"
 #include "sync.h"
 
-#define TC_ACT_OK 0
 #define CLIENTS 10000
 #define VIP "12.0.182.60"
 
@@ -104,18 +103,15 @@ static void apply(struct fx *f, const char *sched, const char *flags, int n, int
 /* A SYN from client i, source port sport: the last octet of the backend it is sent to. */
 static int backend_of(struct fx *f, int i, uint16_t sport)
 {
-	struct __sk_buff ctx = { .ifindex = 1 };
-	uint8_t in[128], out[256];
+	uint8_t in[128], out[KX_RUN_OUT];
+	uint32_t len;
 	char ip[32];
 	size_t n;
 
 	client_ip(i, ip, sizeof(ip));
 	n = build_l4(in, host_mac, pod_mac, IPPROTO_TCP, ip, sport, VIP, 80, 0x02, NULL);
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = n,
-			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
-			    .ctx_size_in = sizeof(ctx), .repeat = 1);
-	assert_int_equal(bpf_prog_test_run_opts(f->from_pod, &o), 0);
-	assert_int_equal(o.retval, TC_ACT_OK); /* backends are not on this node */
+	/* backends are not on this node */
+	assert_int_equal(kx_run_tc(f->from_pod, 1, in, n, out, &len), TC_ACT_OK);
 	assert_int_equal(out[14 + 16], 12);
 	assert_int_equal(out[14 + 17], 1);
 	assert_int_equal(l4_csum_check(out + 14), 0);
