@@ -106,6 +106,48 @@ static int prog_id_of(int fd, __u32 *id)
 	return 0;
 }
 
+/*
+ * --xdp off: an xdp_netdev an earlier run attached would go on serving node
+ * ports behind this run's back, so it comes off; a program that is not
+ * kxdp's is left where it is. Replaced atomically against the program seen
+ * (XDP_FLAGS_REPLACE), so a program attached meanwhile is never removed.
+ */
+static int detach_own_xdp(int ifindex, const char *ifname)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	LIBBPF_OPTS(bpf_xdp_attach_opts, o);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), id, flags;
+	int fd, e;
+
+	if (bpf_xdp_query(ifindex, 0, &q) || !q.prog_id)
+		return 0;
+	id = q.prog_id;
+	flags = q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		if (fd >= 0)
+			close(fd);
+		return 0; /* gone meanwhile */
+	}
+	if (strcmp(info.name, KX_PROG_XDP_NETDEV)) {
+		pr_info("uplink %s: XDP program %s (id %u) is not kxdp's: left in place", ifname,
+			info.name, id);
+		close(fd);
+		return 0;
+	}
+	o.old_prog_fd = fd;
+	e = bpf_xdp_attach(ifindex, -1, flags | XDP_FLAGS_REPLACE, &o);
+	close(fd);
+	if (e) {
+		pr_warn("uplink %s: detach %s (--xdp off): %s", ifname, KX_PROG_XDP_NETDEV,
+			strerror(-e));
+		return 0;
+	}
+	pr_info("uplink %s: %s detached (--xdp off)", ifname, KX_PROG_XDP_NETDEV);
+	return 0;
+}
+
 static int attach_xdp(int ifindex, const char *ifname, const char *kind, enum kx_xdp_mode want,
 		      const char *bpffs, struct kx_err *err)
 {
@@ -114,7 +156,7 @@ static int attach_xdp(int ifindex, const char *ifname, const char *kind, enum kx
 	__u32 mode = XDP_FLAGS_DRV_MODE;
 
 	if (want == KX_XDP_OFF)
-		return 0;
+		return detach_own_xdp(ifindex, ifname);
 	/*
 	 * On a veth, native XDP makes the peer segment every GSO packet: TCP
 	 * across nodes fell from 13 to 3 Gbit/s here (generic: 10). Until

@@ -2,6 +2,7 @@
 test_cluster), generic XDP with a warning where it does not."""
 import json
 import os
+import subprocess
 
 import kxnet
 
@@ -27,6 +28,48 @@ def test_generic_xdp_fallback_with_warning():
                   "--once", check=False)
         assert r.returncode == 0, r.stderr
         assert "no native XDP" not in r.stderr
+    finally:
+        n.cleanup()
+
+
+def test_xdp_off_detaches_an_earlier_runs_program():
+    """--xdp off on a node where an earlier run attached xdp_netdev takes it
+    off (it would go on serving node ports from maps this run no longer
+    means for it), and leaves another project's XDP program alone."""
+    n = kxnet.Node("nodexoff", "10.124.242.152", "12.0.7.0/24", "12.0.7.1")
+    agent = os.path.join(kxnet.BUILD, "kxdp-agent")
+    try:
+        n.write_state(kxnet.k8s_list(kxnet.node_object("nodexoff", n.node_ip, n.pod_cidr)))
+        args = ["--node", "nodexoff", "--state", n.state, "--bpffs", n.bpffs,
+                "--cni-conf-dir", n.cni_dir, "--uplink", "lo", "--once"]
+        r = n.run(agent, *args, check=False)
+        assert r.returncode == 0, r.stderr
+        link = json.loads(n.run("ip", "-j", "-d", "link", "show", "dev", "lo").stdout)[0]
+        assert link["xdp"]["prog"]["name"] == "xdp_netdev"
+
+        r = n.run(agent, *args, "--xdp", "off", check=False)
+        assert r.returncode == 0, r.stderr
+        assert "uplink lo: xdp_netdev detached (--xdp off)" in r.stderr
+        link = json.loads(n.run("ip", "-j", "-d", "link", "show", "dev", "lo").stdout)[0]
+        assert "xdp" not in link
+        assert "tc_netdev" in n.run("tc", "filter", "show", "dev", "lo", "ingress").stdout
+
+        # a program that is not kxdp's stays where it is
+        src = os.path.join(n.tmp, "other_xdp.c")
+        with open(src, "w") as f:
+            f.write('__attribute__((section("xdp"), used)) int other_xdp(void *ctx)'
+                    ' { return 2; }\nchar _license[] __attribute__((section("license"), used))'
+                    ' = "GPL";\n')
+        subprocess.run(["clang", "-target", "bpf", "-O2", "-c", src, "-o", src + ".o"],
+                       check=True)
+        n.run("ip", "link", "set", "dev", "lo", "xdpgeneric", "obj", src + ".o", "sec", "xdp")
+        other = json.loads(n.run("ip", "-j", "-d", "link", "show", "dev", "lo").stdout)[0]
+        assert other["xdp"]["prog"]["name"] != "xdp_netdev"
+        r = n.run(agent, *args, "--xdp", "off", check=False)
+        assert r.returncode == 0, r.stderr
+        assert "not kxdp's: left in place" in r.stderr
+        link = json.loads(n.run("ip", "-j", "-d", "link", "show", "dev", "lo").stdout)[0]
+        assert link["xdp"]["prog"]["id"] == other["xdp"]["prog"]["id"]
     finally:
         n.cleanup()
 
