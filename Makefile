@@ -38,9 +38,12 @@ BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_HDRS := $(wildcard bpf/lib/*.h) include/kxdp_abi.h
-LIB_SRCS := $(filter-out user/main_%.c,$(wildcard user/*.c))
+# user/<part>/*.c: every file but the three mains goes into libkxdp.a, which
+# the binaries, unit tests and benches link. Sources include "<part>/x.h"
+# (-Iuser). Basenames stay unique across the parts: ar keeps one member per name.
+LIB_SRCS := $(filter-out user/%/main.c,$(wildcard user/*/*.c))
 LIB_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
-USER_HDRS := $(wildcard user/*.h) include/kxdp_abi.h $(BUILD)/kxdp.skel.h
+USER_HDRS := $(wildcard user/*/*.h) include/kxdp_abi.h $(BUILD)/kxdp.skel.h
 BINS := $(BUILD)/kxdp-agent $(BUILD)/kxdp-cni $(BUILD)/kxdp
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
@@ -104,13 +107,13 @@ $(BUILD)/libkxdp.a: $(LIB_OBJS)
 	$(msg) AR $@
 	$(Q)$(AR) rcs $@ $^
 
-$(BUILD)/kxdp-agent: $(BUILD)/user/main_agent.o $(BUILD)/libkxdp.a
+$(BUILD)/kxdp-agent: $(BUILD)/user/agent/main.o $(BUILD)/libkxdp.a
 	$(msg) LD $@
 	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
-$(BUILD)/kxdp-cni: $(BUILD)/user/main_cni.o $(BUILD)/libkxdp.a
+$(BUILD)/kxdp-cni: $(BUILD)/user/cni/main.o $(BUILD)/libkxdp.a
 	$(msg) LD $@
 	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
-$(BUILD)/kxdp: $(BUILD)/user/main_cli.o $(BUILD)/libkxdp.a
+$(BUILD)/kxdp: $(BUILD)/user/cli/main.o $(BUILD)/libkxdp.a
 	$(msg) LD $@
 	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
 
@@ -200,7 +203,7 @@ FUZZ_TARGETS ?= k8s watch cni
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Iinclude -Iuser -I$(BUILD) \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZ_SRCS := $(filter-out user/loader.c user/tc.c,$(LIB_SRCS))
+FUZZ_SRCS := $(filter-out user/datapath/loader.c user/datapath/tc.c,$(LIB_SRCS))
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(USER_HDRS)
 	@mkdir -p $(@D)

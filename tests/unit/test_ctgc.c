@@ -11,11 +11,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpftest.h"
-#include "ctgc.h"
+#include "agent/ctgc.h"
 #include "kxdp.skel.h"
-#include "maps.h"
-#include "model.h"
-#include "sync.h"
+#include "datapath/maps.h"
+#include "model/model.h"
+#include "datapath/sync.h"
 
 #define HZ 100 /* the GC is given its HZ: ages below are in these jiffies */
 
