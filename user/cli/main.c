@@ -2,7 +2,7 @@
 /*
  * kxdp: shows what the datapath holds, from the pinned maps, the way an
  * operator of kube-router reads ipvsadm -Ln, brctl show and ip route.
- * The commands live in user/cli_*.c.
+ * The commands live in user/cli/cli_*.c.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -54,7 +54,52 @@ static int take_output_opt(int argc, char **argv, bool *json)
 	return out;
 }
 
-int main(int argc, char **argv)
+static int ct_list(struct cli *c)
+{
+	return cli_ct(c, false);
+}
+
+static int ct_flush(struct cli *c)
+{
+	return cli_ct(c, true);
+}
+
+/* The commands on the maps: sub NULL takes no subcommand ("pods": ep list's earlier name). */
+static const struct command {
+	const char *cmd, *sub;
+	int (*run)(struct cli *c);
+} commands[] = {
+	{ "svc", "list", cli_svc_list },
+	{ "stats", NULL, cli_stats },
+	{ "ep", "list", cli_ep_list },
+	{ "pods", NULL, cli_ep_list },
+	{ "ct", "list", ct_list },
+	{ "ct", "flush", ct_flush },
+	{ "route", "list", cli_route_list },
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* The first entry of cmd, or NULL: an unknown command. */
+static const struct command *command_find(const char *cmd)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].cmd, cmd))
+			return &commands[i];
+	return NULL;
+}
+
+/* cmd's entry for sub (any for a command without subcommands), or NULL. */
+static const struct command *command_sub(const char *cmd, const char *sub)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].cmd, cmd) &&
+		    (!commands[i].sub || !strcmp(commands[i].sub, sub)))
+			return &commands[i];
+	return NULL;
+}
+
+/* Options before the command; 0, or the exit code to leave with. */
+static int parse_opts(int argc, char **argv, const char **bpffs, struct cli *c)
 {
 	static const struct option longopts[] = {
 		{ "bpffs", required_argument, NULL, 'b' },
@@ -63,28 +108,40 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *bpffs = KX_DEFAULT_BPFFS, *cmd, *sub;
-	struct cli c = { .json = false, .agent = KX_DEFAULT_METRICS_ADDR };
-	struct kx_err err;
-	int opt, ret, n;
+	int opt;
 
-	kx_log_prog = "kxdp";
-	libbpf_set_print(kx_libbpf_print);
 	while ((opt = getopt_long(argc, argv, "+o:h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'b': bpffs = optarg; break;
-		case 'a': c.agent = optarg; break;
+		case 'b': *bpffs = optarg; break;
+		case 'a': c->agent = optarg; break;
 		case 'o':
 			if (strcmp(optarg, "json")) {
 				fprintf(stderr, "kxdp: -o: unknown format \"%s\" (json)\n", optarg);
 				return 2;
 			}
-			c.json = true;
+			c->json = true;
 			break;
-		case 'h': usage(stdout); return 0;
+		case 'h': usage(stdout); return -1;
 		default: usage(stderr); return 2;
 		}
 	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *bpffs = KX_DEFAULT_BPFFS, *cmd, *sub;
+	struct cli c = { .json = false, .agent = KX_DEFAULT_METRICS_ADDR };
+	const struct command *e;
+	struct kx_err err;
+	int ret, n;
+	bool single;
+
+	kx_log_prog = "kxdp";
+	libbpf_set_print(kx_libbpf_print);
+	ret = parse_opts(argc, argv, &bpffs, &c);
+	if (ret)
+		return ret < 0 ? 0 : ret;
 	n = take_output_opt(argc - optind, argv + optind, &c.json);
 	if (n < 0)
 		return 2;
@@ -102,14 +159,11 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	/* "stats" and "pods" (the earlier name of ep list) take no subcommand */
-	bool single = !strcmp(cmd, "stats") || !strcmp(cmd, "pods");
-	bool known = single || !strcmp(cmd, "svc") || !strcmp(cmd, "ep") || !strcmp(cmd, "ct") ||
-		     !strcmp(cmd, "route");
-
-	if (!known || (!single && n < 2)) {
+	e = command_find(cmd);
+	single = e && !e->sub;
+	if (!e || (!single && n < 2)) {
 		fprintf(stderr, "kxdp: %s \"%s\" (try kxdp --help)\n",
-			known ? "missing subcommand after" : "unknown command", cmd);
+			e ? "missing subcommand after" : "unknown command", cmd);
 		return 2;
 	}
 	c.argv = argv + optind + (single ? 1 : 2);
@@ -118,17 +172,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kxdp: %s\n", err.msg);
 		return 1;
 	}
-	if (!strcmp(cmd, "svc") && !strcmp(sub, "list"))
-		ret = cli_svc_list(&c);
-	else if (!strcmp(cmd, "stats"))
-		ret = cli_stats(&c);
-	else if ((!strcmp(cmd, "ep") && !strcmp(sub, "list")) || !strcmp(cmd, "pods"))
-		ret = cli_ep_list(&c);
-	else if (!strcmp(cmd, "ct") && (!strcmp(sub, "list") || !strcmp(sub, "flush")))
-		ret = cli_ct(&c, !strcmp(sub, "flush"));
-	else if (!strcmp(cmd, "route") && !strcmp(sub, "list"))
-		ret = cli_route_list(&c);
-	else {
+	e = command_sub(cmd, sub);
+	if (e) {
+		ret = e->run(&c);
+	} else {
 		fprintf(stderr, "kxdp: unknown command \"%s %s\" (try kxdp --help)\n", cmd, sub);
 		ret = 2;
 	}
