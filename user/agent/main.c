@@ -265,7 +265,8 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	ret = (a.o.state ? agent_run_state_file(&a) : agent_run_api(&a)) ? 1 : 0;
 	if (agent_stop)
-		pr_info("signal %d: exiting, the datapath keeps running from its pins", (int)agent_stop);
+		pr_info("signal %d: exiting, the datapath keeps running from its pins",
+			(int)agent_stop);
 cleanup:
 	agent_free(&a);
 	return ret;

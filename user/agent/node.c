@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The node around the maps: uplink programs, forwarding, kx_config, the CNI config, cgroup hooks. */
+/* The node around the maps: uplink programs, forwarding, kx_config, CNI config, cgroup hooks. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>

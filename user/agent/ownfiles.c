@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The agent's own files (pins, conflist) put back when removed; pod veths reattached after a reload. */
+/* The agent's own files (pins, conflist) put back when removed; pods reattached after a reload. */
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The agent's apply paths: a whole state, one Service, the Nodes alone; refusals and metrics after. */
+/* The agent's apply paths: a whole state, one Service, the Nodes alone; then refusals, metrics. */
 #include <string.h>
 #include <time.h>
 #include "agent/agent.h"

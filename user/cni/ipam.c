@@ -33,7 +33,7 @@ static int find_plugin(const char *cni_path, const char *type, char *out, size_t
  * on stdin, as the spec delegates. Returns its parsed stdout (ADD) or NULL.
  */
 json_t *ipam_exec(const struct cni_env *env, const struct cni_conf *c, const char *cmd,
-			 int *code, struct kx_err *err)
+		  int *code, struct kx_err *err)
 {
 	int in[2], out[2], status;
 	char plugin[4096], *conf, buf[65536];

@@ -22,7 +22,7 @@ void host_ifname(const struct cni_env *env, char out[IFNAMSIZ])
 
 /* Inside the pod: address, lo and eth up, default route via the gateway. */
 int configure_pod(int netns_fd, const struct cni_env *env, struct pod *p,
-			 struct kx_err *err)
+		  struct kx_err *err)
 {
 	struct nl_sock *sk;
 	int back, ifindex, ret = -1;
