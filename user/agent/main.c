@@ -192,7 +192,7 @@ static void on_signal(int sig)
 static void agent_init(struct agent *a)
 {
 	memset(a, 0, sizeof(*a));
-	memset(&a->maps, 0xff, sizeof(a->maps));
+	kx_maps_init(&a->maps);
 	a->clock_fd = -1;
 }
 

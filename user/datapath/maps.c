@@ -72,33 +72,28 @@ static int open_lock(const char *bpffs, struct kx_maps *m, struct kx_err *err)
 	return 0;
 }
 
-/* Every pinned map: its name and where struct kx_maps keeps its fd. */
-static const struct {
-	const char *name;
-	size_t off;
-} map_fds[] = {
-	{ KX_MAP_SVC, offsetof(struct kx_maps, svc) },
-	{ KX_MAP_SLOTS, offsetof(struct kx_maps, slots) },
-	{ KX_MAP_BACKENDS, offsetof(struct kx_maps, backends) },
-	{ KX_MAP_RR, offsetof(struct kx_maps, rr) },
-	{ KX_MAP_CT, offsetof(struct kx_maps, ct) },
-	{ KX_MAP_ENDPOINTS, offsetof(struct kx_maps, endpoints) },
-	{ KX_MAP_STATS, offsetof(struct kx_maps, stats) },
-	{ KX_MAP_CONFIG, offsetof(struct kx_maps, config) },
-	{ KX_MAP_SRCRANGE, offsetof(struct kx_maps, srcrange) },
-	{ KX_MAP_SOCK_REV, offsetof(struct kx_maps, sock_rev) },
-	{ KX_MAP_AFFINITY, offsetof(struct kx_maps, affinity) },
-	{ KX_MAP_SVC_STATS, offsetof(struct kx_maps, svc_stats) },
-	{ KX_MAP_NODES, offsetof(struct kx_maps, nodes) },
-};
+/* The maps' names and where m keeps their fds, both in KX_MAP_LIST's order. */
+#define MAP_NAME(field, name, key, key_size, val, val_size) name,
+#define MAP_FD(field, name, key, key_size, val, val_size) &m->field,
+static const char *const map_names[] = { KX_MAP_LIST(MAP_NAME) };
+#define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
 
-#define MAP_FD(m, i) ((int *)((char *)(m) + map_fds[i].off))
+void kx_maps_init(struct kx_maps *m)
+{
+	int *fds[N_MAPS] = { KX_MAP_LIST(MAP_FD) };
+
+	for (size_t i = 0; i < N_MAPS; i++)
+		*fds[i] = -1;
+	m->lock_fd = -1;
+}
 
 int kx_maps_open_pinned(const char *bpffs, struct kx_maps *m, struct kx_err *err)
 {
-	memset(m, 0xff, sizeof(*m)); /* every fd -1 */
-	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++) {
-		if (open_one(bpffs, map_fds[i].name, MAP_FD(m, i), err)) {
+	int *fds[N_MAPS] = { KX_MAP_LIST(MAP_FD) };
+
+	kx_maps_init(m);
+	for (size_t i = 0; i < N_MAPS; i++) {
+		if (open_one(bpffs, map_names[i], fds[i], err)) {
 			kx_maps_close(m);
 			return -1;
 		}
@@ -112,6 +107,7 @@ int kx_maps_open_pinned(const char *bpffs, struct kx_maps *m, struct kx_err *err
 
 int kx_maps_repin(const char *bpffs, const struct kx_maps *m, struct kx_err *err)
 {
+	const int *fds[N_MAPS] = { KX_MAP_LIST(MAP_FD) };
 	char path[4096];
 	int n = 0, failed = 0;
 
@@ -119,10 +115,10 @@ int kx_maps_repin(const char *bpffs, const struct kx_maps *m, struct kx_err *err
 		kx_errf(err, "pin directory %s: %s", path, strerror(errno));
 		return -1;
 	}
-	for (size_t i = 0; i < sizeof(map_fds) / sizeof(map_fds[0]); i++) {
-		if (kx_pin_path(path, sizeof(path), bpffs, map_fds[i].name) || !access(path, F_OK))
+	for (size_t i = 0; i < N_MAPS; i++) {
+		if (kx_pin_path(path, sizeof(path), bpffs, map_names[i]) || !access(path, F_OK))
 			continue;
-		if (bpf_obj_pin(*MAP_FD(m, i), path)) {
+		if (bpf_obj_pin(*fds[i], path)) {
 			kx_errf(err, "map %s: pin again: %s", path, strerror(errno));
 			failed++;
 			continue;
@@ -132,30 +128,30 @@ int kx_maps_repin(const char *bpffs, const struct kx_maps *m, struct kx_err *err
 	return failed ? -1 : n;
 }
 
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
 void kx_maps_close(struct kx_maps *m)
 {
-	int *fds = (int *)m;
+	int *fds[N_MAPS] = { KX_MAP_LIST(MAP_FD) };
 
-	for (size_t i = 0; i < sizeof(*m) / sizeof(int); i++) {
-		if (fds[i] >= 0)
-			close(fds[i]);
-		fds[i] = -1;
-	}
+	for (size_t i = 0; i < N_MAPS; i++)
+		close_fd(fds[i]);
+	close_fd(&m->lock_fd);
 }
 
 int kx_maps_from_object(struct bpf_object *obj, struct kx_maps *m, struct kx_err *err)
 {
-	static const char *const names[] = { KX_MAP_SVC,  KX_MAP_SLOTS,     KX_MAP_BACKENDS,
-					     KX_MAP_RR,   KX_MAP_CT,        KX_MAP_ENDPOINTS,
-					     KX_MAP_STATS, KX_MAP_CONFIG,   KX_MAP_SRCRANGE,
-					     KX_MAP_SOCK_REV, KX_MAP_AFFINITY, KX_MAP_SVC_STATS,
-					     KX_MAP_NODES };
-	int *fds = (int *)m;
+	int *fds[N_MAPS] = { KX_MAP_LIST(MAP_FD) };
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		fds[i] = bpf_object__find_map_fd_by_name(obj, names[i]);
-		if (fds[i] < 0) {
-			kx_errf(err, "map %s not in the BPF object", names[i]);
+	for (size_t i = 0; i < N_MAPS; i++) {
+		*fds[i] = bpf_object__find_map_fd_by_name(obj, map_names[i]);
+		if (*fds[i] < 0) {
+			kx_errf(err, "map %s not in the BPF object", map_names[i]);
 			return -1;
 		}
 	}

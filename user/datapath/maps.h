@@ -6,33 +6,27 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/types.h>
+#include "kxdp_abi.h"
 #include "lib/log.h"
 
 #define KX_DEFAULT_BPFFS "/sys/fs/bpf"
 
+/* One fd per map of KX_MAP_LIST, by its field name. */
+#define KX_MAPS_FD(field, name, key, key_size, val, val_size) int field;
 struct kx_maps {
-	int svc;
-	int slots;
-	int backends;
-	int rr;
-	int ct;
-	int endpoints;
-	int stats;
-	int config;
-	int srcrange;
-	int sock_rev;
-	int affinity;
-	int svc_stats;
-	int nodes;
+	KX_MAP_LIST(KX_MAPS_FD)
 	/* the pin directory, flock()ed around counters user space shares
 	 * (KX_STAT_CT_DELETED_USER); -1 for a skeleton's maps. Keep last. */
 	int lock_fd;
 };
+#undef KX_MAPS_FD
 
 /* "<bpffs>/kxdp/<name>"; -1 if it does not fit. */
 int kx_pin_path(char *buf, size_t n, const char *bpffs, const char *name);
 /* Is dir a mounted bpffs? 0 yes; -1 with err saying what to do. */
 int kx_check_bpffs(const char *dir, struct kx_err *err);
+/* Every fd of m -1: what kx_maps_close() takes for "not open". */
+void kx_maps_init(struct kx_maps *m);
 int kx_maps_open_pinned(const char *bpffs, struct kx_maps *m, struct kx_err *err);
 void kx_maps_close(struct kx_maps *m);
 /* Pin again the maps of m whose pin is gone (removed behind the agent's back): how many, or -1. */
