@@ -50,7 +50,7 @@ static bool once_gave_up(const struct kapi *k)
 {
 	for (int i = 0; i < KAPI_N; i++) {
 		if (!k->listed[i] && k->w[i].failures >= 3) {
-			pr_warn("--once: no complete list from the API server after 3 tries, giving up");
+			pr_err("--once: no complete list from the API server after 3 tries, giving up");
 			return true;
 		}
 	}
@@ -68,11 +68,11 @@ int agent_run_api(struct agent *a)
 
 	if (a->o.kubeconfig ? kapi_conf_kubeconfig(a->o.kubeconfig, &conf, &err)
 			    : kapi_conf_incluster(KX_SA_DIR, &conf, &err)) {
-		pr_warn("%s", err.msg);
+		pr_err("%s", err.msg);
 		return -1;
 	}
 	if (kapi_init(&k, &conf, &err)) {
-		pr_warn("%s", err.msg);
+		pr_err("%s", err.msg);
 		kapi_free(&k);
 		return -1;
 	}

@@ -242,12 +242,12 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (kx_loader_load(a.o.bpffs, &err) || kx_maps_open_pinned(a.o.bpffs, &a.maps, &err)) {
-		pr_warn("%s", err.msg);
+		pr_err("%s", err.msg);
 		goto cleanup;
 	}
 	a.nl = kx_nl_open(&err);
 	if (!a.nl) {
-		pr_warn("%s", err.msg);
+		pr_err("%s", err.msg);
 		goto cleanup;
 	}
 	pr_info("node %s: datapath loaded, pins under %s/%s", a.o.node, a.o.bpffs, KX_PIN_DIR);
@@ -257,7 +257,7 @@ int main(int argc, char **argv)
 	agent_reattach_pods(&a);
 	a.syncer = kx_syncer_new(&a.maps, &err);
 	if (!a.syncer) {
-		pr_warn("%s", err.msg);
+		pr_err("%s", err.msg);
 		goto cleanup;
 	}
 	agent_serve(&a);

@@ -72,7 +72,7 @@ static int attach_one(const char *bpffs, const char *prog, enum bpf_attach_type 
 	}
 	prog_fd = bpf_obj_get(ppath);
 	if (prog_fd < 0) {
-		kx_errf(err, "program %s: %s", ppath, strerror(errno));
+		kx_errf(err, "program %s: %s", ppath, KX_BPF_ERR(errno));
 		return -1;
 	}
 	link_fd = bpf_obj_get(lpath);
@@ -81,7 +81,7 @@ static int attach_one(const char *bpffs, const char *prog, enum bpf_attach_type 
 		if (!bpf_obj_get_info_by_fd(link_fd, &info, &len) &&
 		    info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cg_id) {
 			if (bpf_link_update(link_fd, prog_fd, NULL))
-				kx_errf(err, "update link %s: %s", lpath, strerror(errno));
+				kx_errf(err, "update link %s: %s", lpath, KX_BPF_ERR(errno));
 			else
 				ret = 0;
 			goto out;
@@ -92,11 +92,11 @@ static int attach_one(const char *bpffs, const char *prog, enum bpf_attach_type 
 	}
 	link_fd = bpf_link_create(prog_fd, cg_fd, type, NULL);
 	if (link_fd < 0) {
-		kx_errf(err, "attach %s to the cgroup: %s", prog, strerror(errno));
+		kx_errf(err, "attach %s to the cgroup: %s", prog, KX_BPF_ERR(errno));
 		goto out;
 	}
 	if (bpf_obj_pin(link_fd, lpath)) {
-		kx_errf(err, "pin link %s: %s", lpath, strerror(errno));
+		kx_errf(err, "pin link %s: %s", lpath, KX_BPF_ERR(errno));
 		goto out;
 	}
 	ret = 0;

@@ -4,7 +4,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <dirent.h>
 #include <stdbool.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -41,7 +40,7 @@ static int pin_program(struct bpf_program *prog, const char *dir, struct kx_err 
 	ret = bpf_program__pin(prog, tmp);
 	if (ret) {
 		kx_errf(err, "pin program %s at %s: %s", bpf_program__name(prog), tmp,
-			strerror(-ret));
+			KX_BPF_ERR(ret));
 		return -1;
 	}
 	if (rename(tmp, path)) {
@@ -140,7 +139,7 @@ static void load_failure_cause(struct kxdp *skel, const char *dir, int e, char *
 		snprintf(out, n, "bpf(2) refused with every capability present: a kernel lockdown "
 			 "or LSM policy?");
 	} else {
-		snprintf(out, n, "the verifier's log above says why (-v shows libbpf's details)");
+		snprintf(out, n, "the verifier's log above says why");
 	}
 }
 
@@ -156,14 +155,14 @@ int kx_loader_load(const char *bpffs, struct kx_err *err)
 		return -1;
 	skel = kxdp__open();
 	if (!skel) {
-		kx_errf(err, "open BPF object: %s", strerror(errno));
+		kx_errf(err, "open BPF object: %s", KX_BPF_ERR(errno));
 		return -1;
 	}
 	bpf_object__for_each_map(map, skel->obj) {
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
 		e = bpf_map__set_pin_path(map, path);
 		if (e) {
-			kx_errf(err, "map %s: set pin path: %s", bpf_map__name(map), strerror(-e));
+			kx_errf(err, "map %s: set pin path: %s", bpf_map__name(map), KX_BPF_ERR(e));
 			goto cleanup;
 		}
 	}
@@ -172,7 +171,7 @@ int kx_loader_load(const char *bpffs, struct kx_err *err)
 		char cause[4700];
 
 		load_failure_cause(skel, dir, -e, cause, sizeof(cause));
-		kx_errf(err, "load BPF object: %s: %s (see docs/troubleshooting.md)", strerror(-e),
+		kx_errf(err, "load BPF object: %s: %s (see docs/troubleshooting.md)", KX_BPF_ERR(e),
 			cause);
 		goto cleanup;
 	}
@@ -183,36 +182,5 @@ int kx_loader_load(const char *bpffs, struct kx_err *err)
 	ret = 0;
 cleanup:
 	kxdp__destroy(skel);
-	return ret;
-}
-
-int kx_loader_unpin(const char *bpffs, struct kx_err *err)
-{
-	char dir[4096], path[4400];
-	struct dirent *d;
-	DIR *dh;
-	int ret = 0;
-
-	if (pin_dir(bpffs, dir, sizeof(dir), err))
-		return -1;
-	dh = opendir(dir);
-	if (!dh) {
-		kx_errf(err, "opendir %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	while ((d = readdir(dh))) {
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, d->d_name);
-		if (unlink(path)) {
-			kx_errf(err, "unlink %s: %s", path, strerror(errno));
-			ret = -1;
-		}
-	}
-	closedir(dh);
-	if (!ret && rmdir(dir)) {
-		kx_errf(err, "rmdir %s: %s", dir, strerror(errno));
-		ret = -1;
-	}
 	return ret;
 }

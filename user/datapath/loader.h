@@ -12,7 +12,4 @@
  */
 int kx_loader_load(const char *bpffs, struct kx_err *err);
 
-/* Remove every kxdp pin under <bpffs>/kxdp (tests, uninstall). */
-int kx_loader_unpin(const char *bpffs, struct kx_err *err);
-
 #endif /* KX_LOADER_H */

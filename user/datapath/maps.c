@@ -50,7 +50,7 @@ static int open_one(const char *bpffs, const char *name, int *fd, struct kx_err 
 	*fd = bpf_obj_get(path);
 	if (*fd < 0) {
 		kx_errf(err, "map %s: %s (is kxdp-agent running with --bpffs %s?)", path,
-			strerror(errno), bpffs);
+			KX_BPF_ERR(errno), bpffs);
 		return -1;
 	}
 	return 0;
@@ -119,7 +119,7 @@ int kx_maps_repin(const char *bpffs, const struct kx_maps *m, struct kx_err *err
 		if (kx_pin_path(path, sizeof(path), bpffs, map_names[i]) || !access(path, F_OK))
 			continue;
 		if (bpf_obj_pin(*fds[i], path)) {
-			kx_errf(err, "map %s: pin again: %s", path, strerror(errno));
+			kx_errf(err, "map %s: pin again: %s", path, KX_BPF_ERR(errno));
 			failed++;
 			continue;
 		}
@@ -245,7 +245,7 @@ int kx_endpoint_put(int fd, const struct kx_endpoint *ep, struct kx_err *err)
 	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
 
 	if (bpf_map_lookup_elem(fd, &slot, &cur)) {
-		kx_errf(err, "map %s: slot %u: %s", KX_MAP_ENDPOINTS, slot, strerror(errno));
+		kx_errf(err, "map %s: slot %u: %s", KX_MAP_ENDPOINTS, slot, KX_BPF_ERR(errno));
 		return -1;
 	}
 	if (cur.addr && cur.addr != ep->addr) {
@@ -256,7 +256,7 @@ int kx_endpoint_put(int fd, const struct kx_endpoint *ep, struct kx_err *err)
 		return -1;
 	}
 	if (bpf_map_update_elem(fd, &slot, ep, BPF_ANY)) {
-		kx_errf(err, "map %s: %s", KX_MAP_ENDPOINTS, strerror(errno));
+		kx_errf(err, "map %s: %s", KX_MAP_ENDPOINTS, KX_BPF_ERR(errno));
 		return -1;
 	}
 	return 0;

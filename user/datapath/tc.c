@@ -21,7 +21,7 @@ static int pinned_prog(const char *bpffs, const char *name, struct kx_err *err)
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		kx_errf(err, "program %s: %s (is kxdp-agent running with this bpffs?)", path,
-			strerror(errno));
+			KX_BPF_ERR(errno));
 	return fd;
 }
 
@@ -39,20 +39,34 @@ static int attach_one(int ifindex, enum bpf_tc_attach_point where, const char *b
 	e = bpf_tc_attach(&hook, &opts);
 	close(fd);
 	if (e) {
-		kx_errf(err, "attach %s to ifindex %d: %s", name, ifindex, strerror(-e));
+		kx_errf(err, "attach %s to ifindex %d: %s", name, ifindex, KX_BPF_ERR(e));
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * clsact on the hook's link, there already or made now. libbpf would warn
+ * of the kernel's "Exclusivity flag on" for one already there, so its
+ * print is off for the call; any other failure the caller reports.
+ */
+static int clsact_ensure(struct bpf_tc_hook *hook)
+{
+	libbpf_print_fn_t print = libbpf_set_print(NULL);
+	int e = bpf_tc_hook_create(hook);
+
+	libbpf_set_print(print);
+	return e == -EEXIST ? 0 : e;
 }
 
 int kx_tc_attach_pod(int ifindex, const char *bpffs, struct kx_err *err)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
 			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
-	int e = bpf_tc_hook_create(&hook);
+	int e = clsact_ensure(&hook);
 
-	if (e && e != -EEXIST) { /* clsact already there is fine */
-		kx_errf(err, "clsact on ifindex %d: %s", ifindex, strerror(-e));
+	if (e) {
+		kx_errf(err, "clsact on ifindex %d: %s", ifindex, KX_BPF_ERR(e));
 		return -1;
 	}
 	if (attach_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_FROM_POD, err) ||
@@ -75,13 +89,13 @@ static int check_one(int ifindex, enum bpf_tc_attach_point where, const char *bp
 	e = bpf_obj_get_info_by_fd(fd, &info, &len);
 	close(fd);
 	if (e) {
-		kx_errf(err, "program %s: %s", name, strerror(errno));
+		kx_errf(err, "program %s: %s", name, KX_BPF_ERR(errno));
 		return -1;
 	}
 	e = bpf_tc_query(&hook, &opts);
 	if (e || opts.prog_id != info.id) {
 		kx_errf(err, "ifindex %d: %s is not attached (%s)", ifindex, name,
-			e ? strerror(-e) : "another program is");
+			e ? KX_BPF_ERR(e) : "another program is");
 		return -1;
 	}
 	return 0;
@@ -92,17 +106,6 @@ int kx_tc_check_pod(int ifindex, const char *bpffs, struct kx_err *err)
 	if (check_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_FROM_POD, err) ||
 	    check_one(ifindex, BPF_TC_EGRESS, bpffs, KX_PROG_TC_TO_POD, err))
 		return -1;
-	return 0;
-}
-
-static int prog_id_of(int fd, __u32 *id)
-{
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -1;
-	*id = info.id;
 	return 0;
 }
 
@@ -133,13 +136,13 @@ static int attach_xdp(int ifindex, const char *ifname, const char *kind, enum kx
 	e = bpf_xdp_attach(ifindex, fd, mode, NULL);
 	if (e && mode == XDP_FLAGS_DRV_MODE) {
 		pr_warn("uplink %s: no native XDP in its driver (%s); using generic XDP, which is slower",
-			ifname, strerror(-e));
+			ifname, KX_BPF_ERR(e));
 		mode = XDP_FLAGS_SKB_MODE;
 		e = bpf_xdp_attach(ifindex, fd, mode, NULL);
 	}
 	close(fd);
 	if (e) {
-		kx_errf(err, "attach %s to uplink %s: %s", KX_PROG_XDP_NETDEV, ifname, strerror(-e));
+		kx_errf(err, "attach %s to uplink %s: %s", KX_PROG_XDP_NETDEV, ifname, KX_BPF_ERR(e));
 		return -1;
 	}
 	pr_info("uplink %s: %s attached (%s XDP)", ifname, KX_PROG_XDP_NETDEV,
@@ -151,36 +154,14 @@ int kx_tc_attach_uplink(int ifindex, const char *ifname, const char *kind, enum 
 			const char *bpffs, struct kx_err *err)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-	int e = bpf_tc_hook_create(&hook);
+	int e = clsact_ensure(&hook);
 
-	if (e && e != -EEXIST) {
-		kx_errf(err, "clsact on uplink %s: %s", ifname, strerror(-e));
+	if (e) {
+		kx_errf(err, "clsact on uplink %s: %s", ifname, KX_BPF_ERR(e));
 		return -1;
 	}
 	if (attach_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_NETDEV, err) ||
 	    attach_one(ifindex, BPF_TC_EGRESS, bpffs, KX_PROG_TC_NETDEV_OUT, err))
 		return -1;
 	return attach_xdp(ifindex, ifname, kind, xdp, bpffs, err);
-}
-
-int kx_tc_check_uplink(int ifindex, const char *bpffs, struct kx_err *err)
-{
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
-	int fd;
-	__u32 id;
-
-	if (check_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_NETDEV, err) ||
-	    check_one(ifindex, BPF_TC_EGRESS, bpffs, KX_PROG_TC_NETDEV_OUT, err))
-		return -1;
-	fd = pinned_prog(bpffs, KX_PROG_XDP_NETDEV, err);
-	if (fd < 0)
-		return -1;
-	int r = prog_id_of(fd, &id);
-
-	close(fd);
-	if (r || bpf_xdp_query(ifindex, 0, &q) || (q.drv_prog_id != id && q.skb_prog_id != id)) {
-		kx_errf(err, "ifindex %d: %s is not attached", ifindex, KX_PROG_XDP_NETDEV);
-		return -1;
-	}
-	return 0;
 }

@@ -25,7 +25,5 @@ enum kx_xdp_mode {
 
 int kx_tc_attach_uplink(int ifindex, const char *ifname, const char *kind, enum kx_xdp_mode xdp,
 			const char *bpffs, struct kx_err *err);
-/* 0 when the uplink's TC ingress, egress and XDP hooks run the pinned programs. */
-int kx_tc_check_uplink(int ifindex, const char *bpffs, struct kx_err *err);
 
 #endif /* KX_TC_H */
