@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Conntrack GC (user/ctgc.c): flows made by tc_from_pod through BPF_PROG_RUN,
+ * Conntrack GC (user/agent/ctgc.c): flows made by tc_from_pod through BPF_PROG_RUN,
  * aged by rewriting last_seen, then one GC walk: which entries go, which
  * stay, and that deletions are counted as such (no eviction reported). And
  * the ct_clock program: jiffies that advance at a standard HZ. Needs root.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The kxdp CLI's commands (user/cli_*.c), dispatched by main_cli.c. Each
+ * The kxdp CLI's commands (user/cli/cli_*.c), dispatched by cli/main.c. Each
  * reads the pinned maps and prints text or, with json, one JSON document.
  * They return the exit code: 0 ok, 1 failed (one line on stderr), 2 usage.
  */

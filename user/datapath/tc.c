@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -59,20 +60,33 @@ static int clsact_ensure(struct bpf_tc_hook *hook)
 	return e == -EEXIST ? 0 : e;
 }
 
-int kx_tc_attach_pod(int ifindex, const char *bpffs, struct kx_err *err)
+/*
+ * clsact on ifindex (hook: where libbpf is told to make it), then in on
+ * its ingress and out on its egress; link names the link in errors.
+ */
+static int attach_pair(int ifindex, enum bpf_tc_attach_point hook_at, const char *link,
+		       const char *in, const char *out, const char *bpffs, struct kx_err *err)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
-			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = hook_at);
 	int e = clsact_ensure(&hook);
 
 	if (e) {
-		kx_errf(err, "clsact on ifindex %d: %s", ifindex, KX_BPF_ERR(e));
+		kx_errf(err, "clsact on %s: %s", link, KX_BPF_ERR(e));
 		return -1;
 	}
-	if (attach_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_FROM_POD, err) ||
-	    attach_one(ifindex, BPF_TC_EGRESS, bpffs, KX_PROG_TC_TO_POD, err))
+	if (attach_one(ifindex, BPF_TC_INGRESS, bpffs, in, err) ||
+	    attach_one(ifindex, BPF_TC_EGRESS, bpffs, out, err))
 		return -1;
 	return 0;
+}
+
+int kx_tc_attach_pod(int ifindex, const char *bpffs, struct kx_err *err)
+{
+	char link[32];
+
+	snprintf(link, sizeof(link), "ifindex %d", ifindex);
+	return attach_pair(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS, link, KX_PROG_TC_FROM_POD,
+			   KX_PROG_TC_TO_POD, bpffs, err);
 }
 
 static int check_one(int ifindex, enum bpf_tc_attach_point where, const char *bpffs,
@@ -153,15 +167,11 @@ static int attach_xdp(int ifindex, const char *ifname, const char *kind, enum kx
 int kx_tc_attach_uplink(int ifindex, const char *ifname, const char *kind, enum kx_xdp_mode xdp,
 			const char *bpffs, struct kx_err *err)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = BPF_TC_INGRESS);
-	int e = clsact_ensure(&hook);
+	char link[64];
 
-	if (e) {
-		kx_errf(err, "clsact on uplink %s: %s", ifname, KX_BPF_ERR(e));
-		return -1;
-	}
-	if (attach_one(ifindex, BPF_TC_INGRESS, bpffs, KX_PROG_TC_NETDEV, err) ||
-	    attach_one(ifindex, BPF_TC_EGRESS, bpffs, KX_PROG_TC_NETDEV_OUT, err))
+	snprintf(link, sizeof(link), "uplink %s", ifname);
+	if (attach_pair(ifindex, BPF_TC_INGRESS, link, KX_PROG_TC_NETDEV, KX_PROG_TC_NETDEV_OUT,
+			bpffs, err))
 		return -1;
 	return attach_xdp(ifindex, ifname, kind, xdp, bpffs, err);
 }
