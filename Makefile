@@ -38,9 +38,17 @@ BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_$(ARCH) \
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 BPF_HDRS := $(wildcard bpf/lib/*.h) include/kxdp_abi.h
-LIB_SRCS := $(filter-out user/main_%.c,$(wildcard user/*.c))
+# user/<part>/*.c: the sources of one binary alone (its main and the steps
+# only it runs) link into that binary; every other file goes into libkxdp.a,
+# which the binaries, unit tests, benches and fuzz targets link. Sources
+# include "<part>/x.h" (-Iuser). Basenames stay unique across the library's
+# parts: ar keeps one member per name.
+AGENT_SRCS := $(addprefix user/agent/,main.c node.c routes.c gc.c ownfiles.c reconcile.c loop.c)
+CNI_SRCS := $(addprefix user/cni/,main.c cmd.c ipam.c wire.c result.c)
+CLI_SRCS := $(wildcard user/cli/*.c)
+LIB_SRCS := $(filter-out $(AGENT_SRCS) $(CNI_SRCS) $(CLI_SRCS),$(wildcard user/*/*.c))
 LIB_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
-USER_HDRS := $(wildcard user/*.h) include/kxdp_abi.h $(BUILD)/kxdp.skel.h
+USER_HDRS := $(wildcard user/*/*.h) include/kxdp_abi.h $(BUILD)/kxdp.skel.h
 BINS := $(BUILD)/kxdp-agent $(BUILD)/kxdp-cni $(BUILD)/kxdp
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
@@ -104,13 +112,14 @@ $(BUILD)/libkxdp.a: $(LIB_OBJS)
 	$(msg) AR $@
 	$(Q)$(AR) rcs $@ $^
 
-$(BUILD)/kxdp-agent: $(BUILD)/user/main_agent.o $(BUILD)/libkxdp.a
+bin_objs = $(patsubst user/%.c,$(BUILD)/user/%.o,$(1)) $(BUILD)/libkxdp.a
+$(BUILD)/kxdp-agent: $(call bin_objs,$(AGENT_SRCS))
 	$(msg) LD $@
 	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
-$(BUILD)/kxdp-cni: $(BUILD)/user/main_cni.o $(BUILD)/libkxdp.a
+$(BUILD)/kxdp-cni: $(call bin_objs,$(CNI_SRCS))
 	$(msg) LD $@
 	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
-$(BUILD)/kxdp: $(BUILD)/user/main_cli.o $(BUILD)/libkxdp.a
+$(BUILD)/kxdp: $(call bin_objs,$(CLI_SRCS))
 	$(msg) LD $@
 	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
 
@@ -203,7 +212,7 @@ FUZZ_TARGETS ?= k8s watch cni
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Iinclude -Iuser -I$(BUILD) \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-FUZZ_SRCS := $(filter-out user/loader.c user/tc.c,$(LIB_SRCS))
+FUZZ_SRCS := $(filter-out user/datapath/loader.c user/datapath/tc.c,$(LIB_SRCS))
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_SRCS) $(USER_HDRS)
 	@mkdir -p $(@D)

@@ -29,9 +29,9 @@
 #include <setjmp.h>
 #include "../tests/unit/testlib.h"
 #include "kxdp.skel.h"
-#include "maps.h"
-#include "model.h"
-#include "sync.h"
+#include "datapath/maps.h"
+#include "model/model.h"
+#include "datapath/sync.h"
 
 static const uint8_t mac_a[6] = { 2, 0, 0, 0, 0, 0xa }, mac_b[6] = { 2, 0, 0, 0, 0, 0xb };
 static const uint8_t host[6] = { 2, 0, 0, 0, 0, 0xc };

@@ -17,8 +17,8 @@
 #include <bpf/libbpf.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
-#include "apply.h"
-#include "ctgc.h"
+#include "agent/apply.h"
+#include "agent/ctgc.h"
 #include "kxdp.skel.h"
 
 static double now_ms(void)

@@ -29,6 +29,27 @@
 #define KX_MAP_SVC_STATS "kx_svc_stats"
 #define KX_MAP_NODES "kx_nodes"
 
+/*
+ * Every map, once: X(field, name, key type, key size, value type, value
+ * size). field holds its fd in user space's struct kx_maps; the sizes are
+ * what the pins depend on (asserted at the end of this file). The BPF
+ * definitions (bpf/lib/maps.h) add each map's type and limits.
+ */
+#define KX_MAP_LIST(X) \
+	X(svc, KX_MAP_SVC, struct kx_svc_key, 8, struct kx_svc_val, 12) \
+	X(slots, KX_MAP_SLOTS, struct kx_slot_key, 8, __u32, 4) \
+	X(backends, KX_MAP_BACKENDS, __u32, 4, struct kx_backend, 12) \
+	X(rr, KX_MAP_RR, __u32, 4, __u64, 8) \
+	X(ct, KX_MAP_CT, struct kx_ct_key, 16, struct kx_ct_val, 32) \
+	X(endpoints, KX_MAP_ENDPOINTS, __u32, 4, struct kx_endpoint, 20) \
+	X(stats, KX_MAP_STATS, __u32, 4, struct kx_counter, 16) \
+	X(config, KX_MAP_CONFIG, __u32, 4, struct kx_config, 64) \
+	X(srcrange, KX_MAP_SRCRANGE, struct kx_srcrange_key, 12, __u8, 1) \
+	X(sock_rev, KX_MAP_SOCK_REV, struct kx_sock_rev_key, 16, struct kx_sock_rev_val, 8) \
+	X(affinity, KX_MAP_AFFINITY, struct kx_affinity_key, 8, struct kx_affinity_val, 16) \
+	X(svc_stats, KX_MAP_SVC_STATS, __u32, 4, struct kx_svc_counter, 40) \
+	X(nodes, KX_MAP_NODES, __be32, 4, struct kx_node_info, 72)
+
 /* Program names, also their pin names under <bpffs>/kxdp/. */
 #define KX_PROG_TC_FROM_POD "tc_from_pod"
 #define KX_PROG_TC_TO_POD "tc_to_pod"
@@ -344,50 +365,60 @@ struct kx_srcrange_key {
 };
 
 /*
- * Counters of kx_stats (a per-CPU array indexed by this enum). Drops are
- * named so `kxdp stats` and bpftool show why a packet went.
+ * Counters of kx_stats (a per-CPU array indexed by enum kx_stat), once:
+ * X(enum name, the name `kxdp stats` and the metrics show). Drops are named
+ * so `kxdp stats` and bpftool show why a packet went. The index is an
+ * upgrade ABI, a counter keeps its index: new counters go last. The LRU
+ * evicts silently, so conntrack evictions = created - deleted -
+ * deleted_user - entries.
  */
+#define KX_STAT_LIST(X) \
+	X(KX_STAT_PASS, "pass") /* handed to the kernel untouched */ \
+	X(KX_STAT_MALFORMED, "malformed") /* truncated or invalid IPv4, left to the kernel */ \
+	X(KX_STAT_ARP_REPLY, "arp_reply") /* pod ARP answered with the host MAC */ \
+	X(KX_STAT_REDIRECT_LOCAL, "redirect_local") /* delivered to a pod of this node */ \
+	X(KX_STAT_SVC_NEW, "svc_new") /* new connection to a service, backend chosen */ \
+	X(KX_STAT_SVC_ESTABLISHED, "svc_established") /* conntrack forward hit, DNAT */ \
+	X(KX_STAT_REVNAT, "revnat") /* conntrack reply hit, source back to VIP */ \
+	X(KX_STAT_REJECT_NO_BACKEND, "reject_no_backend") /* ICMP port unreachable sent */ \
+	X(KX_STAT_DROP_SPOOFED, "drop_spoofed") /* source IP is not the sending pod's */ \
+	X(KX_STAT_DROP_NO_SLOT, "drop_no_slot") /* service slot or backend missing */ \
+	X(KX_STAT_DROP_CT_FULL, "drop_ct_full") /* conntrack insert failed */ \
+	X(KX_STAT_DROP_REWRITE, "drop_rewrite") /* a packet rewrite helper failed */ \
+	X(KX_STAT_XDP_PASS, "xdp_pass") /* uplink frames passed on by xdp_netdev */ \
+	X(KX_STAT_REJECT_NO_SERVICE, "reject_no_service") /* to an unallocated IP of the Service CIDR */ \
+	X(KX_STAT_EXT_NEW, "external_new") /* new external connection (NodePort, ExternalIP, LB), backend chosen */ \
+	X(KX_STAT_EXT_ESTABLISHED, "external_established") /* conntrack hit of an external flow in xdp_netdev */ \
+	X(KX_STAT_EXT_TX, "external_tx") /* external flow sent on to another node by xdp_netdev */ \
+	X(KX_STAT_DROP_NO_LOCAL, "drop_no_local") /* traffic policy Local and no backend on this node */ \
+	X(KX_STAT_DROP_SRC_RANGE, "drop_src_range") /* source outside the service's loadBalancerSourceRanges */ \
+	X(KX_STAT_DROP_NO_ROUTE, "drop_no_route") /* no route or neighbour towards a backend or client */ \
+	X(KX_STAT_DROP_NO_SNAT_PORT, "drop_no_snat_port") /* no free SNAT port for a new flow */ \
+	X(KX_STAT_SOCK_CONNECT, "sock_connect") /* a host socket sent to a backend at connect/sendmsg */ \
+	X(KX_STAT_SOCK_REFUSED, "sock_refused") /* a host socket to a service without endpoints: ECONNREFUSED */ \
+	X(KX_STAT_DROP_EXT_NO_BACKEND, "drop_ext_no_backend") /* ExternalIP/LB IP without endpoints, dropped: LB source outside the ranges, or policy Local */ \
+	X(KX_STAT_HAIRPIN, "hairpin") /* a pod sent to itself through its Service (also counted svc_new) */ \
+	X(KX_STAT_REJECT_NO_PORT, "reject_no_port") /* to a ClusterIP on a port its Service does not have */ \
+	X(KX_STAT_ECHO_REPLY, "echo_reply") /* ICMP echo to a ClusterIP answered */ \
+	X(KX_STAT_DROP_FRAGMENT, "drop_fragment") /* an IP fragment to a ClusterIP: no ports, no backend to pick */ \
+	X(KX_STAT_ICMP_ERROR_REVNAT, "icmp_error_revnat") /* an ICMP error about a NATed flow, translated for its client */ \
+	/* conntrack bookkeeping, in entries (not packets): see kx_ct_usage() */ \
+	X(KX_STAT_CT_CREATED, "ct_created") /* a conntrack entry written under a new key */ \
+	X(KX_STAT_CT_DELETED, "ct_deleted") /* a conntrack entry the datapath deleted */ \
+	X(KX_STAT_CT_DELETED_USER, "ct_deleted_user") /* ... the agent or CLI deleted (only user space writes it) */ \
+	X(KX_STAT_STACK_REPLY, "stack_reply") /* a reply of a flow the stack NATed (a hostPort), sent back through it */
+
+#define KX_STAT_ENUM(id, name) id,
 enum kx_stat {
-	KX_STAT_PASS = 0, /* handed to the kernel untouched */
-	KX_STAT_MALFORMED, /* truncated or invalid IPv4, left to the kernel */
-	KX_STAT_ARP_REPLY, /* pod ARP answered with the host MAC */
-	KX_STAT_REDIRECT_LOCAL, /* delivered to a pod of this node */
-	KX_STAT_SVC_NEW, /* new connection to a service, backend chosen */
-	KX_STAT_SVC_ESTABLISHED, /* conntrack forward hit, DNAT */
-	KX_STAT_REVNAT, /* conntrack reply hit, source back to VIP */
-	KX_STAT_REJECT_NO_BACKEND, /* ICMP port unreachable sent */
-	KX_STAT_DROP_SPOOFED, /* source IP is not the sending pod's */
-	KX_STAT_DROP_NO_SLOT, /* service slot or backend missing */
-	KX_STAT_DROP_CT_FULL, /* conntrack insert failed */
-	KX_STAT_DROP_REWRITE, /* a packet rewrite helper failed */
-	KX_STAT_XDP_PASS, /* uplink frames passed on by xdp_netdev */
-	KX_STAT_REJECT_NO_SERVICE, /* to an unallocated IP of the Service CIDR */
-	KX_STAT_EXT_NEW, /* new external connection (NodePort, ExternalIP, LB), backend chosen */
-	KX_STAT_EXT_ESTABLISHED, /* conntrack hit of an external flow in xdp_netdev */
-	KX_STAT_EXT_TX, /* external flow sent on to another node by xdp_netdev */
-	KX_STAT_DROP_NO_LOCAL, /* traffic policy Local and no backend on this node */
-	KX_STAT_DROP_SRC_RANGE, /* source outside the service's loadBalancerSourceRanges */
-	KX_STAT_DROP_NO_ROUTE, /* no route or neighbour towards a backend or client */
-	KX_STAT_DROP_NO_SNAT_PORT, /* no free SNAT port for a new flow */
-	KX_STAT_SOCK_CONNECT, /* a host socket sent to a backend at connect/sendmsg */
-	KX_STAT_SOCK_REFUSED, /* a host socket to a service without endpoints: ECONNREFUSED */
-	KX_STAT_DROP_EXT_NO_BACKEND, /* ExternalIP/LB IP without endpoints, dropped: LB source outside the ranges, or policy Local */
-	KX_STAT_HAIRPIN, /* a pod sent to itself through its Service (also counted svc_new) */
-	KX_STAT_REJECT_NO_PORT, /* to a ClusterIP on a port its Service does not have */
-	KX_STAT_ECHO_REPLY, /* ICMP echo to a ClusterIP answered */
-	KX_STAT_DROP_FRAGMENT, /* an IP fragment to a ClusterIP: no ports, no backend to pick */
-	KX_STAT_ICMP_ERROR_REVNAT, /* an ICMP error about a NATed flow, translated for its client */
-	/*
-	 * Conntrack bookkeeping, in entries (not packets): the LRU evicts
-	 * silently, so evictions = created - deleted - deleted_user - entries.
-	 */
-	KX_STAT_CT_CREATED, /* a conntrack entry written under a new key */
-	KX_STAT_CT_DELETED, /* a conntrack entry the datapath deleted */
-	KX_STAT_CT_DELETED_USER, /* ... the agent or CLI deleted (only user space writes it) */
-	/* (new counters go here, after the others: a counter keeps its index across upgrades) */
-	KX_STAT_STACK_REPLY, /* a reply of a flow the stack NATed (a hostPort), sent back through it */
+	KX_STAT_LIST(KX_STAT_ENUM)
 	KX_STAT_MAX,
 };
+#undef KX_STAT_ENUM
+
+/* Indices counters had before: they are pinned in kx_stats across upgrades. */
+_Static_assert(KX_STAT_PASS == 0 && KX_STAT_XDP_PASS == 12 && KX_STAT_ICMP_ERROR_REVNAT == 28 &&
+	       KX_STAT_CT_DELETED_USER == 31 && KX_STAT_STACK_REPLY == 32,
+	       "a counter keeps its index: add new ones at the end of KX_STAT_LIST");
 
 /*
  * Value of kx_svc_stats, an array indexed by service entry id: what
@@ -421,5 +452,86 @@ struct kx_counter {
 	__u64 packets;
 	__u64 bytes;
 };
+
+
+/*
+ * The layout pinned maps depend on, checked where BPF and user space are
+ * built: every key and value size, and the offset of every field both read.
+ */
+#define KX_MAP_SIZES(field, name, key, key_size, val, val_size) \
+	_Static_assert(sizeof(key) == (key_size) && sizeof(val) == (val_size), \
+		       "map " name ": key or value size changed (a new map name, see the top)");
+KX_MAP_LIST(KX_MAP_SIZES)
+#undef KX_MAP_SIZES
+
+#define KX_ABI_AT(type, field, off) \
+	_Static_assert(__builtin_offsetof(struct type, field) == (off), #type "." #field " moved")
+KX_ABI_AT(kx_svc_key, vip, 0);
+KX_ABI_AT(kx_svc_key, port, 4);
+KX_ABI_AT(kx_svc_key, proto, 6);
+KX_ABI_AT(kx_svc_key, scope, 7);
+KX_ABI_AT(kx_svc_val, id, 0);
+KX_ABI_AT(kx_svc_val, count, 4);
+KX_ABI_AT(kx_svc_val, flags, 6);
+KX_ABI_AT(kx_svc_val, algo, 7);
+KX_ABI_AT(kx_svc_val, affinity_timeout_s, 8);
+KX_ABI_AT(kx_slot_key, svc_id, 0);
+KX_ABI_AT(kx_slot_key, slot, 4);
+KX_ABI_AT(kx_backend, addr, 0);
+KX_ABI_AT(kx_backend, port, 4);
+KX_ABI_AT(kx_backend, proto, 6);
+KX_ABI_AT(kx_backend, state, 7);
+KX_ABI_AT(kx_backend, flags, 8);
+KX_ABI_AT(kx_ct_key, saddr, 0);
+KX_ABI_AT(kx_ct_key, daddr, 4);
+KX_ABI_AT(kx_ct_key, sport, 8);
+KX_ABI_AT(kx_ct_key, dport, 10);
+KX_ABI_AT(kx_ct_key, proto, 12);
+KX_ABI_AT(kx_ct_val, nat_addr, 0);
+KX_ABI_AT(kx_ct_val, nat_port, 4);
+KX_ABI_AT(kx_ct_val, dir, 6);
+KX_ABI_AT(kx_ct_val, flags, 7);
+KX_ABI_AT(kx_ct_val, svc_id, 8);
+KX_ABI_AT(kx_ct_val, backend_id, 12);
+KX_ABI_AT(kx_ct_val, last_seen, 16);
+KX_ABI_AT(kx_ct_val, nat2_addr, 24);
+KX_ABI_AT(kx_ct_val, nat2_port, 28);
+KX_ABI_AT(kx_endpoint, addr, 0);
+KX_ABI_AT(kx_endpoint, ifindex, 4);
+KX_ABI_AT(kx_endpoint, pod_mac, 8);
+KX_ABI_AT(kx_endpoint, host_mac, 14);
+KX_ABI_AT(kx_config, svc_cidr, 0);
+KX_ABI_AT(kx_config, svc_mask, 4);
+KX_ABI_AT(kx_config, flags, 8);
+KX_ABI_AT(kx_config, node_ip, 12);
+KX_ABI_AT(kx_config, uplink_ifindex, 16);
+KX_ABI_AT(kx_config, n_node_addrs, 20);
+KX_ABI_AT(kx_config, node_addrs, 24);
+KX_ABI_AT(kx_config, netns_cookie, 56);
+KX_ABI_AT(kx_sock_rev_key, cookie, 0);
+KX_ABI_AT(kx_sock_rev_key, addr, 8);
+KX_ABI_AT(kx_sock_rev_key, port, 12);
+KX_ABI_AT(kx_sock_rev_val, vip, 0);
+KX_ABI_AT(kx_sock_rev_val, vport, 4);
+KX_ABI_AT(kx_srcrange_key, prefixlen, 0);
+KX_ABI_AT(kx_srcrange_key, svc_id, 4);
+KX_ABI_AT(kx_srcrange_key, addr, 8);
+KX_ABI_AT(kx_affinity_key, svc_id, 0);
+KX_ABI_AT(kx_affinity_key, client, 4);
+KX_ABI_AT(kx_affinity_val, backend_id, 0);
+KX_ABI_AT(kx_affinity_val, last_ns, 8);
+KX_ABI_AT(kx_svc_counter, conns, 0);
+KX_ABI_AT(kx_svc_counter, in_pkts, 8);
+KX_ABI_AT(kx_svc_counter, in_bytes, 16);
+KX_ABI_AT(kx_svc_counter, out_pkts, 24);
+KX_ABI_AT(kx_svc_counter, out_bytes, 32);
+KX_ABI_AT(kx_node_info, name, 0);
+KX_ABI_AT(kx_node_info, pod_cidr, 64);
+KX_ABI_AT(kx_node_info, pod_cidr_len, 68);
+KX_ABI_AT(kx_counter, packets, 0);
+KX_ABI_AT(kx_counter, bytes, 8);
+KX_ABI_AT(kx_clock, jiffies, 0);
+KX_ABI_AT(kx_clock, mono_ns, 8);
+#undef KX_ABI_AT
 
 #endif /* KXDP_ABI_H */

@@ -13,8 +13,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "kapi.h"
-#include "model.h"
+#include "k8s/kapi.h"
+#include "model/model.h"
 
 static struct kapi k;
 

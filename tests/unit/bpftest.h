@@ -12,7 +12,7 @@
 #include "testlib.h"
 #include "kxdp_abi.h"
 #include "kxdp.skel.h"
-#include "maps.h"
+#include "datapath/maps.h"
 
 /* Packets counted under what, summed over CPUs. */
 static inline uint64_t stat_packets_fd(int stats_fd, uint32_t what)

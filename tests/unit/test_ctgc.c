@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Conntrack GC (user/ctgc.c): flows made by tc_from_pod through BPF_PROG_RUN,
+ * Conntrack GC (user/agent/ctgc.c): flows made by tc_from_pod through BPF_PROG_RUN,
  * aged by rewriting last_seen, then one GC walk: which entries go, which
  * stay, and that deletions are counted as such (no eviction reported). And
  * the ct_clock program: jiffies that advance at a standard HZ. Needs root.
@@ -11,11 +11,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpftest.h"
-#include "ctgc.h"
+#include "agent/ctgc.h"
 #include "kxdp.skel.h"
-#include "maps.h"
-#include "model.h"
-#include "sync.h"
+#include "datapath/maps.h"
+#include "model/model.h"
+#include "datapath/sync.h"
 
 #define HZ 100 /* the GC is given its HZ: ages below are in these jiffies */
 

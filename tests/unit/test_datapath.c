@@ -12,9 +12,9 @@
 #include <bpf/libbpf.h>
 #include "bpftest.h"
 #include "kxdp.skel.h"
-#include "maps.h"
-#include "model.h"
-#include "sync.h"
+#include "datapath/maps.h"
+#include "model/model.h"
+#include "datapath/sync.h"
 
 #define POD_IFINDEX 1 /* the test's "host veth": lo, which BPF_PROG_RUN resolves */
 

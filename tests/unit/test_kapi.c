@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "testlib.h"
-#include "kapi.h"
+#include "k8s/kapi.h"
 
 static void test_kubeconfig_current_context_with_inline_data(void **unused)
 {

@@ -2,7 +2,7 @@
 /* The model on JSON fixtures: objects + node name -> desired service table. */
 #include <netinet/in.h>
 #include "testlib.h"
-#include "model.h"
+#include "model/model.h"
 
 static void build(const char *file, const char *node, struct kx_table *t)
 {

@@ -19,10 +19,10 @@
 #include <bpf/libbpf.h>
 #include "bpftest.h"
 #include "kxdp.skel.h"
-#include "maps.h"
-#include "model.h"
-#include "netlink.h"
-#include "sync.h"
+#include "datapath/maps.h"
+#include "model/model.h"
+#include "lib/netlink.h"
+#include "datapath/sync.h"
 
 
 #define NODE_IP "10.124.242.131"

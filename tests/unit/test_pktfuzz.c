@@ -17,9 +17,9 @@
 #include <bpf/libbpf.h>
 #include "bpftest.h"
 #include "kxdp.skel.h"
-#include "maps.h"
-#include "model.h"
-#include "sync.h"
+#include "datapath/maps.h"
+#include "model/model.h"
+#include "datapath/sync.h"
 
 #define VIP "12.0.182.73"
 static const uint8_t mac_a[6] = { 2, 0xc1, 0, 0, 0, 1 }, mac_b[6] = { 2, 0xb1, 0, 0, 0, 2 };

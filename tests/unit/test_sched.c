@@ -14,9 +14,9 @@
 #include <bpf/libbpf.h>
 #include "bpftest.h"
 #include "kxdp.skel.h"
-#include "maps.h"
-#include "model.h"
-#include "sync.h"
+#include "datapath/maps.h"
+#include "model/model.h"
+#include "datapath/sync.h"
 
 #define CLIENTS 10000
 #define VIP "12.0.182.60"

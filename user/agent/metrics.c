@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "agent/metrics.h"
+#include "datapath/stat_names.h"
+
+/* Upper bounds (seconds) of the sync duration histogram's buckets. */
+static const double sync_buckets[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+				       0.05,   0.1,   0.25,   0.5,   1,    2.5 };
+#define N_BUCKETS (sizeof(sync_buckets) / sizeof(sync_buckets[0]))
+
+struct entry_label {
+	struct kx_svc_key key;
+	uint32_t id;
+	uint8_t flags;
+	char owner[KX_OWNER_MAX];
+};
+
+/* The kinds kxdp_refused_objects counts; anything else is "other". */
+static const char *const refused_kinds[] = { "Service", "EndpointSlice", "Node", "other" };
+#define N_REFUSED_KINDS (sizeof(refused_kinds) / sizeof(refused_kinds[0]))
+
+struct kx_metrics {
+	struct kx_maps m;
+	pthread_mutex_t lock;
+	struct entry_label *entries; /* under lock */
+	size_t n_entries;
+	unsigned long long sync_count[N_BUCKETS + 1]; /* the last: +Inf */
+	double sync_sum;
+	unsigned long long syncs, update_errors, watch_restarts;
+	uint64_t ct_evicted; /* the highest figure shown: a counter never goes back */
+	char *refused_json; /* /refused */
+	unsigned long refused[N_REFUSED_KINDS]; /* by refused_kinds[] */
+};
+
+struct kx_metrics *kx_metrics_new(const struct kx_maps *m)
+{
+	struct kx_metrics *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->m = *m;
+	pthread_mutex_init(&x->lock, NULL);
+	return x;
+}
+
+void kx_metrics_free(struct kx_metrics *x)
+{
+	if (!x)
+		return;
+	pthread_mutex_destroy(&x->lock);
+	free(x->entries);
+	free(x->refused_json);
+	free(x);
+}
+
+void kx_metrics_sync_done(struct kx_metrics *x, double seconds, size_t failed)
+{
+	size_t b;
+
+	if (!x)
+		return;
+	pthread_mutex_lock(&x->lock);
+	for (b = 0; b < N_BUCKETS && seconds > sync_buckets[b]; b++)
+		;
+	x->sync_count[b]++;
+	x->sync_sum += seconds;
+	x->syncs++;
+	x->update_errors += failed;
+	pthread_mutex_unlock(&x->lock);
+}
+
+struct collect {
+	struct entry_label *e;
+	size_t n, cap;
+};
+
+static void collect_one(const struct kx_svc_key *k, const struct kx_svc_val *v, const char *owner,
+			void *ctx)
+{
+	struct collect *c = ctx;
+
+	if (v->flags & KX_SVC_F_VIP)
+		return; /* a marker carries no traffic */
+	if (c->n == c->cap) {
+		void *p = realloc(c->e, (c->cap = c->cap ? 2 * c->cap : 64) * sizeof(*c->e));
+
+		if (!p)
+			return;
+		c->e = p;
+	}
+	c->e[c->n] = (struct entry_label){ *k, v->id, v->flags, "" };
+	snprintf(c->e[c->n].owner, sizeof(c->e[c->n].owner), "%s", owner);
+	c->n++;
+}
+
+void kx_metrics_set_entries(struct kx_metrics *x, struct kx_syncer *s)
+{
+	struct collect c = { 0 };
+
+	if (!x || !s)
+		return;
+	kx_syncer_foreach(s, collect_one, &c);
+	pthread_mutex_lock(&x->lock);
+	free(x->entries);
+	x->entries = c.e;
+	x->n_entries = c.n;
+	pthread_mutex_unlock(&x->lock);
+}
+
+void kx_metrics_set_watch_restarts(struct kx_metrics *x, unsigned long restarts)
+{
+	if (!x)
+		return;
+	pthread_mutex_lock(&x->lock);
+	x->watch_restarts = restarts;
+	pthread_mutex_unlock(&x->lock);
+}
+
+static int refusal_cmp(const void *pa, const void *pb)
+{
+	const struct k8s_refusal *a = pa, *b = pb;
+	int c = strcmp(a->kind, b->kind);
+
+	return c ? c : strcmp(a->object, b->object);
+}
+
+void kx_metrics_set_refused(struct kx_metrics *x, const struct k8s_refusals *r)
+{
+	unsigned long counts[N_REFUSED_KINDS] = { 0 };
+	struct k8s_refusal *sorted;
+	json_t *arr = json_array();
+	char *text;
+	size_t i, k;
+
+	if (!x || !arr)
+		goto out;
+	sorted = calloc(r->n + 1, sizeof(*sorted));
+	if (!sorted)
+		goto out;
+	memcpy(sorted, r->v, r->n * sizeof(*sorted));
+	qsort(sorted, r->n, sizeof(*sorted), refusal_cmp);
+	for (i = 0; i < r->n; i++) {
+		for (k = 0; k < N_REFUSED_KINDS - 1; k++)
+			if (!strcmp(sorted[i].kind, refused_kinds[k]))
+				break;
+		counts[k]++;
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "kind", sorted[i].kind,
+						     "object", sorted[i].object, "reason",
+						     sorted[i].reason));
+	}
+	free(sorted);
+	text = json_dumps(arr, JSON_INDENT(2));
+	if (!text)
+		goto out;
+	pthread_mutex_lock(&x->lock);
+	free(x->refused_json);
+	x->refused_json = text;
+	memcpy(x->refused, counts, sizeof(counts));
+	pthread_mutex_unlock(&x->lock);
+out:
+	json_decref(arr);
+}
+
+char *kx_metrics_refused_json(struct kx_metrics *x)
+{
+	char *text;
+
+	pthread_mutex_lock(&x->lock);
+	text = strdup(x->refused_json ? x->refused_json : "[]");
+	pthread_mutex_unlock(&x->lock);
+	return text;
+}
+
+/* The labels of one service entry: Service, address, port, protocol, scope. */
+static void entry_labels(const struct entry_label *e, char *out, size_t n)
+{
+	char ns[64] = "", name[KX_OWNER_MAX] = "", vip[INET_ADDRSTRLEN];
+	const char *slash = strchr(e->owner, '/');
+
+	if (slash) {
+		snprintf(ns, sizeof(ns), "%.*s", (int)(slash - e->owner), e->owner);
+		snprintf(name, sizeof(name), "%s", slash + 1);
+	}
+	inet_ntop(AF_INET, &e->key.vip, vip, sizeof(vip));
+	snprintf(out, n,
+		 "namespace=\"%s\",service=\"%s\",address=\"%s\",port=\"%u\",protocol=\"%s\",scope=\"%s\"",
+		 ns, name, e->key.vip == KX_VIP_NODEPORT ? "nodeport" : vip, ntohs(e->key.port),
+		 e->key.proto == IPPROTO_TCP ? "TCP" : "UDP",
+		 e->key.scope == KX_SCOPE_EXTERNAL ? "external" :
+		 (e->flags & KX_SVC_F_IN_CLUSTER) ? "in-cluster" : "internal");
+}
+
+static void render_services(struct kx_metrics *x, FILE *f)
+{
+	static const char *const help[][2] = {
+		{ "kxdp_service_connections_total", "New connections (flows) to a service entry." },
+		{ "kxdp_service_packets_total", "Packets of a service entry, by direction." },
+		{ "kxdp_service_bytes_total", "Bytes of a service entry, by direction." },
+	};
+	struct kx_svc_counter *c = calloc(x->n_entries + 1, sizeof(*c));
+	char lab[512];
+
+	if (!c)
+		return;
+	for (size_t i = 0; i < x->n_entries; i++)
+		bpf_map_lookup_elem(x->m.svc_stats, &x->entries[i].id, &c[i]);
+	for (size_t h = 0; h < 3; h++) {
+		fprintf(f, "# HELP %s %s\n# TYPE %s counter\n", help[h][0], help[h][1], help[h][0]);
+		for (size_t i = 0; i < x->n_entries; i++) {
+			entry_labels(&x->entries[i], lab, sizeof(lab));
+			if (h == 0) {
+				fprintf(f, "%s{%s} %llu\n", help[h][0], lab,
+					(unsigned long long)c[i].conns);
+				continue;
+			}
+			fprintf(f, "%s{%s,direction=\"in\"} %llu\n", help[h][0], lab,
+				(unsigned long long)(h == 1 ? c[i].in_pkts : c[i].in_bytes));
+			fprintf(f, "%s{%s,direction=\"out\"} %llu\n", help[h][0], lab,
+				(unsigned long long)(h == 1 ? c[i].out_pkts : c[i].out_bytes));
+		}
+	}
+	fprintf(f, "# HELP kxdp_service_entries Service entries in the datapath.\n"
+		   "# TYPE kxdp_service_entries gauge\nkxdp_service_entries %zu\n",
+		x->n_entries);
+	free(c);
+}
+
+static bool is_drop(const char *name)
+{
+	return !strncmp(name, "drop_", 5) || !strncmp(name, "reject_", 7);
+}
+
+static void render_datapath(struct kx_metrics *x, FILE *f)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct kx_counter *per = calloc(ncpu > 0 ? ncpu : 1, sizeof(*per));
+	uint64_t pk[KX_STAT_MAX] = { 0 }, by[KX_STAT_MAX] = { 0 };
+
+	if (!per || ncpu <= 0) {
+		free(per);
+		return;
+	}
+	for (uint32_t i = 0; i < KX_STAT_MAX; i++) {
+		if (bpf_map_lookup_elem(x->m.stats, &i, per))
+			continue;
+		for (int k = 0; k < ncpu; k++) {
+			pk[i] += per[k].packets;
+			by[i] += per[k].bytes;
+		}
+	}
+	free(per);
+	fprintf(f, "# HELP kxdp_datapath_packets_total What the datapath did with packets, by event.\n"
+		   "# TYPE kxdp_datapath_packets_total counter\n");
+	for (uint32_t i = 0; i < KX_STAT_MAX; i++)
+		fprintf(f, "kxdp_datapath_packets_total{event=\"%s\"} %llu\n", kx_stat_name(i),
+			(unsigned long long)pk[i]);
+	fprintf(f, "# HELP kxdp_datapath_bytes_total Bytes of those packets, by event.\n"
+		   "# TYPE kxdp_datapath_bytes_total counter\n");
+	for (uint32_t i = 0; i < KX_STAT_MAX; i++)
+		fprintf(f, "kxdp_datapath_bytes_total{event=\"%s\"} %llu\n", kx_stat_name(i),
+			(unsigned long long)by[i]);
+	fprintf(f, "# HELP kxdp_drops_total Packets dropped or refused, by reason.\n"
+		   "# TYPE kxdp_drops_total counter\n");
+	for (uint32_t i = 0; i < KX_STAT_MAX; i++)
+		if (is_drop(kx_stat_name(i)))
+			fprintf(f, "kxdp_drops_total{reason=\"%s\"} %llu\n", kx_stat_name(i),
+				(unsigned long long)pk[i]);
+}
+
+static void render_conntrack(struct kx_metrics *x, FILE *f)
+{
+	struct kx_ct_usage u;
+
+	if (kx_ct_usage(&x->m, &u))
+		return;
+	pthread_mutex_lock(&x->lock);
+	if (u.evicted > x->ct_evicted)
+		x->ct_evicted = u.evicted;
+	u.evicted = x->ct_evicted;
+	pthread_mutex_unlock(&x->lock);
+	fprintf(f, "# HELP kxdp_conntrack_entries Conntrack entries (two per flow).\n"
+		   "# TYPE kxdp_conntrack_entries gauge\nkxdp_conntrack_entries %llu\n"
+		   "# HELP kxdp_conntrack_capacity Conntrack entries the table holds.\n"
+		   "# TYPE kxdp_conntrack_capacity gauge\nkxdp_conntrack_capacity %d\n"
+		   "# HELP kxdp_conntrack_fill_ratio Conntrack entries over capacity.\n"
+		   "# TYPE kxdp_conntrack_fill_ratio gauge\nkxdp_conntrack_fill_ratio %.6f\n"
+		   "# HELP kxdp_conntrack_evictions_total Conntrack entries the full table evicted to make room (flows that lost their NAT).\n"
+		   "# TYPE kxdp_conntrack_evictions_total counter\nkxdp_conntrack_evictions_total %llu\n",
+		(unsigned long long)u.entries, KX_CT_SIZE, (double)u.entries / KX_CT_SIZE,
+		(unsigned long long)u.evicted);
+}
+
+static void render_agent(struct kx_metrics *x, FILE *f)
+{
+	unsigned long long cum = 0;
+
+	fprintf(f, "# HELP kxdp_sync_duration_seconds Time to apply a change to the maps.\n"
+		   "# TYPE kxdp_sync_duration_seconds histogram\n");
+	for (size_t b = 0; b < N_BUCKETS; b++) {
+		cum += x->sync_count[b];
+		fprintf(f, "kxdp_sync_duration_seconds_bucket{le=\"%g\"} %llu\n", sync_buckets[b],
+			cum);
+	}
+	cum += x->sync_count[N_BUCKETS];
+	fprintf(f, "kxdp_sync_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+		   "kxdp_sync_duration_seconds_sum %.6f\nkxdp_sync_duration_seconds_count %llu\n",
+		cum, x->sync_sum, x->syncs);
+	fprintf(f, "# HELP kxdp_map_update_errors_total Service entries that could not be written.\n"
+		   "# TYPE kxdp_map_update_errors_total counter\nkxdp_map_update_errors_total %llu\n"
+		   "# HELP kxdp_watch_restarts_total API watches restarted (reconnect or relist).\n"
+		   "# TYPE kxdp_watch_restarts_total counter\nkxdp_watch_restarts_total %llu\n",
+		x->update_errors, x->watch_restarts);
+	fprintf(f, "# HELP kxdp_refused_objects Objects the agent refused (invalid or in conflict), by kind; the rest is served.\n"
+		   "# TYPE kxdp_refused_objects gauge\n");
+	for (size_t k = 0; k < N_REFUSED_KINDS; k++)
+		fprintf(f, "kxdp_refused_objects{kind=\"%s\"} %lu\n", refused_kinds[k],
+			x->refused[k]);
+}
+
+char *kx_metrics_render(struct kx_metrics *x)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	pthread_mutex_lock(&x->lock);
+	render_services(x, f);
+	render_agent(x, f);
+	pthread_mutex_unlock(&x->lock);
+	render_datapath(x, f);
+	render_conntrack(x, f);
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}

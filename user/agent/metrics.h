@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Prometheus metrics of the agent and its datapath, in the text format,
+ * served on --metrics-addr beside /healthz and /readyz. The main loop feeds
+ * what only it knows (which Service each entry is, sync durations, watch
+ * restarts, write errors); the counters come straight from the maps at each
+ * scrape. Thread-safe: scrapes run on the HTTP thread.
+ */
+#ifndef KX_METRICS_H
+#define KX_METRICS_H
+
+#include <stddef.h>
+#include "datapath/maps.h"
+#include "k8s/k8s.h"
+#include "datapath/sync.h"
+
+struct kx_metrics;
+
+struct kx_metrics *kx_metrics_new(const struct kx_maps *m);
+void kx_metrics_free(struct kx_metrics *x);
+/* After an apply: how long it took, how many entries did not fit. */
+void kx_metrics_sync_done(struct kx_metrics *x, double seconds, size_t failed);
+/* The Service of every entry, read from the syncer (main thread). */
+void kx_metrics_set_entries(struct kx_metrics *x, struct kx_syncer *s);
+void kx_metrics_set_watch_restarts(struct kx_metrics *x, unsigned long restarts);
+/* The objects refused now: counted by kind, and listed on /refused. */
+void kx_metrics_set_refused(struct kx_metrics *x, const struct k8s_refusals *r);
+/* /refused: a JSON array of {kind, object, reason}, malloc'd (NULL: out of memory). */
+char *kx_metrics_refused_json(struct kx_metrics *x);
+/* The whole exposition, malloc'd (NULL when out of memory). */
+char *kx_metrics_render(struct kx_metrics *x);
+
+#endif /* KX_METRICS_H */
