@@ -28,6 +28,7 @@
 #define KX_MAP_AFFINITY "kx_affinity"
 #define KX_MAP_SVC_STATS "kx_svc_stats"
 #define KX_MAP_NODES "kx_nodes"
+#define KX_MAP_MEMBERS "kx_members"
 
 /*
  * Every map, once: X(field, name, key type, key size, value type, value
@@ -48,7 +49,8 @@
 	X(sock_rev, KX_MAP_SOCK_REV, struct kx_sock_rev_key, 16, struct kx_sock_rev_val, 8) \
 	X(affinity, KX_MAP_AFFINITY, struct kx_affinity_key, 8, struct kx_affinity_val, 16) \
 	X(svc_stats, KX_MAP_SVC_STATS, __u32, 4, struct kx_svc_counter, 40) \
-	X(nodes, KX_MAP_NODES, __be32, 4, struct kx_node_info, 72)
+	X(nodes, KX_MAP_NODES, __be32, 4, struct kx_node_info, 72) \
+	X(members, KX_MAP_MEMBERS, struct kx_member_key, 8, __u8, 1)
 
 /* Program names, also their pin names under <bpffs>/kxdp/. */
 #define KX_PROG_TC_FROM_POD "tc_from_pod"
@@ -193,8 +195,18 @@ struct kx_affinity_key {
 
 struct kx_affinity_val {
 	__u32 backend_id;
-	__u32 pad;
+	__be32 backend_addr; /* its address then: a reused id is another backend (0: unknown) */
 	__u64 last_ns; /* bpf_ktime_get_ns() of the client's last new connection */
+};
+
+/*
+ * Key of kx_members: backend backend_id is in the set of service entry
+ * svc_id (kept for entries with ClientIP affinity, whose pairs name a
+ * backend id that must still be in the set to be honoured).
+ */
+struct kx_member_key {
+	__u32 svc_id;
+	__u32 backend_id;
 };
 
 /* Key of kx_slots: the slot'th backend of service svc_id. */
@@ -519,7 +531,10 @@ KX_ABI_AT(kx_srcrange_key, addr, 8);
 KX_ABI_AT(kx_affinity_key, svc_id, 0);
 KX_ABI_AT(kx_affinity_key, client, 4);
 KX_ABI_AT(kx_affinity_val, backend_id, 0);
+KX_ABI_AT(kx_affinity_val, backend_addr, 4);
 KX_ABI_AT(kx_affinity_val, last_ns, 8);
+KX_ABI_AT(kx_member_key, svc_id, 0);
+KX_ABI_AT(kx_member_key, backend_id, 4);
 KX_ABI_AT(kx_svc_counter, conns, 0);
 KX_ABI_AT(kx_svc_counter, in_pkts, 8);
 KX_ABI_AT(kx_svc_counter, in_bytes, 16);

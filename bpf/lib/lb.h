@@ -128,10 +128,32 @@ static __always_inline struct kx_backend *lb_select(const struct kx_svc_val *svc
 }
 
 /*
+ * May the pair a say where client p's new connection to svc goes? Within the
+ * timeout, its backend still in the entry's set (kx_members) and still the
+ * backend it was (ids are reused: same address; 0 from an older agent).
+ */
+static __always_inline struct kx_backend *affinity_backend(const struct kx_svc_val *svc,
+							   const struct kx_affinity_val *a,
+							   __u64 now)
+{
+	struct kx_member_key mk = { .svc_id = svc->id, .backend_id = a->backend_id };
+	struct kx_backend *b;
+
+	if (now - a->last_ns >= (__u64)svc->affinity_timeout_s * 1000000000ULL)
+		return NULL;
+	if (!bpf_map_lookup_elem(&kx_members, &mk))
+		return NULL;
+	b = bpf_map_lookup_elem(&kx_backends, &mk.backend_id);
+	if (!b || (a->backend_addr && b->addr != a->backend_addr))
+		return NULL;
+	return b;
+}
+
+/*
  * The backend for a new flow from p, honouring ClientIP session affinity: a
  * client that opened a connection to this entry within its timeout goes to
- * the same backend (the agent removes pairs whose backend left the set);
- * otherwise the scheduler picks and the pair is recorded.
+ * the same backend while it is in the set; otherwise the scheduler picks and
+ * the pair is recorded.
  */
 static __always_inline struct kx_backend *lb_pick(const struct kx_svc_val *svc,
 						  const struct pkt *p, __u32 *backend_id)
@@ -145,19 +167,15 @@ static __always_inline struct kx_backend *lb_pick(const struct kx_svc_val *svc,
 		return lb_select(svc, p, backend_id);
 	now = bpf_ktime_get_ns();
 	a = bpf_map_lookup_elem(&kx_affinity, &ak);
-	if (a && now - a->last_ns < (__u64)svc->affinity_timeout_s * 1000000000ULL) {
-		__u32 id = a->backend_id;
-
-		b = bpf_map_lookup_elem(&kx_backends, &id);
-		if (b) {
-			a->last_ns = now;
-			*backend_id = id;
-			return b;
-		}
+	if (a && (b = affinity_backend(svc, a, now))) {
+		a->last_ns = now;
+		*backend_id = a->backend_id;
+		return b;
 	}
 	b = lb_select(svc, p, backend_id);
 	if (b) {
 		av.backend_id = *backend_id;
+		av.backend_addr = b->addr;
 		av.last_ns = now;
 		bpf_map_update_elem(&kx_affinity, &ak, &av, BPF_ANY);
 	}

@@ -134,4 +134,13 @@ KX_MAP struct {
 	__type(value, struct kx_node_info);
 } kx_nodes SEC(".maps");
 
+/* Backend sets of the entries with ClientIP affinity: (svc id, backend id) -> 1, for lb_pick. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KX_MAX_SLOTS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct kx_member_key);
+	__type(value, __u8);
+} kx_members SEC(".maps");
+
 #endif /* KX_BPF_MAPS_H */

@@ -18,6 +18,7 @@
 
 #define SVC_ROOM 6
 #define CT_ROOM 64
+#define SLOT_ROOM 8
 
 struct fx {
 	struct kxdp *skel;
@@ -31,7 +32,8 @@ static int setup(void **state)
 
 	f->skel = kxdp__open();
 	if (!f->skel || bpf_map__set_max_entries(f->skel->maps.kx_svc, SVC_ROOM) ||
-	    bpf_map__set_max_entries(f->skel->maps.kx_ct, CT_ROOM) || kxdp__load(f->skel) ||
+	    bpf_map__set_max_entries(f->skel->maps.kx_ct, CT_ROOM) ||
+	    bpf_map__set_max_entries(f->skel->maps.kx_slots, SLOT_ROOM) || kxdp__load(f->skel) ||
 	    kx_maps_from_object(f->skel->obj, &f->m, &err)) {
 		fprintf(stderr, "loading the BPF object failed (%s): these tests need root\n",
 			strerror(errno));
@@ -218,12 +220,82 @@ static void test_full_conntrack_evicts_counts_and_still_serves(void **state)
 	assert_true(u.evicted - u0.evicted >= written - CT_ROOM);
 }
 
+/* Entries in a hash map. */
+static size_t map_entries(int fd, size_t key_size)
+{
+	uint8_t k[64], next[64];
+	size_t n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(k, next, key_size);
+		prev = k;
+		n++;
+	}
+	return n;
+}
+
+/* The service 10.96.9.1:80 with n backends 10.1.9.1..n. */
+static int apply_n_backends(struct kx_syncer *s, size_t n, struct kx_err *err)
+{
+	struct kx_backend_desc b[SLOT_ROOM];
+	struct kx_svc_desc d = { .key = { ip4("10.96.9.1"), htons(80), IPPROTO_TCP,
+					  KX_SCOPE_INTERNAL },
+				 .backends = b, .n_backends = n };
+	struct kx_table t = { .svcs = &d, .n_svcs = 1 };
+	struct kx_sync_stats st = { 0 };
+	char ip[32];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(ip, sizeof(ip), "10.1.9.%zu", i + 1);
+		b[i] = (struct kx_backend_desc){ ip4(ip), 8080, IPPROTO_TCP, KX_BACKEND_ACTIVE };
+	}
+	strcpy(d.owner, "t/grow");
+	strcpy(d.name, "t/grow:http");
+	return kx_syncer_full(s, &t, &st, err);
+}
+
+/*
+ * An update of an existing service that does not fit (its new set goes into
+ * the other slot range, and the slot map fills up half-way) keeps the old
+ * set served and leaves none of the slots it wrote behind, so a smaller
+ * update that fits still goes in. Before the fix the half-written range
+ * stayed (the slot map stayed full, so later updates failed too) and the
+ * service itself was removed.
+ */
+static void test_failed_update_leaves_no_slots_behind(void **state)
+{
+	struct fx *f = *state;
+	struct kx_svc_key key = { ip4("10.96.9.1"), htons(80), IPPROTO_TCP, KX_SCOPE_INTERNAL };
+	struct kx_err err = { "" };
+	struct kx_svc_val v;
+	struct kx_syncer *s;
+
+	kx_fx_reset(f->skel);
+	s = kx_syncer_new(&f->m, &err);
+	assert_non_null(s);
+	assert_int_equal(apply_n_backends(s, 3, &err), 0);
+	assert_int_equal(map_entries(f->m.slots, sizeof(struct kx_slot_key)), 3);
+	/* 3 + 6 slots do not fit in SLOT_ROOM: the update fails, the 3 stay */
+	assert_int_equal(apply_n_backends(s, 6, &err), -1);
+	assert_non_null(strstr(err.msg, "t/grow:http: does not fit in the maps"));
+	assert_int_equal(map_entries(f->m.slots, sizeof(struct kx_slot_key)), 3);
+	assert_int_equal(bpf_map_lookup_elem(f->m.svc, &key, &v), 0); /* still served */
+	assert_int_equal(v.count, 3);
+	/* 3 + 4 fit */
+	assert_int_equal(apply_n_backends(s, 4, &err), 0);
+	assert_int_equal(map_entries(f->m.slots, sizeof(struct kx_slot_key)), 4);
+	kx_syncer_free(s);
+	kx_fx_reset(f->skel);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_service_map_full_reports_and_recovers),
 		cmocka_unit_test(test_conntrack_counts_without_evictions),
 		cmocka_unit_test(test_full_conntrack_evicts_counts_and_still_serves),
+		cmocka_unit_test(test_failed_update_leaves_no_slots_behind),
 	};
 
 	kx_log_verbosity = -1;

@@ -8,6 +8,7 @@
  * random: every backend gets flows. Needs root.
  */
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <bpf/bpf.h>
@@ -241,6 +242,105 @@ static void test_client_ip_affinity_and_its_timeout(void **state)
 	assert_int_not_equal(backend_of(f, 100, 45041), a);
 }
 
+/*
+ * Two ClusterIP Services on the same four backends 12.1.0.1..4: S (VIP, with
+ * ClientIP affinity) without backend skip (0: none), and T (VIP2) with all.
+ */
+#define VIP2 "12.0.182.61"
+
+static void apply_s_and_t(struct fx *f, int skip)
+{
+	struct kx_backend_desc sb[4], tb[4];
+	struct kx_svc_desc d[2] = {
+		{ .key = { ip4(VIP), htons(80), IPPROTO_TCP, KX_SCOPE_INTERNAL },
+		  .affinity_timeout_s = 100, .backends = sb },
+		{ .key = { ip4(VIP2), htons(80), IPPROTO_TCP, KX_SCOPE_INTERNAL }, .backends = tb },
+	};
+	struct kx_table t = { .svcs = d, .n_svcs = 2 };
+	struct kx_err err = { "" };
+	char ip[32];
+
+	for (int i = 1; i <= 4; i++) {
+		snprintf(ip, sizeof(ip), "12.1.0.%d", i);
+		tb[d[1].n_backends++] = (struct kx_backend_desc){ ip4(ip), 8080, IPPROTO_TCP,
+								   KX_BACKEND_ACTIVE };
+		if (i != skip)
+			sb[d[0].n_backends++] = tb[d[1].n_backends - 1];
+	}
+	strcpy(d[0].owner, "t/s");
+	strcpy(d[1].owner, "t/t");
+	if (kx_sync_apply(&f->m, &t, NULL, &err))
+		fail_msg("sync: %s", err.msg);
+}
+
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * An affinity pair is honoured only while its backend is in the service
+ * entry's set, at the address it had: ids are shared between services and
+ * reused, and the agent's purge of pairs runs after its pass (or not at all
+ * when it runs out of memory). Here the client's backend leaves S but stays
+ * in T, and the pair is put back as a skipped purge would leave it: the
+ * client's next connection to S must not go to a backend S no longer has.
+ * Before the fix it did.
+ */
+static void test_affinity_to_a_backend_that_left_the_set_is_not_honoured(void **state)
+{
+	struct fx *f = *state;
+	struct kx_svc_key sk = { ip4(VIP), htons(80), IPPROTO_TCP, KX_SCOPE_INTERNAL };
+	struct kx_affinity_key ak;
+	struct kx_affinity_val av;
+	struct kx_svc_val sv;
+	char ip[32];
+	int a, b;
+
+	apply_s_and_t(f, 0);
+	a = backend_of(f, 100, 46000);
+	assert_int_equal(backend_of(f, 100, 46001), a);
+	assert_int_equal(bpf_map_lookup_elem(f->m.svc, &sk, &sv), 0);
+	client_ip(100, ip, sizeof(ip));
+	ak = (struct kx_affinity_key){ sv.id, ip4(ip) };
+	assert_int_equal(bpf_map_lookup_elem(f->m.affinity, &ak, &av), 0);
+
+	apply_s_and_t(f, a); /* a leaves S, stays in T (same backend id) */
+	av.last_ns = monotonic_ns();
+	assert_int_equal(bpf_map_update_elem(f->m.affinity, &ak, &av, BPF_ANY), 0);
+	b = backend_of(f, 100, 46002);
+	assert_int_not_equal(b, a);
+	assert_int_equal(backend_of(f, 100, 46003), b); /* and the new pair holds */
+	assert_int_equal(bpf_map_lookup_elem(f->m.affinity, &ak, &av), 0);
+	snprintf(ip, sizeof(ip), "12.1.0.%d", b);
+	assert_int_equal(av.backend_addr, ip4(ip)); /* the pair knows its backend's address */
+}
+
+/*
+ * An agent of before kx_members left the map empty (or a crash left it
+ * short): a restart's first sync writes nothing else (nothing differs) but
+ * fills kx_members from what the maps hold, so clients keep their backend.
+ */
+static void test_affinity_survives_an_upgrade_to_kx_members(void **state)
+{
+	struct fx *f = *state;
+	struct kx_member_key k, next;
+	int a;
+
+	apply_s_and_t(f, 0);
+	a = backend_of(f, 102, 47000);
+	while (!bpf_map_get_next_key(f->m.members, NULL, &next)) {
+		k = next;
+		assert_int_equal(bpf_map_delete_elem(f->m.members, &k), 0);
+	}
+	apply_s_and_t(f, 0); /* a new syncer over the maps: the restart */
+	for (uint16_t p = 47001; p < 47005; p++)
+		assert_int_equal(backend_of(f, 102, p), a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +348,8 @@ int main(void)
 		cmocka_unit_test(test_sh_keeps_a_client_on_its_backend),
 		cmocka_unit_test(test_random_and_unknown_schedulers),
 		cmocka_unit_test(test_client_ip_affinity_and_its_timeout),
+		cmocka_unit_test(test_affinity_to_a_backend_that_left_the_set_is_not_honoured),
+		cmocka_unit_test(test_affinity_survives_an_upgrade_to_kx_members),
 	};
 
 	kx_log_verbosity = KX_LOG_WARN - 1;

@@ -87,6 +87,19 @@ int sync_service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint32_
 void sync_service_remove(struct kx_syncer *s, const struct kx_svc_key *key,
 			 struct kx_sync_stats *st);
 
+/*
+ * kx_members of entry svc_id (see sync_write.c): the backends of an entry's
+ * set it holds (none without affinity), and adding or deleting those of
+ * bids[0..n) not in keep[0..n_keep).
+ */
+static inline size_t sync_member_count(const struct kx_svc_val *v)
+{
+	return v->affinity_timeout_s ? v->count : 0;
+}
+
+int sync_members_update(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bids, size_t n,
+			const uint32_t *keep, size_t n_keep, bool add);
+
 /* sync_purge.c */
 void sync_gone_add(struct kx_syncer *s, uint32_t svc_id, uint32_t bid, bool affinity_only);
 void sync_note_gone(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bids, size_t n,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The syncer's mirror of the maps: loaded once from them, owners named, freed. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +88,51 @@ static int ranges_load(struct kx_syncer *s, struct kx_err *err)
 	return 0;
 }
 
+struct members_ctx {
+	struct kx_syncer *s;
+	struct htab want; /* struct kx_member_key -> "" */
+};
+
+static int stale_member(const void *key, const void *val, void *ctx)
+{
+	struct members_ctx *c = ctx;
+
+	if (!htab_get(&c->want, key))
+		bpf_map_delete_elem(c->s->m.members, key);
+	return 0;
+}
+
+/*
+ * kx_members as the mirror says (an agent of before kx_members left none; a
+ * crash mid-update may have left extra ones): the affinity entries' backends
+ * written first, then the pairs of no published set deleted.
+ */
+static void members_load(struct kx_syncer *s)
+{
+	struct members_ctx c = { .s = s };
+	struct kx_member_key k;
+	void *key, *val;
+
+	if (htab_init(&c.want, sizeof(k), 1))
+		return;
+	for (size_t i = 0; htab_next(&s->svcs, &i, &key, &val); i++) {
+		struct srec *r = val;
+		size_t n = r->bids ? sync_member_count(&r->val) : 0;
+
+		k.svc_id = r->val.id;
+		for (size_t j = 0; j < n; j++) {
+			k.backend_id = r->bids[j];
+			htab_put(&c.want, &k, "");
+		}
+		if (sync_members_update(s, r->val.id, r->bids, n, NULL, 0, true))
+			pr_warn("map %s: service entry %u: %s", KX_MAP_MEMBERS, r->val.id,
+				strerror(errno));
+	}
+	if (kx_map_foreach(s->m.members, sizeof(k), 1, stale_member, &c))
+		pr_warn("map %s: %s", KX_MAP_MEMBERS, strerror(errno));
+	htab_free(&c.want);
+}
+
 /* Read what the maps hold into the mirror: a restart reconciles, never flushes. */
 static int mirror_load(struct kx_syncer *s, struct kx_err *err)
 {
@@ -127,6 +173,7 @@ static int mirror_load(struct kx_syncer *s, struct kx_err *err)
 		htab_put(&s->svcs, &snap.svcs[i].key, &r);
 	}
 	kx_snapshot_free(&snap);
+	members_load(s);
 	return ranges_load(s, err);
 }
 

@@ -134,6 +134,40 @@ static void ranges_prune(struct kx_syncer *s, uint32_t svc_id, const struct k8s_
 	}
 }
 
+/* Is id one of ids[0..n)? (sets are small next to the cost of a map write) */
+static bool bid_in(uint32_t id, const uint32_t *ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/*
+ * kx_members of entry svc_id (kept while it has ClientIP affinity): add the
+ * backends of bids[0..n) not in keep[0..n_keep) (add) or delete them (not
+ * add). Added before the entry publishes a set, deleted after, so a pair is
+ * honoured exactly while its backend is in the published set. 0, or -1 when
+ * an add failed.
+ */
+int sync_members_update(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bids, size_t n,
+			const uint32_t *keep, size_t n_keep, bool add)
+{
+	struct kx_member_key k = { .svc_id = svc_id };
+	__u8 one = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		if (bid_in(bids[i], keep, n_keep) || bid_in(bids[i], bids, i))
+			continue;
+		k.backend_id = bids[i];
+		if (!add)
+			bpf_map_delete_elem(s->m.members, &k);
+		else if (bpf_map_update_elem(s->m.members, &k, &one, BPF_ANY))
+			return -1;
+	}
+	return 0;
+}
+
 /* Remove one service entry: entry first (no packet picks it), then its slots. */
 void sync_service_remove(struct kx_syncer *s, const struct kx_svc_key *key,
 			 struct kx_sync_stats *st)
@@ -146,6 +180,7 @@ void sync_service_remove(struct kx_syncer *s, const struct kx_svc_key *key,
 	if (bpf_map_delete_elem(s->m.svc, key) && errno != ENOENT)
 		return; /* still there: keep the mirror true */
 	htab_del(&s->svcs, key);
+	sync_members_update(s, rc.val.id, rc.bids, sync_member_count(&rc.val), NULL, 0, false);
 	sync_note_gone(s, rc.val.id, rc.bids, rc.val.count, NULL, 0);
 	slots_delete(s, rc.val.id, rc.val.flags, rc.val.count);
 	ranges_prune(s, rc.val.id, rc.ranges, rc.n_ranges, NULL, 0);
@@ -169,7 +204,7 @@ int sync_service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint32_
 	uint32_t *bids = calloc(d->n_backends + 1, sizeof(*bids));
 	struct kx_slot_key sk;
 	uint64_t zero = 0;
-	size_t i;
+	size_t i, slots_written = 0, old_members = 0, new_members;
 
 	if (!bids)
 		goto full;
@@ -211,7 +246,14 @@ int sync_service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint32_
 		sk.slot = kx_slot_base(nr.val.flags) + i;
 		if (bpf_map_update_elem(s->m.slots, &sk, &bids[i], BPF_ANY))
 			goto full_id;
+		slots_written++;
 	}
+	/* members the new set adds, before it is published */
+	if (r)
+		old_members = sync_member_count(&old.val);
+	new_members = sync_member_count(&nr.val);
+	if (sync_members_update(s, nr.val.id, bids, new_members, old.bids, old_members, true))
+		goto full_members;
 	if (!r && bpf_map_update_elem(s->m.rr, &nr.val.id, &zero, BPF_ANY))
 		goto full_id;
 	if (!r) { /* a new entry's counters start from zero, whatever the id held before */
@@ -227,6 +269,8 @@ int sync_service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint32_
 	htab_put(&s->svcs, &d->key, &nr);
 	pr_debug("service %s: entry %u written, %zu backends in slots %s", d->name, nr.val.id,
 		 d->n_backends, (nr.val.flags & KX_SVC_F_SLOTS_HIGH) ? "high" : "low");
+	/* members the old set had and the new one has not, once it is published */
+	sync_members_update(s, nr.val.id, old.bids, old_members, bids, new_members, false);
 	if (r) {
 		sync_note_gone(s, old.val.id, old.bids, old.val.count, bids, d->n_backends);
 		if (old.val.affinity_timeout_s != d->affinity_timeout_s) /* switched: start afresh */
@@ -242,15 +286,17 @@ int sync_service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint32_
 		st->svc_added++;
 	}
 	return 0;
+full_members:
+	sync_members_update(s, nr.val.id, bids, new_members, old.bids, old_members, false);
 full_id:
 	if (nr.ranges != old.ranges) {
 		ranges_prune(s, nr.val.id, nr.ranges, nr.n_ranges, old.ranges, old.n_ranges);
 		free(nr.ranges);
 	}
-	if (!r) {
-		slots_delete(s, nr.val.id, nr.val.flags, d->n_backends);
+	/* the slots written into the range not published: the old set (if any) is in the other */
+	slots_delete(s, nr.val.id, nr.val.flags, slots_written);
+	if (!r)
 		idpool_give(&s->svc_ids, nr.val.id);
-	}
 full:
 	/* backends written for it and not named anywhere go again */
 	for (i = 0; bids && i < d->n_backends && bids[i]; i++) {
