@@ -974,6 +974,60 @@ static void test_endpoint_slot_belongs_to_one_address(void **state)
 	assert_int_equal(kx_endpoint_get(f->m.endpoints, ip4("12.0.2.30"), &got), 0);
 }
 
+struct walk {
+	int inner_fd; /* walked from inside each visit of the outer walk; -1: none */
+	uint32_t seen[8];
+	int n;
+};
+
+static int note_inner(const struct kx_endpoint *ep, void *ctx)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int note_outer(const struct kx_endpoint *ep, void *ctx)
+{
+	struct walk *w = ctx;
+	int inner = 0;
+
+	if (w->n < 8)
+		w->seen[w->n++] = ep->addr;
+	if (w->inner_fd >= 0) {
+		assert_int_equal(kx_endpoint_foreach(w->inner_fd, note_inner, &inner), 0);
+		assert_int_equal(inner, 1);
+	}
+	return 0;
+}
+
+/*
+ * kx_endpoint_foreach is reentrant: a walk of another node's map from inside
+ * a walk (two agents' maps in one process, a callback that asks) leaves the
+ * outer walk seeing its own pods. With the static batch buffers it had, the
+ * inner walk overwrote them and the outer one saw the other map's pod.
+ */
+static void test_endpoint_walks_nest(void **state)
+{
+	struct fx *f = *state;
+	struct kxdp *other;
+	struct kx_maps om;
+	struct kx_endpoint ep = { .addr = ip4("12.0.9.9"), .ifindex = POD_IFINDEX };
+	struct walk w = { .inner_fd = -1 };
+	uint32_t slot = kx_endpoint_slot(ep.addr);
+
+	assert_int_equal(kx_fx_load(&other, &om), 0);
+	assert_int_equal(bpf_map_update_elem(om.endpoints, &slot, &ep, BPF_ANY), 0);
+	assert_int_equal(kx_endpoint_foreach(f->m.endpoints, note_outer, &w), 0);
+	assert_int_equal(w.n, 3); /* the three pods of fresh_maps */
+	w = (struct walk){ .inner_fd = om.endpoints };
+	assert_int_equal(kx_endpoint_foreach(f->m.endpoints, note_outer, &w), 0);
+	assert_int_equal(w.n, 3);
+	assert_int_equal(w.seen[0], ip4("12.0.2.10"));
+	assert_int_equal(w.seen[1], ip4("12.0.2.20"));
+	assert_int_equal(w.seen[2], ip4("12.0.2.30"));
+	kxdp__destroy(other);
+}
+
 static void test_truncated_and_foreign_frames_pass_untouched(void **state)
 {
 	struct fx *f = *state;
@@ -1249,6 +1303,7 @@ int main(void)
 		cmocka_unit_test_setup(test_unallocated_clusterip_refused, fresh_maps),
 		cmocka_unit_test_setup(test_spoofed_source_dropped_and_counted, fresh_maps),
 		cmocka_unit_test_setup(test_endpoint_slot_belongs_to_one_address, fresh_maps),
+		cmocka_unit_test_setup(test_endpoint_walks_nest, fresh_maps),
 		cmocka_unit_test_setup(test_truncated_and_foreign_frames_pass_untouched, fresh_maps),
 		cmocka_unit_test_setup(test_tc_to_pod_host_backend_reply, fresh_maps),
 		cmocka_unit_test_setup(test_hostport_reply_goes_back_through_the_stack, fresh_maps),

@@ -271,32 +271,29 @@ void kx_endpoint_del(int fd, __be32 addr)
 		bpf_map_update_elem(fd, &slot, &free_slot, BPF_ANY);
 }
 
-/* Slots read per BPF_MAP_LOOKUP_BATCH call. */
-#define KX_ENDPOINT_BATCH 4096
+struct endpoint_walk {
+	int (*fn)(const struct kx_endpoint *ep, void *ctx);
+	void *ctx;
+};
 
+/* One slot of kx_endpoints: a wired pod's (its own slot), or free. */
+static int endpoint_slot_visit(const void *k, const void *v, void *ctx)
+{
+	const struct kx_endpoint *ep = v;
+	const struct endpoint_walk *w = ctx;
+
+	if (!ep->addr || kx_endpoint_slot(ep->addr) != *(const __u32 *)k)
+		return 0;
+	return w->fn(ep, w->ctx);
+}
+
+/* Batched like every map walk, in buffers of its own: walks may nest. */
 int kx_endpoint_foreach(int fd, int (*fn)(const struct kx_endpoint *ep, void *ctx), void *ctx)
 {
-	static struct kx_endpoint eps[KX_ENDPOINT_BATCH];
-	static __u32 keys[KX_ENDPOINT_BATCH];
-	__u32 in = 0, out = 0;
-	bool first = true;
-	int ret;
+	struct endpoint_walk w = { fn, ctx };
 
-	for (;;) {
-		__u32 count = KX_ENDPOINT_BATCH;
-
-		ret = bpf_map_lookup_batch(fd, first ? NULL : &in, &out, keys, eps, &count, NULL);
-		if (ret && errno != ENOENT)
-			return -1;
-		for (__u32 i = 0; i < count; i++)
-			if (eps[i].addr && kx_endpoint_slot(eps[i].addr) == keys[i] &&
-			    (ret = fn(&eps[i], ctx)))
-				return ret;
-		if (ret) /* ENOENT: that was the last batch */
-			return 0;
-		in = out;
-		first = false;
-	}
+	return kx_map_foreach(fd, sizeof(__u32), sizeof(struct kx_endpoint), endpoint_slot_visit,
+			      &w);
 }
 
 /* Entries read per BPF_MAP_LOOKUP_BATCH call of kx_map_foreach. */
