@@ -813,6 +813,34 @@ static size_t build_icmp_error(uint8_t *buf, const uint8_t *dmac, const uint8_t 
 }
 
 /*
+ * The ICMP error frame in (n bytes) goes through tc_from_pod to the client
+ * pod: from vip, quoting client:cport -> vip:vport, every checksum valid.
+ */
+static void assert_error_reaches_client(struct fx *f, const uint8_t *in, size_t n,
+					const char *vip, const char *client, uint16_t cport,
+					uint16_t vport)
+{
+	uint8_t out[KX_RUN_OUT];
+	struct frame o, q;
+	uint32_t len;
+
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	o = frame_of(out, len);
+	assert_memory_equal(o.eth->h_dest, client_mac, 6);
+	assert_addr(o.ip->saddr, vip);
+	assert_addr(o.ip->daddr, client);
+	assert_int_equal(csum_check((uint8_t *)o.ip, 20), 0);
+	q = frame_of(out + 8 + 20, len - 8 - 20); /* the quote, as if it were a frame */
+	assert_addr(q.ip->saddr, client);
+	assert_port(q.udp->source, cport);
+	assert_addr(q.ip->daddr, vip);
+	assert_port(q.udp->dest, vport);
+	assert_int_equal(csum_check((uint8_t *)q.ip, 20), 0);
+	out[n] = 0; /* odd length: padded */
+	assert_int_equal(csum_check((uint8_t *)o.icmp, n - 34 + 1), 0);
+}
+
+/*
  * A pod that reached itself through its Service (hairpin) and answers with
  * an ICMP error: the quote is what it received (VIP:cport -> itself:bport)
  * and goes back to what it sent (itself:cport -> VIP:port), the error comes
@@ -823,8 +851,7 @@ static void test_icmp_error_about_a_hairpin_flow_translated(void **state)
 {
 	struct fx *f = *state;
 	uint8_t in[160], out[256], got[128];
-	struct frame o, q;
-	uint32_t len;
+	struct frame o;
 	size_t n;
 
 	set_service_and_vip(f, "12.0.182.79", 53, IPPROTO_UDP, "12.0.2.10", 5353);
@@ -837,20 +864,7 @@ static void test_icmp_error_about_a_hairpin_flow_translated(void **state)
 
 	n = build_icmp_error(in, host_mac_a, client_mac, ip4("12.0.2.10"), ip4("12.0.182.79"),
 			     got + 14);
-	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	o = frame_of(out, len);
-	assert_memory_equal(o.eth->h_dest, client_mac, 6);
-	assert_addr(o.ip->saddr, "12.0.182.79");
-	assert_addr(o.ip->daddr, "12.0.2.10");
-	assert_int_equal(csum_check((uint8_t *)o.ip, 20), 0);
-	q = frame_of(out + 8 + 20, len - 8 - 20); /* the quote, as if it were a frame */
-	assert_addr(q.ip->saddr, "12.0.2.10");
-	assert_port(q.udp->source, 41000);
-	assert_addr(q.ip->daddr, "12.0.182.79");
-	assert_port(q.udp->dest, 53);
-	assert_int_equal(csum_check((uint8_t *)q.ip, 20), 0);
-	out[n] = 0;
-	assert_int_equal(csum_check((uint8_t *)o.icmp, n - 34 + 1), 0);
+	assert_error_reaches_client(f, in, n, "12.0.182.79", "12.0.2.10", 41000, 53);
 }
 
 /*
@@ -862,8 +876,7 @@ static void test_icmp_error_about_a_moved_port_flow_translated(void **state)
 {
 	struct fx *f = *state;
 	uint8_t in[160], out[256], got[128];
-	struct frame o, q;
-	uint32_t len;
+	struct frame o;
 	size_t n;
 
 	set_two_services(f, "12.0.128.22", "12.0.128.23", 53, IPPROTO_UDP, "12.0.2.20", 5353);
@@ -875,19 +888,7 @@ static void test_icmp_error_about_a_moved_port_flow_translated(void **state)
 
 	n = build_icmp_error(in, host_mac_b, backend_mac, ip4("12.0.2.20"), ip4("12.0.2.10"),
 			     got + 14);
-	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	o = frame_of(out, len);
-	assert_memory_equal(o.eth->h_dest, client_mac, 6);
-	assert_addr(o.ip->saddr, "12.0.128.23");
-	assert_addr(o.ip->daddr, "12.0.2.10");
-	q = frame_of(out + 8 + 20, len - 8 - 20);
-	assert_addr(q.ip->saddr, "12.0.2.10");
-	assert_port(q.udp->source, 40100);
-	assert_addr(q.ip->daddr, "12.0.128.23");
-	assert_port(q.udp->dest, 53);
-	assert_int_equal(csum_check((uint8_t *)q.ip, 20), 0);
-	out[n] = 0;
-	assert_int_equal(csum_check((uint8_t *)o.icmp, n - 34 + 1), 0);
+	assert_error_reaches_client(f, in, n, "12.0.128.23", "12.0.2.10", 40100, 53);
 }
 
 static void test_unallocated_clusterip_refused(void **state)
