@@ -158,6 +158,49 @@ static void test_gc_deletes_idle_flows_and_counts_them(void **state)
 	assert_non_null(strstr(err.msg, "HZ"));
 }
 
+/*
+ * An old reply entry whose client tuple a newer flow took over (a SYN
+ * reusing a closed flow's port, to another backend now) points at the newer
+ * flow's forward entry, which does not point back. The old entry goes
+ * alone, by its own (closing) timeout; the newer flow, idle 200 s but
+ * established (24 h), stays whole. Before, the GC took the newer flow's
+ * entry along, judged by the old entry's timeout: a live connection broke.
+ */
+static void test_gc_takes_no_other_flows_entry_along(void **state)
+{
+	struct kx_ct_timeouts to = KX_CT_TIMEOUTS_DEFAULT;
+	struct kx_ct_key fk, rk, nrk;
+	struct kx_ct_val fv, nrv;
+	struct kx_ct_gc_result r;
+	struct kx_err err;
+	struct fx *f = *state;
+
+	f->now = 2000000;
+	while (!bpf_map_get_next_key(f->m.ct, NULL, &fk)) /* the last test's flows */
+		assert_int_equal(bpf_map_delete_elem(f->m.ct, &fk), 0);
+	new_flow(f, IPPROTO_TCP, 42000);
+	flow_keys(IPPROTO_TCP, 42000, &fk, &rk);
+	/* the newer flow: the same client tuple, to backend 12.1.0.6 now */
+	assert_int_equal(bpf_map_lookup_elem(f->m.ct, &fk, &fv), 0);
+	assert_int_equal(bpf_map_lookup_elem(f->m.ct, &rk, &nrv), 0);
+	fv.nat_addr = ip4("12.1.0.6");
+	assert_int_equal(bpf_map_update_elem(f->m.ct, &fk, &fv, BPF_EXIST), 0);
+	nrk = rk;
+	nrk.saddr = fv.nat_addr;
+	assert_int_equal(bpf_map_update_elem(f->m.ct, &nrk, &nrv, BPF_NOEXIST), 0);
+	assert_int_equal(kx_ct_count_deleted(&f->m, 0), 0);
+	age(f, &rk, 200, true); /* the old flow's reply entry: closed, idle */
+	age(f, &fk, 200, false), age(f, &nrk, 200, false);
+
+	assert_int_equal(kx_ct_gc(&f->m, &to, f->now, HZ, &r, &err), 0);
+	assert_int_equal(r.expired, 1);
+	assert_false(has(f, &rk));
+	assert_true(has(f, &fk) && has(f, &nrk));
+	assert_int_equal(bpf_map_delete_elem(f->m.ct, &fk), 0);
+	assert_int_equal(bpf_map_delete_elem(f->m.ct, &nrk), 0);
+	assert_int_equal(kx_ct_count_deleted(&f->m, 2), 0);
+}
+
 /* ct_clock's jiffies advance at one of the kernel's HZ values. */
 static void test_clock_gives_jiffies_and_hz(void **state)
 {
@@ -183,6 +226,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gc_deletes_idle_flows_and_counts_them),
+		cmocka_unit_test(test_gc_takes_no_other_flows_entry_along),
 		cmocka_unit_test(test_clock_gives_jiffies_and_hz),
 	};
 

@@ -71,10 +71,26 @@ static bool idle_past(const struct gc_walk *w, uint64_t last, uint64_t timeout)
 }
 
 /*
+ * Is (t, tv) the twin of (k, v), and (k, v) its twin in turn? A tuple reused
+ * by a newer flow (a port moved by a clash, a hairpin made again) can leave
+ * an older entry whose computed twin is the newer flow's: that one is not
+ * its to take along.
+ */
+static bool twins(const struct kx_ct_key *k, const struct kx_ct_key *t,
+		  const struct kx_ct_val *tv)
+{
+	struct kx_ct_key back;
+
+	kx_ct_twin_key(t, tv, &back);
+	return !memcmp(&back, k, sizeof(back));
+}
+
+/*
  * One entry of the walk. The batch's copy answers first: most entries are
  * busy and cost no syscall. An idle one is read again (a packet may have
  * touched it since), then its twin: a live twin keeps the flow; otherwise
- * both go (a twin already gone lets it age alone).
+ * both go (a twin already gone, or one that is another flow's, lets it age
+ * alone). Each entry is judged by its own timeout.
  */
 static int gc_entry(const void *key, const void *val, void *ctx)
 {
@@ -89,11 +105,12 @@ static int gc_entry(const void *key, const void *val, void *ctx)
 	w->r->scanned++;
 	if (!idle_past(w, v->last_seen, timeout))
 		return 0;
-	if (bpf_map_lookup_elem(w->m->ct, k, &live) || !idle_past(w, live.last_seen, timeout))
+	if (bpf_map_lookup_elem(w->m->ct, k, &live) ||
+	    !idle_past(w, live.last_seen, timeout_of(w, k, &live)))
 		return 0;
 	kx_ct_twin_key(k, &live, &t);
-	twin = !bpf_map_lookup_elem(w->m->ct, &t, &tv);
-	if (twin && !idle_past(w, tv.last_seen, timeout))
+	twin = !bpf_map_lookup_elem(w->m->ct, &t, &tv) && twins(k, &t, &tv);
+	if (twin && !idle_past(w, tv.last_seen, timeout_of(w, &t, &tv)))
 		return 0;
 	if (!bpf_map_delete_elem(w->m->ct, k))
 		w->r->expired++;
