@@ -63,7 +63,10 @@ static __always_inline int new_flow_entries(const struct pkt *p, const struct kx
 		return ct_create(p, svc->id, backend_id, b, 0, fwd);
 	if (!ct_create_nat2(p, svc->id, backend_id, b, p->daddr.v4, p->sport, 0, fwd))
 		return 0;
-	return ct_create_snat(p, svc->id, backend_id, b, p->daddr.v4, 0, fwd);
+	if (ct_create_snat(p, svc->id, backend_id, b, p->daddr.v4, 0, fwd))
+		return -1;
+	stat_add(KX_STAT_CT_PORT_MOVED, 0);
+	return 0;
 }
 
 /* First packet of a flow to a service: pick a backend, record it, DNAT. */
@@ -166,8 +169,13 @@ int tc_from_pod(struct __sk_buff *skb)
 	if (p.frag && is_known_vip(p.daddr.v4))
 		return drop(skb, KX_STAT_DROP_FRAGMENT);
 	/* an ICMP error a backend pod sends about a service flow */
-	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p))
-		return drop(skb, KX_STAT_DROP_REWRITE);
+	if (p.l4_proto == IPPROTO_ICMP) {
+		ret = icmp_error_revnat(skb, &p);
+		if (ret < 0)
+			return drop(skb, KX_STAT_DROP_REWRITE);
+		if (ret == ICMP_ERR_EXTERNAL)
+			return out_of_uplink(skb);
+	}
 	if (p.has_ports) {
 		ret = pod_nat(skb, &p);
 		if (ret != CONTINUE)

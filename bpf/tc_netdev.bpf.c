@@ -19,6 +19,7 @@
 #include "lib/lb.h"
 #include "lib/icmp.h"
 #include "lib/icmp_error.h"
+#include "lib/fib.h"
 
 /*
  * Is p for an external address (not the node's own: its stack answers for
@@ -67,8 +68,14 @@ int tc_netdev(struct __sk_buff *skb)
 	ct = p.has_ports ? ct_reply_hit(&p) : NULL;
 	if (ct && ct_apply(skb, &p, ct))
 		return drop(skb, KX_STAT_DROP_REWRITE);
-	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p))
-		return drop(skb, KX_STAT_DROP_REWRITE);
+	if (p.l4_proto == IPPROTO_ICMP) {
+		int ret = icmp_error_revnat(skb, &p);
+
+		if (ret < 0)
+			return drop(skb, KX_STAT_DROP_REWRITE);
+		if (ret == ICMP_ERR_EXTERNAL) /* to a client outside: out again, as its replies */
+			return out_of_uplink(skb);
+	}
 	ep = endpoint_lookup(p.daddr.v4);
 	if (ep)
 		return deliver_local(skb, &p, ep, KX_VIA_PEER);

@@ -30,7 +30,7 @@ int tc_netdev_out(struct __sk_buff *skb)
 	ct = p.has_ports ? ct_reply_hit(&p) : NULL;
 	if (ct && ct_apply(skb, &p, ct))
 		return drop(skb, KX_STAT_DROP_REWRITE);
-	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p))
+	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p) < 0)
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	return TC_ACT_OK;
 }

@@ -29,7 +29,7 @@ int tc_to_pod(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (parse_ipv4(skb, &p))
 		return TC_ACT_OK;
-	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p))
+	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p) < 0)
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	if (p.has_ports && endpoint_lookup(p.saddr.v4)) {
 		ct_note_stack_flow(&p);

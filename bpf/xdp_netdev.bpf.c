@@ -122,10 +122,10 @@ int xdp_netdev(struct xdp_md *ctx)
 	if (endpoint_lookup(p.daddr.v4))
 		goto pass;
 	ct = ct_lookup(&p);
-	if (ct && ext_entry(ct) && !ct_stale(ct, &p, KX_SCOPE_EXTERNAL))
-		return ext_established(ctx, &p, ct);
 	if (ct && !ext_entry(ct))
 		goto pass; /* a ClusterIP flow's reply: tc_netdev's */
+	if (ct && !ct_stale(ct, &p, KX_SCOPE_EXTERNAL)) /* a stale entry may be gone now */
+		return ext_established(ctx, &p, ct);
 	c = config_get();
 	if (!c)
 		goto pass;

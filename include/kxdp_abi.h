@@ -266,9 +266,12 @@ struct kx_ct_key {
 };
 
 /*
- * Value of kx_ct: the address and port the hit rewrites to. A flow SNATed to
- * the node (KX_CT_F_SNAT) rewrites both ends: forward, the source becomes
- * nat2 (node IP, SNAT port); reply, the destination becomes nat2 (the client).
+ * Value of kx_ct: the address and port the hit rewrites to. A flow with
+ * KX_CT_F_SNAT rewrites both ends: forward, the source becomes nat2; reply,
+ * the destination becomes nat2 (the client again). nat2 is, forward, the
+ * node's IP and a SNAT port (a node port's remote backend), the VIP and the
+ * pod's port (a hairpin), or the client's own address and another port (a
+ * clash on the reply tuple moved it).
  */
 struct kx_ct_val {
 	__be32 nat_addr; /* forward: backend IP; reply: VIP */
@@ -278,8 +281,8 @@ struct kx_ct_val {
 	__u32 svc_id;
 	__u32 backend_id;
 	__u64 last_seen; /* bpf_jiffies64() of the last activity (CT_TOUCH_JIFFIES granularity) */
-	__be32 nat2_addr; /* KX_CT_F_SNAT: forward, node IP; reply, client IP */
-	__be16 nat2_port; /* KX_CT_F_SNAT: forward, SNAT port; reply, client port */
+	__be32 nat2_addr; /* KX_CT_F_SNAT: forward, the new source; reply, client IP */
+	__be16 nat2_port; /* KX_CT_F_SNAT: forward, the new source port; reply, client port */
 	__u16 pad;
 };
 
@@ -418,7 +421,8 @@ struct kx_srcrange_key {
 	X(KX_STAT_CT_CREATED, "ct_created") /* a conntrack entry written under a new key */ \
 	X(KX_STAT_CT_DELETED, "ct_deleted") /* a conntrack entry the datapath deleted */ \
 	X(KX_STAT_CT_DELETED_USER, "ct_deleted_user") /* ... the agent or CLI deleted (only user space writes it) */ \
-	X(KX_STAT_STACK_REPLY, "stack_reply") /* a reply of a flow the stack NATed (a hostPort), sent back through it */
+	X(KX_STAT_STACK_REPLY, "stack_reply") /* a reply of a flow the stack NATed (a hostPort), sent back through it */ \
+	X(KX_STAT_CT_PORT_MOVED, "ct_port_moved") /* a new flow's reply tuple was another flow's: its source port changed */
 
 #define KX_STAT_ENUM(id, name) id,
 enum kx_stat {

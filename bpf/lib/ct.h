@@ -200,16 +200,48 @@ static __always_inline void ct_reply_key(const struct pkt *p, const struct kx_ba
 }
 
 /*
- * Does entry old (at the reply key of a new flow from p) belong to another
- * live flow? A reply entry of the same VIP:port is the same flow made again
- * (a SYN reusing a closed tuple, a UDP flow whose forward entry went).
+ * Is entry old, found at the reply key of a new flow from p (DNAT only, the
+ * source kept), that flow made again? A reply entry of the same VIP:port is
+ * (a SYN reusing a closed tuple, a UDP flow whose forward entry went); one
+ * of another VIP belongs to another flow, closing or not: netfilter, too,
+ * counts a closing flow's tuple as taken until it expires.
  */
-static __always_inline bool ct_held_by_other(const struct kx_ct_val *old, const struct pkt *p)
+static __always_inline bool ct_same_flow(const struct kx_ct_val *old, const struct pkt *p)
 {
-	if (old->flags & KX_CT_F_CLOSING)
-		return false;
-	return old->dir != KX_CT_REPLY || (old->flags & (KX_CT_F_SNAT | KX_CT_F_STACK)) ||
-	       old->nat_addr != p->daddr.v4 || old->nat_port != p->dport;
+	return old->dir == KX_CT_REPLY && !(old->flags & (KX_CT_F_SNAT | KX_CT_F_STACK)) &&
+	       old->nat_addr == p->daddr.v4 && old->nat_port == p->dport;
+}
+
+/* The same for a reply entry of a flow from p SNATed to its nat2 (snat2: p's own end). */
+static __always_inline bool ct_same_flow_nat2(const struct kx_ct_val *old, const struct pkt *p)
+{
+	return old->dir == KX_CT_REPLY && (old->flags & KX_CT_F_SNAT) &&
+	       old->nat_addr == p->daddr.v4 && old->nat_port == p->dport &&
+	       old->nat2_addr == p->saddr.v4 && old->nat2_port == p->sport;
+}
+
+/*
+ * Insert reply entry (k, v) of a new flow from p where no other flow holds
+ * k: BPF_NOEXIST first (the common case costs one update), and only when k
+ * is taken the entry there is asked whether it is this flow made again
+ * (same, by the flow's kind), which may be written over. 0, or -1.
+ */
+static __always_inline int ct_put_reply(const struct kx_ct_key *k, const struct kx_ct_val *v,
+					const struct pkt *p, bool nat2)
+{
+	int err = bpf_map_update_elem(&kx_ct, k, v, BPF_NOEXIST);
+	struct kx_ct_val *old;
+
+	if (!err) {
+		stat_add(KX_STAT_CT_CREATED, 0);
+		return 0;
+	}
+	if (err != -KX_EEXIST)
+		return -1;
+	old = bpf_map_lookup_elem(&kx_ct, k);
+	if (old && !(nat2 ? ct_same_flow_nat2(old, p) : ct_same_flow(old, p)))
+		return -1;
+	return bpf_map_update_elem(&kx_ct, k, v, BPF_ANY) ? -1 : 0;
 }
 
 /*
@@ -243,7 +275,7 @@ static __always_inline int ct_create_nat2(const struct pkt *p, __u32 svc_id, __u
 	};
 	struct kx_ct_key fk;
 
-	if (ct_put(&rk, &v, BPF_NOEXIST))
+	if (ct_put_reply(&rk, &v, p, true))
 		return -1;
 	ct_key_of(p, &fk);
 	v.dir = KX_CT_FORWARD;
@@ -304,14 +336,14 @@ static __always_inline int ct_create(const struct pkt *p, __u32 svc_id, __u32 ba
 		.nat_port = p->dport,
 	};
 	struct kx_ct_key rk, fk;
-	struct kx_ct_val *old;
 
 	ct_reply_key(p, b, &rk);
-	old = bpf_map_lookup_elem(&kx_ct, &rk);
-	if (old && ct_held_by_other(old, p))
-		return ct_create_snat(p, svc_id, backend_id, b, p->saddr.v4, flags, fwd);
-	if (ct_put(&rk, &v, BPF_ANY))
-		return -1;
+	if (ct_put_reply(&rk, &v, p, false)) {
+		if (ct_create_snat(p, svc_id, backend_id, b, p->saddr.v4, flags, fwd))
+			return -1;
+		stat_add(KX_STAT_CT_PORT_MOVED, 0);
+		return 0;
+	}
 	ct_key_of(p, &fk);
 	v.dir = KX_CT_FORWARD;
 	v.nat_addr = b->addr;

@@ -65,9 +65,13 @@ static __always_inline int outer_rewrite(struct kx_ctx *ctx, struct pkt *p, bool
  * error's own destination become the client again; and the error's source
  * becomes the VIP when the backend itself sent it (port unreachable).
  * The ICMP checksum does not cover a pseudo-header, so it is updated in
- * place in TC and XDP alike. Returns 0 (translated or not ours), -1 when
- * the packet could not be rewritten.
+ * place in TC and XDP alike. Returns ICMP_ERR_EXTERNAL when the flow's
+ * client is outside the cluster (a node port, ExternalIP, LB IP: the error
+ * leaves by the uplink, as the flow's replies do), 0 (translated, or not
+ * ours), or -1 when the packet could not be rewritten.
  */
+#define ICMP_ERR_EXTERNAL 1
+
 static __always_inline int icmp_error_revnat(struct kx_ctx *ctx, struct pkt *p)
 {
 	void *data = ctx_data(ctx);
@@ -110,7 +114,7 @@ static __always_inline int icmp_error_revnat(struct kx_ctx *ctx, struct pkt *p)
 	if (p->saddr.v4 == k.saddr && outer_rewrite(ctx, p, true, ct->nat_addr))
 		return -1;
 	stat_count(ctx, KX_STAT_ICMP_ERROR_REVNAT);
-	return 0;
+	return (ct->flags & KX_CT_F_EXTERNAL) ? ICMP_ERR_EXTERNAL : 0;
 }
 
 #endif /* KX_BPF_ICMP_ERROR_H */

@@ -512,6 +512,93 @@ static struct frame udp_through(struct fx *f, const uint8_t *dmac, const uint8_t
 	return frame_of(out, len);
 }
 
+/* Entries in kx_ct. */
+static size_t ct_entries(struct fx *f)
+{
+	struct kx_ct_key k, next;
+	void *prev = NULL;
+	size_t n = 0;
+
+	while (!bpf_map_get_next_key(f->m.ct, prev, &next)) {
+		k = next;
+		prev = &k;
+		n++;
+	}
+	return n;
+}
+
+/* A TCP segment from sip:sport to dip:dport (flags) through tc_from_pod. */
+static struct frame tcp_through(struct fx *f, const char *sip, uint16_t sport, const char *dip,
+				uint16_t dport, uint8_t flags, uint8_t *out)
+{
+	uint8_t in[128];
+	uint32_t len;
+	size_t n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, sip, sport, dip, dport,
+			    flags, NULL);
+
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	return frame_of(out, len);
+}
+
+/*
+ * A closed flow's tuple is still taken (netfilter keeps a closing conntrack
+ * in its clash check until it expires): a client port that closed towards
+ * one VIP and opens towards another on the same backend is moved, and the
+ * first flow's last packets keep their VIP. Reusing it towards the same VIP
+ * is that flow made again: the port stays. Before (review finding), a
+ * closing entry of another VIP was written over.
+ */
+static void test_closed_tuple_is_taken_until_it_expires(void **state)
+{
+	struct fx *f = *state;
+	uint8_t out[KX_RUN_OUT];
+	struct frame o;
+
+	set_two_services(f, "12.0.128.24", "12.0.128.25", 80, IPPROTO_TCP, "12.0.2.20", 8080);
+	tcp_through(f, "12.0.2.10", 40200, "12.0.128.24", 80, 0x02, out);
+	tcp_through(f, "12.0.2.10", 40200, "12.0.128.24", 80, 0x11, out); /* FIN */
+	o = tcp_through(f, "12.0.2.10", 40200, "12.0.128.25", 80, 0x02, out);
+	assert_int_not_equal(ntohs(o.tcp->source), 40200);
+	/* the backend's last ACK of the first flow: still from the first VIP */
+	uint8_t in[128];
+	uint32_t len;
+	size_t n = build_l4(in, host_mac_b, backend_mac, IPPROTO_TCP, "12.0.2.20", 8080,
+			    "12.0.2.10", 40200, 0x10, NULL);
+
+	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
+	o = frame_of(out, len);
+	assert_addr(o.ip->saddr, "12.0.128.24");
+	/* the same VIP again after close: a new connection, its port kept */
+	o = tcp_through(f, "12.0.2.10", 40201, "12.0.128.24", 80, 0x02, out);
+	tcp_through(f, "12.0.2.10", 40201, "12.0.128.24", 80, 0x11, out);
+	o = tcp_through(f, "12.0.2.10", 40201, "12.0.128.24", 80, 0x02, out);
+	assert_port(o.tcp->source, 40201);
+	assert_int_equal(stat_packets(f, KX_STAT_CT_PORT_MOVED), 1);
+}
+
+/*
+ * A hairpin connection made again on the same port (SYN after close) is
+ * that flow again: its port is kept and its old entries written over. Before
+ * (review finding), its own old reply entry counted as another flow's: the
+ * port moved and an entry was left whose twin was the new flow's.
+ */
+static void test_hairpin_made_again_keeps_its_port(void **state)
+{
+	const char *self[] = { "12.0.2.10" };
+	struct fx *f = *state;
+	uint8_t out[KX_RUN_OUT];
+	struct frame o;
+
+	set_service(f, "12.0.182.74", 5432, IPPROTO_TCP, self, 5001, 1);
+	tcp_through(f, "12.0.2.10", 46100, "12.0.182.74", 5432, 0x02, out);
+	tcp_through(f, "12.0.2.10", 46100, "12.0.182.74", 5432, 0x11, out);
+	o = tcp_through(f, "12.0.2.10", 46100, "12.0.182.74", 5432, 0x02, out);
+	assert_addr(o.ip->saddr, "12.0.182.74");
+	assert_port(o.tcp->source, 46100);
+	assert_int_equal(stat_packets(f, KX_STAT_CT_PORT_MOVED), 0);
+	assert_int_equal(ct_entries(f), 2);
+}
+
 /*
  * One client socket (one source port) asks two Services that share a
  * backend, as a resolver asks kube-dns and a second DNS Service on the same
@@ -544,6 +631,8 @@ static void test_one_socket_two_services_sharing_a_backend(void **state)
 	moved = ntohs(o.udp->source);
 	assert_true(moved >= KX_SNAT_PORT_MIN); /* and at most 65535 */
 	assert_checksums_ok(&o);
+	assert_int_equal(stat_packets(f, KX_STAT_CT_PORT_MOVED), 1);
+	assert_int_equal(ct_entries(f), 4); /* two whole flows, neither written over */
 
 	/* the answer to the first query: from the first VIP */
 	o = udp_through(f, host_mac_b, backend_mac, "12.0.2.20", 5353, "12.0.2.10", 40000, "a1",
@@ -784,33 +873,6 @@ static void test_icmp_error_from_backend_translated_for_the_client(void **state)
 	assert_int_equal(stat_packets(f, KX_STAT_ICMP_ERROR_REVNAT), before + 1);
 }
 
-/*
- * An ICMP port unreachable from src to dst quoting the IPv4 packet at quote
- * (its header and 8 bytes of UDP, plus the first 5 of data) into buf: the
- * frame's length.
- */
-static size_t build_icmp_error(uint8_t *buf, const uint8_t *dmac, const uint8_t *smac,
-			       uint32_t src, uint32_t dst, const uint8_t *quote)
-{
-	size_t qlen = 20 + 8 + 5, n = 14 + 20 + 8 + qlen;
-
-	memset(buf, 0, n + 1);
-	memcpy(buf, dmac, 6);
-	memcpy(buf + 6, smac, 6);
-	put16(buf + 12, 0x0800);
-	buf[14] = 0x45;
-	put16(buf + 16, 20 + 8 + qlen);
-	buf[22] = 64;
-	buf[23] = IPPROTO_ICMP;
-	memcpy(buf + 26, &src, 4);
-	memcpy(buf + 30, &dst, 4);
-	put16(buf + 24, csum_check(buf + 14, 20));
-	buf[34] = 3;
-	buf[35] = 3;
-	memcpy(buf + 42, quote, qlen);
-	put16(buf + 36, csum_check(buf + 34, 8 + qlen + 1)); /* odd length: padded */
-	return n;
-}
 
 /*
  * The ICMP error frame in (n bytes) goes through tc_from_pod to the client
@@ -1295,6 +1357,8 @@ int main(void)
 		cmocka_unit_test_setup(test_backend_reply_reverse_nat, fresh_maps),
 		cmocka_unit_test_setup(test_udp_dnat_and_reply, fresh_maps),
 		cmocka_unit_test_setup(test_one_socket_two_services_sharing_a_backend, fresh_maps),
+		cmocka_unit_test_setup(test_closed_tuple_is_taken_until_it_expires, fresh_maps),
+		cmocka_unit_test_setup(test_hairpin_made_again_keeps_its_port, fresh_maps),
 		cmocka_unit_test_setup(test_no_endpoint_icmp_port_unreachable, fresh_maps),
 		cmocka_unit_test_setup(test_clusterip_other_port_refused_and_ping_answered, fresh_maps),
 		cmocka_unit_test_setup(test_fragment_to_clusterip_dropped_and_counted, fresh_maps),

@@ -187,6 +187,89 @@ static void test_nodeport_local_backend_dnat_keeps_client(void **state)
 }
 
 /*
+ * An ICMP error from a remote backend about a node-port flow SNATed to this
+ * node quotes node:snat_port -> backend. tc_netdev gives it back to the
+ * client as about client:cport -> node:nodeport, from the node, and sends
+ * it out of the uplink as the flow's replies go. Before (review finding) it
+ * was translated, then handed to the stack, which dropped it: a forwarded
+ * packet with the node's own source.
+ */
+static void test_icmp_error_about_a_remote_nodeport_flow_leaves_by_the_uplink(void **state)
+{
+	struct fx *f = *state;
+	int netdev = bpf_program__fd(f->skel->progs.tc_netdev);
+	uint8_t in[160], out[KX_RUN_OUT], sent[128];
+	struct frame o, q;
+	uint32_t len;
+	size_t n;
+
+	set_external(f, NULL, 30081, 0, REMOTE_POD, NULL, 0);
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40300, NODE_IP, 30081,
+		     0x02, NULL);
+	assert_int_equal(run_xdp(f, in, n, sent, &len), XDP_TX);
+	n = build_icmp_error(in, f->uplink_mac, node132_mac, ip4(REMOTE_POD), ip4(NODE_IP),
+			     sent + 14);
+	assert_int_equal(kx_run_tc(netdev, (uint32_t)f->uplink, in, n, out, &len),
+			 TC_ACT_REDIRECT);
+	o = frame_of(out, len);
+	assert_addr(o.ip->saddr, NODE_IP);
+	assert_addr(o.ip->daddr, CLIENT_IP);
+	assert_int_equal(csum_check((uint8_t *)o.ip, 20), 0);
+	q = frame_of(out + 8 + 20, len - 8 - 20);
+	assert_addr(q.ip->saddr, CLIENT_IP);
+	assert_port(q.tcp->source, 40300);
+	assert_addr(q.ip->daddr, NODE_IP);
+	assert_port(q.tcp->dest, 30081);
+	assert_int_equal(csum_check((uint8_t *)q.ip, 20), 0);
+	out[n] = 0;
+	assert_int_equal(csum_check((uint8_t *)o.icmp, n - 34 + 1), 0);
+}
+
+/*
+ * One outside client port asking two node ports served by one local
+ * backend: the second flow's source port is moved (the reply tuple is the
+ * first's), its address kept, and it is passed up to tc_netdev like any
+ * local flow, not sent out again as a SNAT to the node would be.
+ */
+static void test_external_clash_on_a_local_backend_moves_the_port(void **state)
+{
+	struct fx *f = *state;
+	uint8_t in[128], out[KX_RUN_OUT];
+	struct frame o;
+	uint32_t len;
+	size_t n;
+
+	set_external(f, NULL, 30082, 0, LOCAL_POD, NULL, 0);
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40400, NODE_IP, 30082,
+		     0x02, NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_PASS);
+	assert_tuple(out, CLIENT_IP, 40400, LOCAL_POD, 5001);
+	/* the same backend behind a second entry: an ExternalIP of another service */
+	{
+		struct kx_svc_key k1 = { KX_VIP_NODEPORT, htons(30082), IPPROTO_TCP,
+					 KX_SCOPE_EXTERNAL };
+		struct kx_svc_key k2 = { ip4(LB_IP), htons(80), IPPROTO_TCP, KX_SCOPE_EXTERNAL };
+		struct kx_svc_val v;
+
+		assert_int_equal(bpf_map_lookup_elem(f->m.svc, &k1, &v), 0);
+		assert_int_equal(bpf_map_update_elem(f->m.svc, &k2, &v, BPF_NOEXIST), 0);
+	}
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40400, LB_IP, 80,
+		     0x02, NULL);
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_PASS);
+	o = frame_of(out, len);
+	assert_addr(o.ip->saddr, CLIENT_IP);
+	assert_int_not_equal(ntohs(o.tcp->source), 40400);
+	assert_addr(o.ip->daddr, LOCAL_POD);
+	assert_checksums_ok(&o);
+	assert_int_equal(stat_packets(f, KX_STAT_CT_PORT_MOVED), 1);
+	/* its next packet too */
+	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40400, LB_IP, 80,
+		     0x10, "x");
+	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_PASS);
+}
+
+/*
  * The stale-SYN rule is the same at every hook: a SYN on the forward entry
  * of a flow whose service entry is now another one (deleted and made again,
  * here with source ranges that leave this client out) is a new connection
@@ -337,6 +420,10 @@ int main(void)
 		cmocka_unit_test_setup(test_nodeport_remote_backend_snat_tx_and_reply, fresh_maps),
 		cmocka_unit_test_setup(test_nodeport_host_network_backend_reply_on_egress, fresh_maps),
 		cmocka_unit_test_setup(test_syn_on_entry_of_a_replaced_service_is_a_new_flow, fresh_maps),
+		cmocka_unit_test_setup(test_icmp_error_about_a_remote_nodeport_flow_leaves_by_the_uplink,
+				       fresh_maps),
+		cmocka_unit_test_setup(test_external_clash_on_a_local_backend_moves_the_port,
+				       fresh_maps),
 		cmocka_unit_test_setup(test_source_ranges_allow_and_deny, fresh_maps),
 		cmocka_unit_test_setup(test_local_policy_without_endpoint_drops, fresh_maps),
 	};

@@ -125,6 +125,34 @@ static inline uint16_t get16(const uint8_t *p)
 }
 
 /*
+ * An ICMP port unreachable from src to dst quoting the IPv4 packet at quote
+ * (its header and 8 bytes of UDP, plus the first 5 of data) into buf: the
+ * frame's length.
+ */
+static inline size_t build_icmp_error(uint8_t *buf, const uint8_t *dmac, const uint8_t *smac,
+			       uint32_t src, uint32_t dst, const uint8_t *quote)
+{
+	size_t qlen = 20 + 8 + 5, n = 14 + 20 + 8 + qlen;
+
+	memset(buf, 0, n + 1);
+	memcpy(buf, dmac, 6);
+	memcpy(buf + 6, smac, 6);
+	put16(buf + 12, 0x0800);
+	buf[14] = 0x45;
+	put16(buf + 16, 20 + 8 + qlen);
+	buf[22] = 64;
+	buf[23] = IPPROTO_ICMP;
+	memcpy(buf + 26, &src, 4);
+	memcpy(buf + 30, &dst, 4);
+	put16(buf + 24, csum_check(buf + 14, 20));
+	buf[34] = 3;
+	buf[35] = 3;
+	memcpy(buf + 42, quote, qlen);
+	put16(buf + 36, csum_check(buf + 34, 8 + qlen + 1)); /* odd length: padded */
+	return n;
+}
+
+/*
  * Typed views of an Ethernet + IPv4 frame: what a test reads of a packet a
  * program wrote, by header and field instead of byte offsets. l4 points
  * past the IPv4 header (its options included); payload past the TCP, UDP or

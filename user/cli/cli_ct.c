@@ -71,11 +71,25 @@ static int row_cmp(const void *a, const void *b)
 		      sizeof(struct kx_ct_key));
 }
 
-static void flag_names(uint8_t f, char *out, size_t n)
+/*
+ * A SNAT entry that keeps the client's address (a clash moved only its
+ * port): the forward entry's new source, or the reply entry's destination,
+ * is the client itself.
+ */
+static bool port_moved(const struct ct_row *r)
 {
-	snprintf(out, n, "%s%s%s%s%s", f & KX_CT_F_CLOSING ? "closing," : "",
+	if (!(r->v.flags & KX_CT_F_SNAT))
+		return false;
+	return r->v.nat2_addr == (r->v.dir == KX_CT_FORWARD ? r->k.saddr : r->k.daddr);
+}
+
+static void flag_names(const struct ct_row *r, char *out, size_t n)
+{
+	uint8_t f = r->v.flags;
+
+	snprintf(out, n, "%s%s%s%s%s%s", f & KX_CT_F_CLOSING ? "closing," : "",
 		 f & KX_CT_F_EXTERNAL ? "external," : "", f & KX_CT_F_SNAT ? "snat," : "",
-		 f & KX_CT_F_SEEN_REPLY ? "seen-reply," : "",
+		 port_moved(r) ? "port-moved," : "", f & KX_CT_F_SEEN_REPLY ? "seen-reply," : "",
 		 f & KX_CT_F_STACK ? "stack," : "");
 	if (out[0])
 		out[strlen(out) - 1] = '\0';
@@ -93,7 +107,7 @@ static void ct_print(const struct ct_row *r, json_t *arr)
 	cli_addr_port(r->v.nat_addr, r->v.nat_port, nat, sizeof(nat));
 	if (r->v.flags & KX_CT_F_SNAT)
 		cli_addr_port(r->v.nat2_addr, r->v.nat2_port, nat2, sizeof(nat2));
-	flag_names(r->v.flags, flags, sizeof(flags));
+	flag_names(r, flags, sizeof(flags));
 	if (arr) {
 		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i}",
 			"protocol", cli_proto(r->k.proto), "src", src, "dst", dst,
