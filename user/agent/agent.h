@@ -65,6 +65,9 @@ struct agent {
 /* The signal that ends the main loop (0: none yet); main.c's handler sets it. */
 extern volatile sig_atomic_t agent_stop;
 
+/* options.c: argv into o; 0, or -1 after a line on stderr (usage: exit 2). */
+int agent_parse_opts(int argc, char **argv, struct agent_opts *o);
+
 static inline uint64_t agent_mono_ns(void)
 {
 	struct timespec ts;
