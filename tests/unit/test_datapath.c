@@ -96,66 +96,65 @@ static uint64_t stat_packets(struct fx *f, uint32_t what)
 	return stat_packets_fd(f->m.stats, what);
 }
 
-static void assert_ip(const uint8_t *p, const char *ip)
-{
-	uint32_t a;
-
-	memcpy(&a, p, 4);
-	assert_int_equal(a, ip4(ip));
-}
+/* An Ethernet/IPv4 ARP frame (RFC 826), as on the wire. */
+struct arp_view {
+	struct ethhdr eth;
+	uint16_t htype, ptype;
+	uint8_t hlen, plen;
+	uint16_t op;
+	uint8_t sha[6];
+	uint32_t spa;
+	uint8_t tha[6];
+	uint32_t tpa;
+} __attribute__((packed));
 
 static void test_arp_request_answered_with_host_mac(void **state)
 {
 	struct fx *f = *state;
-	uint8_t in[42] = { 0 }, out[256];
-	uint32_t len, gw = ip4("12.0.2.1"), me = ip4("12.0.2.10");
+	struct arp_view in = { .htype = htons(1), .ptype = htons(0x0800), .hlen = 6, .plen = 4,
+			       .op = htons(1), .spa = ip4("12.0.2.10"), .tpa = ip4("12.0.2.1") };
+	uint8_t out[KX_RUN_OUT];
+	struct arp_view *o = (void *)out;
+	uint32_t len;
 
-	memset(in, 0xff, 6);
-	memcpy(in + 6, client_mac, 6);
-	put16(in + 12, 0x0806);
-	put16(in + 14, 1);
-	put16(in + 16, 0x0800);
-	in[18] = 6;
-	in[19] = 4;
-	put16(in + 20, 1);
-	memcpy(in + 22, client_mac, 6);
-	memcpy(in + 28, &me, 4);
-	memcpy(in + 38, &gw, 4);
+	memset(in.eth.h_dest, 0xff, 6);
+	memcpy(in.eth.h_source, client_mac, 6);
+	in.eth.h_proto = htons(0x0806);
+	memcpy(in.sha, client_mac, 6);
 
-	assert_int_equal(run(f->from_pod, in, sizeof(in), out, &len), TC_ACT_REDIRECT);
+	assert_int_equal(run(f->from_pod, (void *)&in, sizeof(in), out, &len), TC_ACT_REDIRECT);
 	assert_int_equal(len, 42);
-	assert_memory_equal(out, client_mac, 6); /* back to the pod */
-	assert_memory_equal(out + 6, host_mac_a, 6);
-	assert_int_equal(get16(out + 12), 0x0806);
-	assert_memory_equal(out + 14, in + 14, 6); /* htype, ptype, hlen, plen */
-	assert_int_equal(get16(out + 20), 2); /* reply */
-	assert_memory_equal(out + 22, host_mac_a, 6); /* sender: the host veth */
-	assert_ip(out + 28, "12.0.2.1"); /* for the asked address */
-	assert_memory_equal(out + 32, client_mac, 6);
-	assert_ip(out + 38, "12.0.2.10");
+	assert_memory_equal(o->eth.h_dest, client_mac, 6); /* back to the pod */
+	assert_memory_equal(o->eth.h_source, host_mac_a, 6);
+	assert_int_equal(ntohs(o->eth.h_proto), 0x0806);
+	assert_memory_equal(&o->htype, &in.htype, 6); /* htype, ptype, hlen, plen */
+	assert_int_equal(ntohs(o->op), 2); /* reply */
+	assert_memory_equal(o->sha, host_mac_a, 6); /* sender: the host veth */
+	assert_addr(o->spa, "12.0.2.1"); /* for the asked address */
+	assert_memory_equal(o->tha, client_mac, 6);
+	assert_addr(o->tpa, "12.0.2.10");
 
 	/* A probe for its own address (duplicate detection) is not answered. */
-	memcpy(in + 38, &me, 4);
-	assert_int_equal(run(f->from_pod, in, sizeof(in), out, &len), TC_ACT_OK);
-	assert_memory_equal(out, in, sizeof(in));
+	in.tpa = in.spa;
+	assert_int_equal(run(f->from_pod, (void *)&in, sizeof(in), out, &len), TC_ACT_OK);
+	assert_memory_equal(out, &in, sizeof(in));
 
 	/* The pod's ARP reply (to the node's own request) goes to the kernel. */
-	memcpy(in + 38, &gw, 4);
-	put16(in + 20, 2);
-	assert_int_equal(run(f->from_pod, in, sizeof(in), out, &len), TC_ACT_OK);
-	assert_memory_equal(out, in, sizeof(in));
+	in.tpa = ip4("12.0.2.1");
+	in.op = htons(2);
+	assert_int_equal(run(f->from_pod, (void *)&in, sizeof(in), out, &len), TC_ACT_OK);
+	assert_memory_equal(out, &in, sizeof(in));
 
 	/* A probe from 0.0.0.0 too. */
-	put16(in + 20, 1);
-	memset(in + 28, 0, 4);
-	assert_int_equal(run(f->from_pod, in, sizeof(in), out, &len), TC_ACT_OK);
+	in.op = htons(1);
+	in.spa = 0;
+	assert_int_equal(run(f->from_pod, (void *)&in, sizeof(in), out, &len), TC_ACT_OK);
 
 	/* ARP claiming an address that is not this pod's is dropped and counted. */
 	uint64_t spoofed = stat_packets(f, KX_STAT_DROP_SPOOFED);
-	uint32_t stranger = ip4("12.0.2.77");
 
-	memcpy(in + 28, &stranger, 4);
-	assert_int_equal(run(f->from_pod, in, sizeof(in), out, &len), TC_ACT_SHOT);
+	in.spa = ip4("12.0.2.77");
+	assert_int_equal(run(f->from_pod, (void *)&in, sizeof(in), out, &len), TC_ACT_SHOT);
 	assert_int_equal(stat_packets(f, KX_STAT_DROP_SPOOFED), spoofed + 1);
 }
 
@@ -169,8 +168,8 @@ static void test_pod_to_pod_redirect_rewrites_macs(void **state)
 
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
 	assert_int_equal(len, n);
-	assert_memory_equal(out, other_mac, 6);
-	assert_memory_equal(out + 6, host_mac_b, 6);
+	assert_memory_equal(ETH(out)->h_dest, other_mac, 6);
+	assert_memory_equal(ETH(out)->h_source, host_mac_b, 6);
 	assert_memory_equal(out + 12, in + 12, n - 12); /* L3 and up untouched */
 }
 
@@ -195,18 +194,18 @@ static void test_syn_to_vip_round_robin_dnat(void **state)
 		assert_int_equal(len, n);
 		/* Ethernet to the chosen local backend */
 		assert_memory_equal(out, i % 2 ? other_mac : backend_mac, 6);
-		assert_memory_equal(out + 6, host_mac_b, 6);
+		assert_memory_equal(ETH(out)->h_source, host_mac_b, 6);
 		/* IPv4: only daddr and the checksum change */
 		assert_memory_equal(out + 14, in + 14, 10);
 		assert_memory_equal(out + 26, in + 26, 4);
-		assert_ip(out + 30, want);
-		assert_int_equal(csum_check(out + 14, 20), 0);
+		assert_addr(IPV4(out)->daddr, want);
+		assert_ipv4_csum_ok(out);
 		/* TCP: only dport and the checksum change */
-		assert_int_equal(get16(out + 34), sport);
-		assert_int_equal(get16(out + 36), 5001);
+		assert_int_equal(ntohs(PORTS(out)->source), sport);
+		assert_int_equal(ntohs(PORTS(out)->dest), 5001);
 		assert_memory_equal(out + 38, in + 38, 12);
 		assert_memory_equal(out + 52, in + 52, n - 52);
-		assert_int_equal(l4_csum_check(out + 14), 0);
+		assert_l4_csum_ok(out);
 
 		/* conntrack: forward entry by the client tuple, reply entry by the backend's */
 		k.saddr = ip4("12.0.2.10");
@@ -232,8 +231,8 @@ static void test_syn_to_vip_round_robin_dnat(void **state)
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 41000, "12.0.182.73",
 		     5432, 0x10, "data");
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.20");
-	assert_int_equal(l4_csum_check(out + 14), 0);
+	assert_addr(IPV4(out)->daddr, "12.0.2.20");
+	assert_l4_csum_ok(out);
 }
 
 static bool ct_has(struct fx *f, uint8_t proto, const char *sa, uint16_t sp, const char *da,
@@ -286,19 +285,19 @@ static void test_udp_flows_of_a_removed_backend_are_purged(void **state)
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.10", 42001, "12.0.182.74", 53,
 		     0, "q");
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.20");
+	assert_addr(IPV4(out)->daddr, "12.0.2.20");
 }
 
 /* The addresses and ports of out's IPv4/L4 headers, and both checksums valid. */
 static void assert_tuple(const uint8_t *out, const char *src, uint16_t sport, const char *dst,
 			 uint16_t dport)
 {
-	assert_ip(out + 26, src);
-	assert_ip(out + 30, dst);
-	assert_int_equal(get16(out + 34), sport);
-	assert_int_equal(get16(out + 36), dport);
-	assert_int_equal(csum_check(out + 14, 20), 0);
-	assert_int_equal(l4_csum_check(out + 14), 0);
+	assert_addr(IPV4(out)->saddr, src);
+	assert_addr(IPV4(out)->daddr, dst);
+	assert_int_equal(ntohs(PORTS(out)->source), sport);
+	assert_int_equal(ntohs(PORTS(out)->dest), dport);
+	assert_ipv4_csum_ok(out);
+	assert_l4_csum_ok(out);
 }
 
 /*
@@ -319,7 +318,7 @@ static void test_pod_hairpins_to_itself_through_its_service(void **state)
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 46000, "12.0.182.75",
 		     5432, 0x02, NULL);
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_memory_equal(out, client_mac, 6); /* back into the same pod */
+	assert_memory_equal(ETH(out)->h_dest, client_mac, 6); /* back into the same pod */
 	assert_tuple(out, "12.0.182.75", 46000, "12.0.2.10", 5001);
 	assert_int_equal(stat_packets(f, KX_STAT_HAIRPIN), before + 1);
 	/* the pod, as the server, answers the VIP */
@@ -346,24 +345,24 @@ static void test_syn_on_stale_conntrack_reselects(void **state)
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 46000, "12.0.182.60",
 		     80, 0x02, NULL);
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.20");
+	assert_addr(IPV4(out)->daddr, "12.0.2.20");
 
 	/* The backend goes away; the same tuple's next SYN must not follow the old entry. */
 	set_service(f, "12.0.182.60", 80, IPPROTO_TCP, second, 8080, 1);
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.30");
-	assert_int_equal(l4_csum_check(out + 14), 0);
+	assert_addr(IPV4(out)->daddr, "12.0.2.30");
+	assert_l4_csum_ok(out);
 
 	/* A non-SYN segment of the old flow keeps the recorded translation. */
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 46001, "12.0.182.60",
 		     80, 0x02, NULL);
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.30");
+	assert_addr(IPV4(out)->daddr, "12.0.2.30");
 	set_service(f, "12.0.182.60", 80, IPPROTO_TCP, first, 8080, 1);
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 46001, "12.0.182.60",
 		     80, 0x10, "x");
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.30");
+	assert_addr(IPV4(out)->daddr, "12.0.2.30");
 }
 
 static void test_port_reuse_after_close_is_a_new_connection(void **state)
@@ -381,10 +380,10 @@ static void test_port_reuse_after_close_is_a_new_connection(void **state)
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 47000, "12.0.182.61",
 		     80, 0x02, NULL);
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.20");
+	assert_addr(IPV4(out)->daddr, "12.0.2.20");
 	/* A retransmitted SYN of the same attempt stays on its backend. */
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.20");
+	assert_addr(IPV4(out)->daddr, "12.0.2.20");
 
 	/* The server closes: its FIN marks both entries closing. */
 	n = build_l4(in, host_mac_b, backend_mac, IPPROTO_TCP, "12.0.2.20", 8080, "12.0.2.10",
@@ -401,19 +400,19 @@ static void test_port_reuse_after_close_is_a_new_connection(void **state)
 		     47000, 0x12, NULL);
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
 	assert_int_equal(stat_packets(f, KX_STAT_CT_DELETED), deleted + 1);
-	assert_ip(out + 26, "12.0.2.20");
-	assert_int_equal(get16(out + 34), 8080);
+	assert_addr(IPV4(out)->saddr, "12.0.2.20");
+	assert_int_equal(ntohs(PORTS(out)->source), 8080);
 	assert_memory_equal(out + 14, in + 14, n - 14);
 	n = build_l4(in, host_mac_b, backend_mac, IPPROTO_TCP, "12.0.2.20", 8080, "12.0.2.10",
 		     47000, 0x10, "data");
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 26, "12.0.2.20");
+	assert_addr(IPV4(out)->saddr, "12.0.2.20");
 
 	/* The client reuses the port: a new connection, the next backend in turn. */
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 47000, "12.0.182.61",
 		     80, 0x02, NULL);
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.30");
+	assert_addr(IPV4(out)->daddr, "12.0.2.30");
 	assert_int_equal(bpf_map_lookup_elem(f->m.ct, &k, &v), 0);
 	assert_false(v.flags & KX_CT_F_CLOSING);
 }
@@ -434,15 +433,15 @@ static void test_backend_reply_reverse_nat(void **state)
 	n = build_l4(in, host_mac_b, backend_mac, IPPROTO_TCP, "12.0.2.20", 5001, "12.0.2.10",
 		     42000, 0x12, "pong");
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_memory_equal(out, client_mac, 6);
-	assert_memory_equal(out + 6, host_mac_a, 6);
-	assert_ip(out + 26, "12.0.182.73"); /* source back to the VIP */
-	assert_ip(out + 30, "12.0.2.10");
-	assert_int_equal(get16(out + 34), 5432);
-	assert_int_equal(get16(out + 36), 42000);
-	assert_int_equal(csum_check(out + 14, 20), 0);
-	assert_int_equal(l4_csum_check(out + 14), 0);
-	assert_memory_equal(out + 54, "pong", 4);
+	assert_memory_equal(ETH(out)->h_dest, client_mac, 6);
+	assert_memory_equal(ETH(out)->h_source, host_mac_a, 6);
+	assert_addr(IPV4(out)->saddr, "12.0.182.73"); /* source back to the VIP */
+	assert_addr(IPV4(out)->daddr, "12.0.2.10");
+	assert_int_equal(ntohs(PORTS(out)->source), 5432);
+	assert_int_equal(ntohs(PORTS(out)->dest), 42000);
+	assert_ipv4_csum_ok(out);
+	assert_l4_csum_ok(out);
+	assert_memory_equal(L4_OF(out) + 20, "pong", 4); /* after the TCP header */
 }
 
 static void test_udp_dnat_and_reply(void **state)
@@ -457,26 +456,26 @@ static void test_udp_dnat_and_reply(void **state)
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.10", 33333, "12.0.128.10",
 		     53, 0, "query");
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.20");
-	assert_int_equal(get16(out + 36), 5353);
-	assert_int_equal(csum_check(out + 14, 20), 0);
-	assert_int_equal(l4_csum_check(out + 14), 0);
+	assert_addr(IPV4(out)->daddr, "12.0.2.20");
+	assert_int_equal(ntohs(PORTS(out)->dest), 5353);
+	assert_ipv4_csum_ok(out);
+	assert_l4_csum_ok(out);
 
 	n = build_l4(in, host_mac_b, backend_mac, IPPROTO_UDP, "12.0.2.20", 5353, "12.0.2.10",
 		     33333, 0, "answer");
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 26, "12.0.128.10");
-	assert_int_equal(get16(out + 34), 53);
-	assert_int_equal(l4_csum_check(out + 14), 0);
+	assert_addr(IPV4(out)->saddr, "12.0.128.10");
+	assert_int_equal(ntohs(PORTS(out)->source), 53);
+	assert_l4_csum_ok(out);
 
 	/* A UDP checksum of 0 means "none" and stays 0 through the DNAT. */
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_UDP, "12.0.2.10", 33334, "12.0.128.10",
 		     53, 0, "query");
 	put16(in + 40, 0);
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.20");
-	assert_int_equal(get16(out + 40), 0);
-	assert_int_equal(csum_check(out + 14, 20), 0);
+	assert_addr(IPV4(out)->daddr, "12.0.2.20");
+	assert_int_equal(UDP(out)->check, 0);
+	assert_ipv4_csum_ok(out);
 }
 
 /* Two Services of one protocol and port, both on the one backend ip:bport. */
@@ -679,18 +678,18 @@ static void test_no_endpoint_icmp_port_unreachable(void **state)
 		     80, 0x02, NULL);
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
 	assert_int_equal(len, 14 + 20 + 8 + 20 + 20);
-	assert_memory_equal(out, client_mac, 6);
-	assert_memory_equal(out + 6, host_mac_a, 6);
-	assert_int_equal(get16(out + 12), 0x0800);
+	assert_memory_equal(ETH(out)->h_dest, client_mac, 6);
+	assert_memory_equal(ETH(out)->h_source, host_mac_a, 6);
+	assert_int_equal(ntohs(ETH(out)->h_proto), 0x0800);
 	assert_int_equal(out[14], 0x45);
-	assert_int_equal(get16(out + 16), 20 + 8 + 20 + 20);
+	assert_int_equal(ntohs(IPV4(out)->tot_len), 20 + 8 + 20 + 20);
 	assert_int_equal(out[23], IPPROTO_ICMP);
-	assert_ip(out + 26, "12.0.182.99");
-	assert_ip(out + 30, "12.0.2.10");
-	assert_int_equal(csum_check(out + 14, 20), 0);
-	assert_int_equal(out[34], 3); /* destination unreachable */
-	assert_int_equal(out[35], 3); /* port unreachable */
-	assert_int_equal(csum_check(out + 34, 8 + 20 + 20), 0);
+	assert_addr(IPV4(out)->saddr, "12.0.182.99");
+	assert_addr(IPV4(out)->daddr, "12.0.2.10");
+	assert_ipv4_csum_ok(out);
+	assert_int_equal(ICMP(out)->type, 3); /* destination unreachable */
+	assert_int_equal(ICMP(out)->code, 3); /* port unreachable */
+	assert_int_equal(csum_check((uint8_t *)ICMP(out), 8 + 20 + 20), 0);
 	assert_memory_equal(out + 42, in + 14, 20 + 20); /* original IP + TCP header */
 	assert_int_equal(stat_packets(f, KX_STAT_REJECT_NO_BACKEND), before + 1);
 
@@ -700,8 +699,8 @@ static void test_no_endpoint_icmp_port_unreachable(void **state)
 		     81, 0, "hello?");
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
 	assert_int_equal(len, 14 + 20 + 8 + 20 + 8);
-	assert_int_equal(csum_check(out + 14, 20), 0);
-	assert_int_equal(csum_check(out + 34, 8 + 20 + 8), 0);
+	assert_ipv4_csum_ok(out);
+	assert_int_equal(csum_check((uint8_t *)ICMP(out), 8 + 20 + 8), 0);
 	assert_memory_equal(out + 42, in + 14, 28);
 }
 
@@ -743,9 +742,9 @@ static void test_clusterip_other_port_refused_and_ping_answered(void **state)
 			     "12.0.182.76", 5433, 0x02, "x");
 		assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
 		assert_int_equal(out[23], IPPROTO_ICMP);
-		assert_int_equal(out[34], 3);
-		assert_int_equal(out[35], 3);
-		assert_ip(out + 26, "12.0.182.76");
+		assert_int_equal(ICMP(out)->type, 3);
+		assert_int_equal(ICMP(out)->code, 3);
+		assert_addr(IPV4(out)->saddr, "12.0.182.76");
 	}
 	assert_int_equal(stat_packets(f, KX_STAT_REJECT_NO_PORT), before + 2);
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 47001, "12.0.182.76",
@@ -774,12 +773,12 @@ static void test_clusterip_other_port_refused_and_ping_answered(void **state)
 	n = 14 + 20 + 16;
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
 	assert_int_equal(len, n);
-	assert_memory_equal(out, client_mac, 6);
-	assert_ip(out + 26, "12.0.182.76");
-	assert_ip(out + 30, "12.0.2.10");
-	assert_int_equal(csum_check(out + 14, 20), 0);
-	assert_int_equal(out[34], 0); /* echo reply */
-	assert_int_equal(csum_check(out + 34, 16), 0);
+	assert_memory_equal(ETH(out)->h_dest, client_mac, 6);
+	assert_addr(IPV4(out)->saddr, "12.0.182.76");
+	assert_addr(IPV4(out)->daddr, "12.0.2.10");
+	assert_ipv4_csum_ok(out);
+	assert_int_equal(ICMP(out)->type, 0); /* echo reply */
+	assert_int_equal(csum_check((uint8_t *)ICMP(out), 16), 0);
 	assert_memory_equal(out + 38, in + 38, 12); /* id, seq, data */
 	/* a ping to an address that is no ClusterIP: the kernel's */
 	a = ip4("12.1.0.9");
@@ -836,7 +835,7 @@ static void test_icmp_error_from_backend_translated_for_the_client(void **state)
 		      "12.0.182.78", 53, 0, "query");
 	assert_int_equal(run(f->from_pod, dgram, dn, out, &len), TC_ACT_REDIRECT);
 	memcpy(dgram, out, len); /* as the backend received it: to 12.0.2.20:5353 */
-	assert_ip(dgram + 30, "12.0.2.20");
+	assert_addr(IPV4(dgram)->daddr, "12.0.2.20");
 
 	/* the backend's error: outer 12.0.2.20 -> 12.0.2.10, ICMP 3/3, quote */
 	memset(in, 0, sizeof(in));
@@ -859,17 +858,17 @@ static void test_icmp_error_from_backend_translated_for_the_client(void **state)
 	uint64_t before = stat_packets(f, KX_STAT_ICMP_ERROR_REVNAT);
 
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_memory_equal(out, client_mac, 6); /* delivered to the client */
-	assert_ip(out + 26, "12.0.182.78"); /* from the VIP */
-	assert_ip(out + 30, "12.0.2.10");
-	assert_int_equal(csum_check(out + 14, 20), 0);
-	assert_ip(out + 42 + 12, "12.0.2.10"); /* quote: client -> VIP:53 */
-	assert_ip(out + 42 + 16, "12.0.182.78");
-	assert_int_equal(get16(out + 62), 49000);
-	assert_int_equal(get16(out + 64), 53);
-	assert_int_equal(csum_check(out + 42, 20), 0); /* the quoted IPv4 checksum */
+	assert_memory_equal(ETH(out)->h_dest, client_mac, 6); /* delivered to the client */
+	assert_addr(IPV4(out)->saddr, "12.0.182.78"); /* from the VIP */
+	assert_addr(IPV4(out)->daddr, "12.0.2.10");
+	assert_ipv4_csum_ok(out);
+	assert_addr(IPV4(out + 28)->saddr, "12.0.2.10"); /* quote: client -> VIP:53 */
+	assert_addr(IPV4(out + 28)->daddr, "12.0.182.78");
+	assert_int_equal(ntohs(PORTS(out + 28)->source), 49000);
+	assert_int_equal(ntohs(PORTS(out + 28)->dest), 53);
+	assert_ipv4_csum_ok(out + 28); /* the quote: IPv4 28 bytes on, as in a frame */
 	out[n] = 0;
-	assert_int_equal(csum_check(out + 34, n - 34 + 1), 0); /* the ICMP checksum */
+	assert_int_equal(csum_check((uint8_t *)ICMP(out), n - 34 + 1), 0); /* the ICMP checksum */
 	assert_int_equal(stat_packets(f, KX_STAT_ICMP_ERROR_REVNAT), before + 1);
 }
 
@@ -967,10 +966,10 @@ static void test_unallocated_clusterip_refused(void **state)
 		     80, 0x02, NULL);
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
 	assert_int_equal(out[23], IPPROTO_ICMP);
-	assert_int_equal(out[34], 3);
-	assert_int_equal(out[35], 3);
-	assert_ip(out + 26, "12.0.200.7");
-	assert_int_equal(csum_check(out + 34, 8 + 20 + 20), 0);
+	assert_int_equal(ICMP(out)->type, 3);
+	assert_int_equal(ICMP(out)->code, 3);
+	assert_addr(IPV4(out)->saddr, "12.0.200.7");
+	assert_int_equal(csum_check((uint8_t *)ICMP(out), 8 + 20 + 20), 0);
 	assert_int_equal(stat_packets(f, KX_STAT_REJECT_NO_SERVICE), before + 1);
 	/* outside the Service CIDR: none of kxdp's business */
 	n = build_l4(in, host_mac_a, client_mac, IPPROTO_TCP, "12.0.2.10", 43101, "12.1.0.7", 80,
@@ -1152,17 +1151,17 @@ static void test_tc_to_pod_host_backend_reply(void **state)
 		     443, 0x02, NULL);
 	/* the node's own address is no local pod: DNAT, then the kernel delivers */
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
-	assert_ip(out + 30, "10.124.242.130");
-	assert_int_equal(get16(out + 36), 6443);
-	assert_int_equal(l4_csum_check(out + 14), 0);
+	assert_addr(IPV4(out)->daddr, "10.124.242.130");
+	assert_int_equal(ntohs(PORTS(out)->dest), 6443);
+	assert_l4_csum_ok(out);
 
 	n = build_l4(in, client_mac, host_mac_a, IPPROTO_TCP, "10.124.242.130", 6443, "12.0.2.10",
 		     45000, 0x12, NULL);
 	assert_int_equal(run(f->to_pod, in, n, out, &len), TC_ACT_OK);
-	assert_ip(out + 26, "12.0.128.1");
-	assert_int_equal(get16(out + 34), 443);
-	assert_int_equal(csum_check(out + 14, 20), 0);
-	assert_int_equal(l4_csum_check(out + 14), 0);
+	assert_addr(IPV4(out)->saddr, "12.0.128.1");
+	assert_int_equal(ntohs(PORTS(out)->source), 443);
+	assert_ipv4_csum_ok(out);
+	assert_l4_csum_ok(out);
 
 	/* Unrelated traffic to the pod is untouched. */
 	n = build_l4(in, client_mac, host_mac_a, IPPROTO_TCP, "10.124.242.130", 22, "12.0.2.10",
@@ -1239,25 +1238,25 @@ static void test_tc_netdev_remote_backend_reply_and_delivery(void **state)
 		     5432, 0x02, NULL);
 	/* not a local pod: DNAT, then the kernel routes it to the other node */
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_OK);
-	assert_ip(out + 30, "12.0.1.93");
+	assert_addr(IPV4(out)->daddr, "12.0.1.93");
 	assert_memory_equal(out, in, 12); /* the kernel sets the MACs */
 
 	/* the reply comes back over the uplink: VIP restored, straight into the client */
 	n = build_l4(in, uplink_mac, peer_mac, IPPROTO_TCP, "12.0.1.93", 5001, "12.0.2.10", 49000,
 		     0x12, "hi");
 	assert_int_equal(run(f->tc_netdev, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_memory_equal(out, client_mac, 6);
-	assert_memory_equal(out + 6, host_mac_a, 6);
-	assert_ip(out + 26, "12.0.182.73");
-	assert_int_equal(get16(out + 34), 5432);
-	assert_int_equal(csum_check(out + 14, 20), 0);
-	assert_int_equal(l4_csum_check(out + 14), 0);
+	assert_memory_equal(ETH(out)->h_dest, client_mac, 6);
+	assert_memory_equal(ETH(out)->h_source, host_mac_a, 6);
+	assert_addr(IPV4(out)->saddr, "12.0.182.73");
+	assert_int_equal(ntohs(PORTS(out)->source), 5432);
+	assert_ipv4_csum_ok(out);
+	assert_l4_csum_ok(out);
 
 	/* another node's pod talking to a local pod: delivered, bytes above L2 untouched */
 	n = build_l4(in, uplink_mac, peer_mac, IPPROTO_UDP, "12.0.1.7", 999, "12.0.2.30", 53, 0,
 		     "q");
 	assert_int_equal(run(f->tc_netdev, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_memory_equal(out, other_mac, 6);
+	assert_memory_equal(ETH(out)->h_dest, other_mac, 6);
 	assert_memory_equal(out + 12, in + 12, n - 12);
 
 	/* anything else: to the kernel, untouched */
@@ -1343,7 +1342,7 @@ static void test_sync_reconciles_in_place(void **state)
 			    "12.0.182.50", 80, 0x02, NULL);
 
 	assert_int_equal(run(f->from_pod, in, n, out, &len), TC_ACT_REDIRECT);
-	assert_ip(out + 30, "12.0.2.30");
+	assert_addr(IPV4(out)->daddr, "12.0.2.30");
 }
 
 int main(void)

@@ -115,8 +115,8 @@ static void send_to_svc(struct fx *f, uint16_t sport, uint8_t tcp_flags)
 
 	/* TC_ACT_OK: to the (remote) backend */
 	assert_int_equal(kx_run_tc(prog, 1, in, len, out, &out_len), TC_ACT_OK);
-	assert_int_equal(out[33], 5); /* daddr 12.1.0.5 */
-	assert_int_equal(get16(out + 36), 5001);
+	assert_int_equal(((uint8_t *)&IPV4(out)->daddr)[3], 5); /* daddr 12.1.0.5 */
+	assert_int_equal(ntohs(PORTS(out)->dest), 5001);
 }
 
 /* The Service 12.0.182.73:5432 -> 12.1.0.5:5001 and the client pod, conntrack emptied. */

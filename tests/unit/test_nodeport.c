@@ -144,18 +144,13 @@ static uint64_t stat_packets(struct fx *f, uint32_t what)
 static void assert_tuple(const uint8_t *out, const char *src, uint16_t sport, const char *dst,
 			 uint16_t dport)
 {
-	const uint8_t *ip = out + 14, *l4 = ip + 20;
-	uint32_t s, d;
-
-	memcpy(&s, ip + 12, 4);
-	memcpy(&d, ip + 16, 4);
-	assert_int_equal(s, ip4(src));
-	assert_int_equal(d, ip4(dst));
+	assert_addr(IPV4(out)->saddr, src);
+	assert_addr(IPV4(out)->daddr, dst);
 	if (sport)
-		assert_int_equal(get16(l4), sport);
-	assert_int_equal(get16(l4 + 2), dport);
-	assert_int_equal(csum_check(ip, 20), 0);
-	assert_int_equal(l4_csum_check(ip), 0);
+		assert_port(PORTS(out)->source, sport);
+	assert_port(PORTS(out)->dest, dport);
+	assert_ipv4_csum_ok(out);
+	assert_l4_csum_ok(out);
 }
 
 static void test_nodeport_local_backend_dnat_keeps_client(void **state)
@@ -354,24 +349,24 @@ static void test_nodeport_remote_backend_snat_tx_and_reply(void **state)
 		     0x02, NULL);
 	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_TX);
 	/* to node132's MAC from the uplink's, as the FIB says */
-	assert_memory_equal(out, node132_mac, 6);
-	assert_memory_equal(out + 6, f->uplink_mac, 6);
+	assert_memory_equal(ETH(out)->h_dest, node132_mac, 6);
+	assert_memory_equal(ETH(out)->h_source, f->uplink_mac, 6);
 	assert_tuple(out, NODE_IP, 0, REMOTE_POD, 5001);
-	snat_port = get16(out + 14 + 20);
+	snat_port = ntohs(PORTS(out)->source);
 	assert_true(snat_port >= KX_SNAT_PORT_MIN);
 
 	/* the backend's answer comes back to NODE_IP:snat_port */
 	n = build_l4(reply, f->uplink_mac, node132_mac, IPPROTO_TCP, REMOTE_POD, 5001, NODE_IP,
 		     snat_port, 0x12, NULL);
 	assert_int_equal(run_xdp(f, reply, n, out, &len), XDP_TX);
-	assert_memory_equal(out, client_mac, 6);
+	assert_memory_equal(ETH(out)->h_dest, client_mac, 6);
 	assert_tuple(out, NODE_IP, 30080, CLIENT_IP, 40100);
 
 	/* a second client flow gets a SNAT port of its own */
 	n = build_l4(in, f->uplink_mac, client_mac, IPPROTO_TCP, CLIENT_IP, 40101, NODE_IP, 30080,
 		     0x02, NULL);
 	assert_int_equal(run_xdp(f, in, n, out, &len), XDP_TX);
-	assert_int_not_equal(get16(out + 14 + 20), snat_port);
+	assert_int_not_equal(ntohs(PORTS(out)->source), snat_port);
 }
 
 static void test_source_ranges_allow_and_deny(void **state)

@@ -113,10 +113,10 @@ static int backend_of(struct fx *f, int i, uint16_t sport)
 	n = build_l4(in, host_mac, pod_mac, IPPROTO_TCP, ip, sport, VIP, 80, 0x02, NULL);
 	/* backends are not on this node */
 	assert_int_equal(kx_run_tc(f->from_pod, 1, in, n, out, &len), TC_ACT_OK);
-	assert_int_equal(out[14 + 16], 12);
-	assert_int_equal(out[14 + 17], 1);
-	assert_int_equal(l4_csum_check(out + 14), 0);
-	return out[14 + 19];
+	assert_int_equal(((uint8_t *)&IPV4(out)->daddr)[0], 12);
+	assert_int_equal(((uint8_t *)&IPV4(out)->daddr)[1], 1);
+	assert_int_equal(l4_csum_check((uint8_t *)IPV4(out)), 0);
+	return ((uint8_t *)&IPV4(out)->daddr)[3];
 }
 
 /*

@@ -193,6 +193,28 @@ static inline void assert_checksums_ok(const struct frame *f)
 		assert_int_equal(l4_csum_check((const uint8_t *)f->ip), 0);
 }
 
+/*
+ * The same views by header, straight on a buffer a program left (IPv4 at
+ * 14): ETH(out)->h_dest, IPV4(out)->saddr, PORTS(out)->dest (TCP and UDP
+ * alike), TCP(out), UDP(out), ICMP(out).
+ */
+struct l4_ports {
+	uint16_t source;
+	uint16_t dest;
+};
+
+#define ETH(buf) ((struct ethhdr *)(void *)(buf))
+#define IPV4(buf) ((struct iphdr *)(void *)((uint8_t *)(buf) + 14))
+#define L4_OF(buf) ((uint8_t *)(buf) + 14 + IPV4(buf)->ihl * 4)
+#define PORTS(buf) ((struct l4_ports *)(void *)L4_OF(buf))
+#define TCP(buf) ((struct tcphdr *)(void *)L4_OF(buf))
+#define UDP(buf) ((struct udphdr *)(void *)L4_OF(buf))
+#define ICMP(buf) ((struct icmphdr *)(void *)L4_OF(buf))
+
+/* The IPv4 header checksum, and the TCP/UDP one, of the frame at buf verify. */
+#define assert_ipv4_csum_ok(buf) assert_int_equal(csum_check((uint8_t *)IPV4(buf), 20), 0)
+#define assert_l4_csum_ok(buf) assert_int_equal(l4_csum_check((uint8_t *)IPV4(buf)), 0)
+
 /* An address field (network order) equals the dotted quad s. */
 #define assert_addr(field, s) assert_int_equal((uint32_t)(field), ip4(s))
 /* A port field (network order) equals port. */
