@@ -101,6 +101,13 @@ int sync_members_update(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bi
 			const uint32_t *keep, size_t n_keep, bool add);
 
 /* sync_purge.c */
+/*
+ * The distinct ids of bids[0..n) not in keep[0..n_keep), sorted, into *out
+ * (the caller frees it): how many, or (size_t)-1 out of memory. O(n log n):
+ * an mh entry's slots repeat its backends tens of thousands of times.
+ */
+size_t sync_bids_minus(const uint32_t *bids, size_t n, const uint32_t *keep, size_t n_keep,
+		       uint32_t **out);
 void sync_gone_add(struct kx_syncer *s, uint32_t svc_id, uint32_t bid, bool affinity_only);
 void sync_note_gone(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bids, size_t n,
 		    const uint32_t *keep, size_t n_keep);

@@ -28,14 +28,18 @@ void sync_gone_add(struct kx_syncer *s, uint32_t svc_id, uint32_t bid, bool affi
 	s->gone[s->n_gone++] = (struct gone){ svc_id, bid, affinity_only };
 }
 
-/* Note the backends of bids[0..n) that left entry svc_id: those not in keep[0..n_keep). */
-void sync_note_gone(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bids, size_t n,
-		    const uint32_t *keep, size_t n_keep)
+size_t sync_bids_minus(const uint32_t *bids, size_t n, const uint32_t *keep, size_t n_keep,
+		       uint32_t **out)
 {
 	uint32_t *old = malloc((n + 1) * sizeof(*old)), *kept = malloc((n_keep + 1) * sizeof(*kept));
+	size_t m = 0;
 
-	if (!old || !kept)
-		goto out;
+	*out = NULL;
+	if (!old || !kept) {
+		free(old);
+		free(kept);
+		return (size_t)-1;
+	}
 	memcpy(old, bids, n * sizeof(*old));
 	memcpy(kept, keep, n_keep * sizeof(*kept));
 	qsort(old, n, sizeof(*old), u32_cmp);
@@ -44,11 +48,23 @@ void sync_note_gone(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bids, 
 		if ((i && old[i] == old[i - 1]) ||
 		    bsearch(&old[i], kept, n_keep, sizeof(*kept), u32_cmp))
 			continue;
-		sync_gone_add(s, svc_id, old[i], false);
+		old[m++] = old[i]; /* in place: m <= i */
 	}
-out:
-	free(old);
 	free(kept);
+	*out = old;
+	return m;
+}
+
+/* Note the backends of bids[0..n) that left entry svc_id: those not in keep[0..n_keep). */
+void sync_note_gone(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bids, size_t n,
+		    const uint32_t *keep, size_t n_keep)
+{
+	uint32_t *gone;
+	size_t m = sync_bids_minus(bids, n, keep, n_keep, &gone);
+
+	for (size_t i = 0; m != (size_t)-1 && i < m; i++)
+		sync_gone_add(s, svc_id, gone[i], false);
+	free(gone);
 }
 
 static int gone_cmp(const void *a, const void *b)

@@ -134,38 +134,36 @@ static void ranges_prune(struct kx_syncer *s, uint32_t svc_id, const struct k8s_
 	}
 }
 
-/* Is id one of ids[0..n)? (sets are small next to the cost of a map write) */
-static bool bid_in(uint32_t id, const uint32_t *ids, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
-}
-
 /*
  * kx_members of entry svc_id (kept while it has ClientIP affinity): add the
  * backends of bids[0..n) not in keep[0..n_keep) (add) or delete them (not
  * add). Added before the entry publishes a set, deleted after, so a pair is
  * honoured exactly while its backend is in the published set. 0, or -1 when
- * an add failed.
+ * an add failed (or, out of memory, a delete could not be worked out).
  */
 int sync_members_update(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bids, size_t n,
 			const uint32_t *keep, size_t n_keep, bool add)
 {
 	struct kx_member_key k = { .svc_id = svc_id };
+	uint32_t *diff;
+	size_t m = n ? sync_bids_minus(bids, n, keep, n_keep, &diff) : 0;
 	__u8 one = 1;
+	int ret = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		if (bid_in(bids[i], keep, n_keep) || bid_in(bids[i], bids, i))
-			continue;
-		k.backend_id = bids[i];
+	if (m == (size_t)-1) {
+		pr_warn("map %s: entry %u: out of memory", KX_MAP_MEMBERS, svc_id);
+		return -1;
+	}
+	for (size_t i = 0; i < m && !ret; i++) {
+		k.backend_id = diff[i];
 		if (!add)
 			bpf_map_delete_elem(s->m.members, &k);
 		else if (bpf_map_update_elem(s->m.members, &k, &one, BPF_ANY))
-			return -1;
+			ret = -1;
 	}
-	return 0;
+	if (n)
+		free(diff);
+	return ret;
 }
 
 /* Remove one service entry: entry first (no packet picks it), then its slots. */
