@@ -286,6 +286,88 @@ static void test_failed_update_leaves_no_slots_behind(void **state)
 	assert_int_equal(apply_n_backends(s, 4, &err), 0);
 	assert_int_equal(map_entries(f->m.slots, sizeof(struct kx_slot_key)), 4);
 	kx_syncer_free(s);
+	/* a restart (every entry found unclaimed): a failed first update keeps it too */
+	s = kx_syncer_new(&f->m, &err);
+	assert_non_null(s);
+	assert_int_equal(apply_n_backends(s, 6, &err), -1);
+	assert_int_equal(bpf_map_lookup_elem(f->m.svc, &key, &v), 0);
+	assert_int_equal(v.count, 4);
+	assert_int_equal(map_entries(f->m.slots, sizeof(struct kx_slot_key)), 4);
+	kx_syncer_free(s);
+	kx_fx_reset(f->skel);
+}
+
+/* n services 10.96.8.<i>:80 with ClientIP affinity, backend 10.1.8.<i> each. */
+static int apply_affinity_services(struct kx_syncer *s, size_t n, size_t first,
+				   struct kx_err *err)
+{
+	struct kx_backend_desc b[10];
+	struct kx_svc_desc d[10];
+	struct kx_table t = { .svcs = d, .n_svcs = n };
+	struct kx_sync_stats st = { 0 };
+	char ip[32];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(ip, sizeof(ip), "10.1.8.%zu", first + i);
+		b[i] = (struct kx_backend_desc){ ip4(ip), 8080, IPPROTO_TCP, KX_BACKEND_ACTIVE };
+		snprintf(ip, sizeof(ip), "10.96.8.%zu", first + i);
+		memset(&d[i], 0, sizeof(d[i]));
+		d[i].key = (struct kx_svc_key){ ip4(ip), htons(80), IPPROTO_TCP, KX_SCOPE_INTERNAL };
+		d[i].affinity_timeout_s = 100;
+		d[i].backends = &b[i];
+		d[i].n_backends = 1;
+		snprintf(d[i].owner, sizeof(d[i].owner), "t/aff%zu", first + i);
+		snprintf(d[i].name, sizeof(d[i].name), "t/aff%zu:http", first + i);
+	}
+	return kx_syncer_full(s, &t, &st, err);
+}
+
+/*
+ * kx_members holds exactly the sets of the entries that are served: an
+ * affinity entry that does not fit (the service map full) leaves none of
+ * its members behind. Before (review finding), the members written for it
+ * stayed under the id it gave back, for the next entry given that id.
+ */
+static void test_members_of_an_entry_that_did_not_fit_go(void **state)
+{
+	struct fx *f = *state;
+	struct kx_err err = { "" };
+	struct kx_syncer *s;
+
+	kx_fx_reset(f->skel);
+	s = kx_syncer_new(&f->m, &err);
+	assert_non_null(s);
+	assert_int_equal(apply_affinity_services(s, SVC_ROOM + 1, 1, &err), -1);
+	assert_int_equal(map_entries(f->m.svc, sizeof(struct kx_svc_key)), SVC_ROOM);
+	assert_int_equal(map_entries(f->m.members, sizeof(struct kx_member_key)), SVC_ROOM);
+	kx_syncer_free(s);
+	kx_fx_reset(f->skel);
+}
+
+/*
+ * An entry removed in a pass gives its id back only after the pass's purge
+ * of its clients' affinity pairs: an entry added in the same pass gets
+ * another id, never inheriting pairs keyed by the old one. Before (review
+ * finding), the lowest free id went at once to the new entry.
+ */
+static void test_removed_entry_id_not_given_again_in_the_same_pass(void **state)
+{
+	struct fx *f = *state;
+	struct kx_svc_key k1 = { ip4("10.96.8.1"), htons(80), IPPROTO_TCP, KX_SCOPE_INTERNAL };
+	struct kx_svc_key k2 = { ip4("10.96.8.2"), htons(80), IPPROTO_TCP, KX_SCOPE_INTERNAL };
+	struct kx_svc_val v1, v2;
+	struct kx_err err = { "" };
+	struct kx_syncer *s;
+
+	kx_fx_reset(f->skel);
+	s = kx_syncer_new(&f->m, &err);
+	assert_non_null(s);
+	assert_int_equal(apply_affinity_services(s, 1, 1, &err), 0);
+	assert_int_equal(bpf_map_lookup_elem(f->m.svc, &k1, &v1), 0);
+	assert_int_equal(apply_affinity_services(s, 1, 2, &err), 0); /* 1 goes, 2 comes */
+	assert_int_equal(bpf_map_lookup_elem(f->m.svc, &k2, &v2), 0);
+	assert_int_not_equal(v2.id, v1.id);
+	kx_syncer_free(s);
 	kx_fx_reset(f->skel);
 }
 
@@ -296,6 +378,8 @@ int main(void)
 		cmocka_unit_test(test_conntrack_counts_without_evictions),
 		cmocka_unit_test(test_full_conntrack_evicts_counts_and_still_serves),
 		cmocka_unit_test(test_failed_update_leaves_no_slots_behind),
+		cmocka_unit_test(test_members_of_an_entry_that_did_not_fit_go),
+		cmocka_unit_test(test_removed_entry_id_not_given_again_in_the_same_pass),
 	};
 
 	kx_log_verbosity = -1;

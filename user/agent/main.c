@@ -84,15 +84,17 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	pr_info("node %s: datapath loaded, pins under %s/%s", a.o.node, a.o.bpffs, KX_PIN_DIR);
-	agent_node_init(&a);
-	agent_gc_init(&a);
-	agent_check_port_range();
-	agent_reattach_pods(&a);
+	/* the mirror first: it completes the maps (kx_members of an upgrade)
+	 * before the new programs go on the uplink, the cgroup and the pods */
 	a.syncer = kx_syncer_new(&a.maps, &err);
 	if (!a.syncer) {
 		pr_err("%s", err.msg);
 		goto cleanup;
 	}
+	agent_node_init(&a);
+	agent_gc_init(&a);
+	agent_check_port_range();
+	agent_reattach_pods(&a);
 	agent_serve(&a);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

@@ -72,15 +72,24 @@ static int row_cmp(const void *a, const void *b)
 }
 
 /*
- * A SNAT entry that keeps the client's address (a clash moved only its
- * port): the forward entry's new source, or the reply entry's destination,
- * is the client itself.
+ * A SNAT entry whose port a clash moved: it keeps the client's address (the
+ * forward entry's new source, or the reply entry's destination, is the
+ * client itself), or, a hairpin (the backend is the client), its port is
+ * not the client's own.
  */
 static bool port_moved(const struct ct_row *r)
 {
+	bool fwd = r->v.dir == KX_CT_FORWARD;
+	__be32 client = fwd ? r->k.saddr : r->v.nat2_addr;
+	__be32 backend = fwd ? r->v.nat_addr : r->k.saddr;
+	__be16 cport = fwd ? r->k.sport : r->v.nat2_port;
+	__be16 moved = fwd ? r->v.nat2_port : r->k.dport;
+
 	if (!(r->v.flags & KX_CT_F_SNAT))
 		return false;
-	return r->v.nat2_addr == (r->v.dir == KX_CT_FORWARD ? r->k.saddr : r->k.daddr);
+	if (r->v.nat2_addr == (fwd ? r->k.saddr : r->k.daddr))
+		return true;
+	return backend == client && moved != cport;
 }
 
 static void flag_names(const struct ct_row *r, char *out, size_t n)

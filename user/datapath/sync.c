@@ -70,11 +70,14 @@ static int syncer_owner(struct kx_syncer *s, const char *owner, const struct kx_
 		if (!ret)
 			*err = e;
 		ret = -1;
-		/* an entry it already had keeps its last set (the write left it whole) */
+		/* an entry it already had (or, a restart, found unclaimed in the maps, or
+		 * takes over in a full pass) keeps its last set: the write left it whole */
 		struct srec *had = htab_get(&s->svcs, &descs[i].key);
 
-		if (had && had->owner == id)
+		if (had && (had->owner == id || !had->owner || take)) {
+			had->owner = id;
 			held[n_held++] = descs[i].key;
+		}
 	}
 	/* entries the owner held before and holds no more */
 	o = id ? htab_get(&s->owners, &id) : NULL;

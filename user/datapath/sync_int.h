@@ -58,6 +58,8 @@ struct kx_syncer {
 	struct kx_maps m;
 	struct gone *gone; /* since the last purge */
 	size_t n_gone, cap_gone;
+	uint32_t *freed_ids; /* service entry ids removed since the last purge */
+	size_t n_freed, cap_freed;
 	struct htab svcs; /* struct kx_svc_key -> struct srec */
 	struct htab backends; /* struct bkey -> struct brec */
 	struct htab by_bid; /* backend id -> struct bkey */
@@ -112,5 +114,11 @@ void sync_gone_add(struct kx_syncer *s, uint32_t svc_id, uint32_t bid, bool affi
 void sync_note_gone(struct kx_syncer *s, uint32_t svc_id, const uint32_t *bids, size_t n,
 		    const uint32_t *keep, size_t n_keep);
 void sync_purge_gone(struct kx_syncer *s);
+/*
+ * A removed entry's id goes back to the pool only after the pass's purge:
+ * its clients' affinity pairs (keyed by the id) must be gone before another
+ * entry is given it.
+ */
+void sync_svc_id_free(struct kx_syncer *s, uint32_t id);
 
 #endif /* KX_SYNC_INT_H */

@@ -206,6 +206,7 @@ void kx_syncer_free(struct kx_syncer *s)
 	if (!s)
 		return;
 	free(s->gone);
+	free(s->freed_ids);
 	for (size_t i = 0; htab_next(&s->svcs, &i, NULL, &v); i++) {
 		free(((struct srec *)v)->bids);
 		free(((struct srec *)v)->ranges);

@@ -125,12 +125,38 @@ static int purge_affinity(const void *key, const void *val, void *ctx)
  * idles). TCP connections keep their backend until they close. Clients'
  * affinity to such a backend goes too.
  */
+void sync_svc_id_free(struct kx_syncer *s, uint32_t id)
+{
+	if (s->n_freed == s->cap_freed) {
+		size_t cap = s->cap_freed ? 2 * s->cap_freed : 64;
+		uint32_t *ids = realloc(s->freed_ids, cap * sizeof(*ids));
+
+		if (!ids) { /* the pairs then wait for the LRU or the entry's next change */
+			idpool_give(&s->svc_ids, id);
+			return;
+		}
+		s->freed_ids = ids;
+		s->cap_freed = cap;
+	}
+	s->freed_ids[s->n_freed++] = id;
+}
+
+/* The ids of entries removed this pass, purged now: free for new entries. */
+static void svc_ids_release(struct kx_syncer *s)
+{
+	for (size_t i = 0; i < s->n_freed; i++)
+		idpool_give(&s->svc_ids, s->freed_ids[i]);
+	s->n_freed = 0;
+}
+
 void sync_purge_gone(struct kx_syncer *s)
 {
 	struct purge_ctx p = { s, 0 };
 
-	if (!s->n_gone)
+	if (!s->n_gone) {
+		svc_ids_release(s);
 		return;
+	}
 	qsort(s->gone, s->n_gone, sizeof(*s->gone), gone_cmp);
 	if (kx_map_foreach(s->m.ct, sizeof(struct kx_ct_key), sizeof(struct kx_ct_val), purge_ct,
 			   &p))
@@ -148,4 +174,5 @@ void sync_purge_gone(struct kx_syncer *s)
 		pr_warn("map %s: purging affinity of removed backends: %s", KX_MAP_AFFINITY,
 			strerror(errno));
 	s->n_gone = 0;
+	svc_ids_release(s);
 }

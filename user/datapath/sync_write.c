@@ -183,7 +183,7 @@ void sync_service_remove(struct kx_syncer *s, const struct kx_svc_key *key,
 	slots_delete(s, rc.val.id, rc.val.flags, rc.val.count);
 	ranges_prune(s, rc.val.id, rc.ranges, rc.n_ranges, NULL, 0);
 	backends_unref(s, rc.bids, rc.val.count, st);
-	idpool_give(&s->svc_ids, rc.val.id);
+	sync_svc_id_free(s, rc.val.id);
 	pr_debug("service entry %u removed (%s)", rc.val.id, sync_owner_name(s, rc.owner));
 	free(rc.bids);
 	free(rc.ranges);
@@ -233,6 +233,7 @@ int sync_service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint32_
 		       d->flags;
 	nr.val.count = d->n_backends;
 	nr.ranges = calloc(d->n_src_ranges + 1, sizeof(*nr.ranges));
+	nr.n_ranges = 0;
 	if (!nr.ranges)
 		goto full_id;
 	memcpy(nr.ranges, d->src_ranges, d->n_src_ranges * sizeof(*nr.ranges));
@@ -253,15 +254,15 @@ int sync_service_write(struct kx_syncer *s, const struct kx_svc_desc *d, uint32_
 	if (sync_members_update(s, nr.val.id, bids, new_members, old.bids, old_members, true))
 		goto full_members;
 	if (!r && bpf_map_update_elem(s->m.rr, &nr.val.id, &zero, BPF_ANY))
-		goto full_id;
+		goto full_members;
 	if (!r) { /* a new entry's counters start from zero, whatever the id held before */
 		struct kx_svc_counter none = { 0 };
 
 		if (bpf_map_update_elem(s->m.svc_stats, &nr.val.id, &none, BPF_ANY))
-			goto full_id;
+			goto full_members;
 	}
 	if (bpf_map_update_elem(s->m.svc, &d->key, &nr.val, BPF_ANY))
-		goto full_id;
+		goto full_members;
 	nr.bids = bids;
 	backends_ref(s, bids, d->n_backends);
 	htab_put(&s->svcs, &d->key, &nr);
