@@ -31,6 +31,15 @@ static const uint8_t host_mac[6] = { 2, 0xaa, 0, 0, 0, 1 };
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
+
+	*state = f;
+	return kx_fx_load(&f->skel, &f->m);
+}
+
+/* Before each test: every map empty, then the client pod and the two Services. */
+static int fresh_maps(void **state)
+{
+	struct fx *f = *state;
 	struct kx_backend_desc bt = { ip4("12.1.0.5"), 5001, IPPROTO_TCP, KX_BACKEND_ACTIVE };
 	struct kx_backend_desc bu = { ip4("12.1.0.5"), 5353, IPPROTO_UDP, KX_BACKEND_ACTIVE };
 	struct kx_svc_desc d[2] = {
@@ -44,9 +53,7 @@ static int setup(void **state)
 	uint32_t slot = kx_endpoint_slot(ep.addr);
 	struct kx_err err;
 
-	*state = f;
-	if (kx_fx_load(&f->skel, &f->m))
-		return -1;
+	kx_fx_reset(f->skel);
 	memcpy(ep.pod_mac, pod_mac, 6);
 	memcpy(ep.host_mac, host_mac, 6);
 	strcpy(d[0].owner, "t/tcp");
@@ -176,8 +183,6 @@ static void test_gc_takes_no_other_flows_entry_along(void **state)
 	struct fx *f = *state;
 
 	f->now = 2000000;
-	while (!bpf_map_get_next_key(f->m.ct, NULL, &fk)) /* the last test's flows */
-		assert_int_equal(bpf_map_delete_elem(f->m.ct, &fk), 0);
 	new_flow(f, IPPROTO_TCP, 42000);
 	flow_keys(IPPROTO_TCP, 42000, &fk, &rk);
 	/* the newer flow: the same client tuple, to backend 12.1.0.6 now */
@@ -225,9 +230,9 @@ static void test_clock_gives_jiffies_and_hz(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_gc_deletes_idle_flows_and_counts_them),
-		cmocka_unit_test(test_gc_takes_no_other_flows_entry_along),
-		cmocka_unit_test(test_clock_gives_jiffies_and_hz),
+		cmocka_unit_test_setup(test_gc_deletes_idle_flows_and_counts_them, fresh_maps),
+		cmocka_unit_test_setup(test_gc_takes_no_other_flows_entry_along, fresh_maps),
+		cmocka_unit_test_setup(test_clock_gives_jiffies_and_hz, fresh_maps),
 	};
 
 	kx_log_verbosity = -1;

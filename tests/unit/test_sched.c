@@ -40,11 +40,21 @@ static void client_ip(int i, char *out, size_t n)
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char ip[32];
 
+	*state = f;
 	if (kx_fx_load(&f->skel, &f->m))
 		return -1;
 	f->from_pod = bpf_program__fd(f->skel->progs.tc_from_pod);
+	return 0;
+}
+
+/* Before each test: every map empty, then the CLIENTS client pods wired behind lo. */
+static int fresh_maps(void **state)
+{
+	struct fx *f = *state;
+	char ip[32];
+
+	kx_fx_reset(f->skel);
 	for (int i = 0; i < CLIENTS; i++) {
 		struct kx_endpoint ep = { .ifindex = 1 };
 		uint32_t slot;
@@ -56,7 +66,6 @@ static int setup(void **state)
 		memcpy(ep.host_mac, host_mac, 6);
 		assert_int_equal(bpf_map_update_elem(f->m.endpoints, &slot, &ep, BPF_ANY), 0);
 	}
-	*state = f;
 	return 0;
 }
 
@@ -344,12 +353,12 @@ static void test_affinity_survives_an_upgrade_to_kx_members(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mh_moves_only_the_removed_backends_share),
-		cmocka_unit_test(test_sh_keeps_a_client_on_its_backend),
-		cmocka_unit_test(test_random_and_unknown_schedulers),
-		cmocka_unit_test(test_client_ip_affinity_and_its_timeout),
-		cmocka_unit_test(test_affinity_to_a_backend_that_left_the_set_is_not_honoured),
-		cmocka_unit_test(test_affinity_survives_an_upgrade_to_kx_members),
+		cmocka_unit_test_setup(test_mh_moves_only_the_removed_backends_share, fresh_maps),
+		cmocka_unit_test_setup(test_sh_keeps_a_client_on_its_backend, fresh_maps),
+		cmocka_unit_test_setup(test_random_and_unknown_schedulers, fresh_maps),
+		cmocka_unit_test_setup(test_client_ip_affinity_and_its_timeout, fresh_maps),
+		cmocka_unit_test_setup(test_affinity_to_a_backend_that_left_the_set_is_not_honoured, fresh_maps),
+		cmocka_unit_test_setup(test_affinity_survives_an_upgrade_to_kx_members, fresh_maps),
 	};
 
 	kx_log_verbosity = KX_LOG_WARN - 1;
