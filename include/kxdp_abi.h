@@ -29,6 +29,11 @@
 #define KX_MAP_SVC_STATS "kx_svc_stats"
 #define KX_MAP_NODES "kx_nodes"
 #define KX_MAP_MEMBERS "kx_members"
+#define KX_MAP_POL_EP "kx_pol_ep"
+#define KX_MAP_POL_PEER "kx_pol_peer"
+#define KX_MAP_POL_ROWS "kx_pol_rows"
+#define KX_MAP_POL_NS "kx_pol_ns"
+#define KX_MAP_POL_STATS "kx_pol_stats"
 
 /*
  * Every map, once: X(field, name, key type, key size, value type, value
@@ -50,7 +55,12 @@
 	X(affinity, KX_MAP_AFFINITY, struct kx_affinity_key, 8, struct kx_affinity_val, 16) \
 	X(svc_stats, KX_MAP_SVC_STATS, __u32, 4, struct kx_svc_counter, 40) \
 	X(nodes, KX_MAP_NODES, __be32, 4, struct kx_node_info, 72) \
-	X(members, KX_MAP_MEMBERS, struct kx_member_key, 8, __u8, 1)
+	X(members, KX_MAP_MEMBERS, struct kx_member_key, 8, __u8, 1) \
+	X(pol_ep, KX_MAP_POL_EP, __u32, 4, struct kx_pol_ep, 8) \
+	X(pol_peer, KX_MAP_POL_PEER, struct kx_pol_peer_key, 12, __u64, 8) \
+	X(pol_rows, KX_MAP_POL_ROWS, __u32, 4, struct kx_pol_row_val, 8) \
+	X(pol_ns, KX_MAP_POL_NS, struct kx_pol_ns_key, 64, __u8, 1) \
+	X(pol_stats, KX_MAP_POL_STATS, __u32, 4, struct kx_pol_counter, 16)
 
 /* Program names, also their pin names under <bpffs>/kxdp/. */
 #define KX_PROG_TC_FROM_POD "tc_from_pod"
@@ -249,6 +259,13 @@ enum KX_PACKED_ENUM kx_ct_dir {
  * netfilter to undo the NAT, instead of straight into the client pod.
  */
 #define KX_CT_F_STACK (1 << 4)
+/*
+ * A flow no service NATs, of a pod NetworkPolicy isolates, judged and
+ * allowed on its first packet: the entry rewrites nothing (nat_addr and
+ * nat_port are the other end's own, so the twin rule holds), it lets the
+ * flow's later packets and its replies pass unjudged.
+ */
+#define KX_CT_F_POLICY (1 << 5)
 
 /*
  * Key of kx_ct: the 5-tuple exactly as the packet carries it when it reaches
@@ -422,7 +439,10 @@ struct kx_srcrange_key {
 	X(KX_STAT_CT_DELETED, "ct_deleted") /* a conntrack entry the datapath deleted */ \
 	X(KX_STAT_CT_DELETED_USER, "ct_deleted_user") /* ... the agent or CLI deleted (only user space writes it) */ \
 	X(KX_STAT_STACK_REPLY, "stack_reply") /* a reply of a flow the stack NATed (a hostPort), sent back through it */ \
-	X(KX_STAT_CT_PORT_MOVED, "ct_port_moved") /* a new flow's reply tuple was another flow's: its source port changed */
+	X(KX_STAT_CT_PORT_MOVED, "ct_port_moved") /* a new flow's reply tuple was another flow's: its source port changed */ \
+	X(KX_STAT_DROP_POLICY_INGRESS, "drop_policy_ingress") /* no NetworkPolicy of the destination pod admits the flow */ \
+	X(KX_STAT_DROP_POLICY_EGRESS, "drop_policy_egress") /* no NetworkPolicy of the source pod admits the flow */ \
+	X(KX_STAT_POLICY_ALLOWED, "policy_allowed") /* a flow of an isolated pod judged and allowed (its first packet) */
 
 #define KX_STAT_ENUM(id, name) id,
 enum kx_stat {
@@ -459,6 +479,63 @@ struct kx_node_info {
 };
 
 #define KX_MAX_NODES 16384
+
+/*
+ * NetworkPolicy. Each pod of this node has, per direction, a policy set id
+ * (kx_pol_ep): 0 = no policy selects it that way (nothing is checked), else
+ * the first packet of each of its flows is judged against that set: the
+ * longest prefix of kx_pol_peer {set, peer address} gives a bitmask of rows,
+ * and row i of the set (kx_pol_rows[set * KX_POL_SET_ROWS + i]) admits a
+ * protocol and port range. Allowed flows get conntrack entries, so their
+ * later packets and replies are not judged again.
+ */
+#define KX_POL_SET_ROWS 64 /* rows of one set: the bits of a kx_pol_peer value */
+#define KX_POL_MAX_SETS 4096 /* set ids 1..KX_POL_MAX_SETS-1 */
+#define KX_POL_MAX_PEERS 1048576 /* kx_pol_peer prefixes over all sets */
+#define KX_POL_MAX_NS 16384
+/*
+ * The set that admits nothing (no prefix has it): a pod the CNI wires in a
+ * namespace with policies before the agent has judged it, and a pod whose
+ * set could not be programmed. Fails closed.
+ */
+#define KX_POL_SET_DENY 1
+
+/* Directions, the index of kx_pol_ep.set and the bits of a kx_pol_ns value. */
+#define KX_POL_DIR_INGRESS 0
+#define KX_POL_DIR_EGRESS 1
+
+/* Value of kx_pol_ep, indexed like kx_endpoints (kx_endpoint_slot of the pod's IP). */
+struct kx_pol_ep {
+	__be32 addr; /* the pod's IPv4 address; another (or 0): no policy */
+	__u16 set[2]; /* by KX_POL_DIR_*: the policy set, 0 = not isolated */
+};
+
+/* Key of kx_pol_peer (an LPM trie): prefixlen = 32 (the set) + the peer prefix length. */
+struct kx_pol_peer_key {
+	__u32 prefixlen;
+	__be32 set; /* the set id, network order: the leading bits */
+	__be32 addr;
+};
+
+/* Value of kx_pol_rows: one row of a set (proto 0: any protocol). */
+struct kx_pol_row_val {
+	__u8 proto;
+	__u8 pad;
+	__u16 port_lo; /* host order, inclusive */
+	__u16 port_hi;
+	__u16 pad2;
+};
+
+/* Key of kx_pol_ns: a namespace name, NUL-padded (the CNI reads it for new pods). */
+struct kx_pol_ns_key {
+	char name[64];
+};
+
+/* Value of kx_pol_stats (an array by set id): first packets judged, atomic adds. */
+struct kx_pol_counter {
+	__u64 allowed;
+	__u64 denied;
+};
 
 /* Entries of kx_stats: room for new counters without changing the map. */
 #define KX_STAT_SLOTS 256
@@ -537,6 +614,14 @@ KX_ABI_AT(kx_affinity_key, client, 4);
 KX_ABI_AT(kx_affinity_val, backend_id, 0);
 KX_ABI_AT(kx_affinity_val, backend_addr, 4);
 KX_ABI_AT(kx_affinity_val, last_ns, 8);
+KX_ABI_AT(kx_pol_ep, addr, 0);
+KX_ABI_AT(kx_pol_ep, set, 4);
+KX_ABI_AT(kx_pol_peer_key, prefixlen, 0);
+KX_ABI_AT(kx_pol_peer_key, set, 4);
+KX_ABI_AT(kx_pol_peer_key, addr, 8);
+KX_ABI_AT(kx_pol_row_val, proto, 0);
+KX_ABI_AT(kx_pol_row_val, port_lo, 2);
+KX_ABI_AT(kx_pol_row_val, port_hi, 4);
 KX_ABI_AT(kx_member_key, svc_id, 0);
 KX_ABI_AT(kx_member_key, backend_id, 4);
 KX_ABI_AT(kx_svc_counter, conns, 0);

@@ -143,4 +143,46 @@ KX_MAP struct {
 	__type(value, __u8);
 } kx_members SEC(".maps");
 
+/* NetworkPolicy sets of the pods of this node, by kx_endpoint_slot(IP): the agent writes, the CNI starts them. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KX_ENDPOINT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct kx_pol_ep);
+} kx_pol_ep SEC(".maps");
+
+/* Policy peers: (set, peer prefix) -> rows admitting it; longest prefix wins (except flattened by the agent). */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, KX_POL_MAX_PEERS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct kx_pol_peer_key);
+	__type(value, __u64);
+} kx_pol_peer SEC(".maps");
+
+/* Policy rows: set * KX_POL_SET_ROWS + i -> protocol and port range of the set's row i. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KX_POL_MAX_SETS * KX_POL_SET_ROWS);
+	__type(key, __u32);
+	__type(value, struct kx_pol_row_val);
+} kx_pol_rows SEC(".maps");
+
+/* Namespaces with policies -> directions isolated there: only the CNI reads it (a new pod starts denied). */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, KX_POL_MAX_NS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct kx_pol_ns_key);
+	__type(value, __u8);
+} kx_pol_ns SEC(".maps");
+
+/* First packets each policy set allowed and denied (kxdp policy list, metrics per policy); atomic adds. */
+KX_MAP struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KX_POL_MAX_SETS);
+	__type(key, __u32);
+	__type(value, struct kx_pol_counter);
+} kx_pol_stats SEC(".maps");
+
 #endif /* KX_BPF_MAPS_H */

@@ -91,6 +91,117 @@ struct k8s_node {
 	uint8_t pod_cidr_len; /* 0 = no IPv4 pod CIDR */
 };
 
+/* A label: key (prefix/name, up to 317 characters) and value (up to 63). */
+struct k8s_label {
+	char *key; /* owned */
+	char *value; /* owned */
+};
+
+/* metadata.labels, sorted by key (keys are unique). */
+struct k8s_labels {
+	struct k8s_label *v;
+	size_t n;
+};
+
+/* A label selector requirement; matchLabels k: v becomes k In (v). */
+enum k8s_sel_op {
+	K8S_SEL_IN = 0,
+	K8S_SEL_NOT_IN,
+	K8S_SEL_EXISTS,
+	K8S_SEL_DOES_NOT_EXIST,
+};
+
+struct k8s_sel_req {
+	char *key; /* owned */
+	uint8_t op; /* enum k8s_sel_op */
+	char **values; /* owned; In/NotIn: at least one, Exists/DoesNotExist: none */
+	size_t n_values;
+};
+
+/* A metav1.LabelSelector: every requirement must hold (none: matches everything). */
+struct k8s_selector {
+	struct k8s_sel_req *reqs;
+	size_t n_reqs;
+};
+
+#define K8S_PORT_NAME_MAX 16 /* IANA_SVC_NAME: at most 15 characters */
+
+/* A container port of a pod: spec.containers[].ports[] (named or not). */
+struct k8s_pod_port {
+	char name[K8S_PORT_NAME_MAX]; /* "" = unnamed */
+	uint16_t port; /* containerPort */
+	uint8_t proto; /* IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP */
+};
+
+/*
+ * A v1 Pod, as NetworkPolicy needs it. A pod is a policy endpoint (selected,
+ * or a peer) only with an IPv4 address, not hostNetwork, not finished.
+ */
+struct k8s_pod {
+	char ns[64];
+	char name[K8S_NAME_MAX];
+	char node[K8S_NAME_MAX]; /* spec.nodeName, "" = not scheduled */
+	struct k8s_labels labels;
+	uint32_t addr; /* the IPv4 address of status.podIPs (status.podIP), network order, 0 = none */
+	bool host_network; /* spec.hostNetwork: its traffic is the node's */
+	bool finished; /* status.phase Succeeded or Failed */
+	struct k8s_pod_port *ports; /* every container's ports, in order */
+	size_t n_ports;
+};
+
+/* A v1 Namespace: its labels (kubernetes.io/metadata.name included, as the API sets it). */
+struct k8s_namespace {
+	char name[64];
+	struct k8s_labels labels;
+};
+
+/* A NetworkPolicyPort. */
+struct k8s_np_port {
+	uint8_t proto; /* IPPROTO_TCP (the default), IPPROTO_UDP or IPPROTO_SCTP */
+	uint16_t port; /* 0 with name "": every port of proto */
+	uint16_t end_port; /* endPort, >= port; 0 = port alone */
+	char name[K8S_PORT_NAME_MAX]; /* a named port ("" = numeric or none) */
+};
+
+/* What a NetworkPolicyPeer is. */
+enum k8s_np_peer_kind {
+	K8S_PEER_PODS = 0, /* podSelector and/or namespaceSelector */
+	K8S_PEER_BLOCK, /* ipBlock */
+	K8S_PEER_NONE, /* an IPv6 ipBlock: matches no IPv4 address (kxdp is IPv4 for now) */
+};
+
+struct k8s_np_peer {
+	uint8_t kind; /* enum k8s_np_peer_kind */
+	bool has_pod_sel; /* PODS: podSelector given (absent: every pod of the namespaces) */
+	struct k8s_selector pod_sel;
+	bool has_ns_sel; /* PODS: namespaceSelector given (absent: the policy's namespace) */
+	struct k8s_selector ns_sel;
+	struct k8s_prefix cidr; /* BLOCK: ipBlock.cidr */
+	struct k8s_prefix *except; /* BLOCK: ipBlock.except, each inside cidr (owned) */
+	size_t n_except;
+};
+
+/* A NetworkPolicyIngressRule or EgressRule. */
+struct k8s_np_rule {
+	struct k8s_np_peer *peers; /* from / to; none: every source or destination */
+	size_t n_peers;
+	struct k8s_np_port *ports; /* none: every port of every protocol */
+	size_t n_ports;
+};
+
+/* A networking.k8s.io/v1 NetworkPolicy. */
+struct k8s_netpol {
+	char ns[64];
+	char name[K8S_NAME_MAX];
+	struct k8s_selector pod_sel; /* spec.podSelector: the pods of ns it selects */
+	bool ingress_type; /* policyTypes has Ingress (absent: always) */
+	bool egress_type; /* policyTypes has Egress (absent: when spec.egress is given) */
+	struct k8s_np_rule *ingress;
+	size_t n_ingress;
+	struct k8s_np_rule *egress;
+	size_t n_egress;
+};
+
 /*
  * An object the agent cannot use. It is refused alone: everything else in
  * the state is served. reason is one line naming the object and the field.
@@ -119,6 +230,12 @@ struct k8s_state {
 	size_t n_slices;
 	struct k8s_node *nodes;
 	size_t n_nodes;
+	struct k8s_pod *pods;
+	size_t n_pods;
+	struct k8s_namespace *namespaces;
+	size_t n_namespaces;
+	struct k8s_netpol *netpols;
+	size_t n_netpols;
 	struct k8s_refusals refused; /* items that could not be decoded, each alone */
 };
 
