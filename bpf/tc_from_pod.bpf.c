@@ -19,6 +19,7 @@
 #include "lib/arp.h"
 #include "lib/deliver.h"
 #include "lib/fib.h"
+#include "lib/policy.h"
 
 #define CONTINUE (-1)
 
@@ -69,13 +70,31 @@ static __always_inline int new_flow_entries(const struct pkt *p, const struct kx
 	return 0;
 }
 
-/* First packet of a flow to a service: pick a backend, record it, DNAT. */
+/*
+ * The policy verdict on a new flow from p to backend b: after DNAT, the
+ * client's address kept; a pod reaching itself through its Service is not
+ * judged (a pod cannot block access to itself). 0, or the drop reason.
+ */
+static __always_inline __u32 service_policy(const struct pkt *p, const struct kx_backend *b)
+{
+	const struct kx_pol_ep *src, *dst;
+
+	if (b->addr == p->saddr.v4)
+		return 0;
+	src = policy_ep(p->saddr.v4);
+	dst = policy_ep(b->addr);
+	if (!src && !dst)
+		return 0;
+	return policy_verdict(src, dst, p->saddr.v4, b->addr, b->port, p->l4_proto);
+}
+
+/* First packet of a flow to a service: pick a backend, judge, record it, DNAT. */
 static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p,
 					    const struct kx_svc_val *svc)
 {
 	struct kx_ct_val fwd;
 	struct kx_backend *b;
-	__u32 backend_id = 0;
+	__u32 backend_id = 0, why;
 	bool hairpin;
 
 	if ((svc->flags & KX_SVC_F_SRC_RANGES) && !src_allowed(svc->id, p->saddr.v4))
@@ -87,6 +106,9 @@ static __always_inline int service_new_flow(struct __sk_buff *skb, struct pkt *p
 	b = lb_pick(svc, p, &backend_id);
 	if (!b)
 		return drop(skb, KX_STAT_DROP_NO_SLOT);
+	why = service_policy(p, b);
+	if (why)
+		return drop(skb, why);
 	hairpin = b->addr == p->saddr.v4;
 	if (new_flow_entries(p, svc, b, backend_id, &fwd))
 		return drop(skb, KX_STAT_DROP_CT_FULL);
@@ -109,8 +131,12 @@ static __always_inline int ct_hit(struct __sk_buff *skb, struct pkt *p, struct k
 	return CONTINUE;
 }
 
-/* Service and conntrack handling of a TCP/UDP packet; CONTINUE to deliver it. */
-static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
+/*
+ * Service and conntrack handling of a TCP/UDP packet; CONTINUE to deliver
+ * it, *judged set when a conntrack entry (found, or made for a service
+ * flow after its policy verdict) carries its flow.
+ */
+static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p, bool *judged)
 {
 	struct kx_ct_val *ct = ct_lookup(p);
 	struct kx_svc_val *svc;
@@ -120,8 +146,10 @@ static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
 		stat_count(skb, KX_STAT_STACK_REPLY);
 		return TC_ACT_OK;
 	}
-	if (ct && !ct_stale(ct, p, KX_SCOPE_INTERNAL))
+	if (ct && !ct_stale(ct, p, KX_SCOPE_INTERNAL)) {
+		*judged = true;
 		return ct_hit(skb, p, ct);
+	}
 	/* To a pod of this node (an inlined array lookup): no service has a
 	 * pod's address, so skip the service hash (~40 ns). */
 	if (endpoint_lookup(p->daddr.v4))
@@ -129,8 +157,10 @@ static __always_inline int pod_nat(struct __sk_buff *skb, struct pkt *p)
 	/* A ClusterIP; or an external address of a Service (ExternalIP, LB IP, a
 	 * node port of this node), served from inside as kube-proxy does. */
 	svc = svc_lookup_addr(p, KX_SCOPE_INTERNAL);
-	if (svc)
+	if (svc) {
+		*judged = true;
 		return service_new_flow(skb, p, svc);
+	}
 	/* As kube-proxy (nftables): a ClusterIP no Service holds is refused. */
 	if (in_service_cidr(p->daddr.v4))
 		return reject(skb, p, KX_STAT_REJECT_NO_SERVICE);
@@ -148,7 +178,9 @@ SEC("tc")
 int tc_from_pod(struct __sk_buff *skb)
 {
 	__be16 proto = parse_eth_proto(skb);
+	bool judged = false;
 	struct pkt p;
+	__u32 why;
 	int ret;
 
 	if (proto == bpf_htons(ETH_P_ARP))
@@ -177,11 +209,15 @@ int tc_from_pod(struct __sk_buff *skb)
 			return out_of_uplink(skb);
 	}
 	if (p.has_ports) {
-		ret = pod_nat(skb, &p);
+		ret = pod_nat(skb, &p, &judged);
 		if (ret != CONTINUE)
 			return ret;
 	}
-	return deliver(skb, &p);
+	/* No service, no conntrack entry: the flow's first packet here, judged
+	 * for the pod's egress and, to a pod of this node, that one's ingress. */
+	if (!judged && (why = policy_new_flow(&p, policy_ep(p.saddr.v4), policy_ep(p.daddr.v4))))
+		return drop(skb, why);
+	return deliver(skb, &p, true);
 pass:
 	stat_count(skb, KX_STAT_PASS);
 	return TC_ACT_OK;

@@ -65,7 +65,7 @@ int tc_netdev(struct __sk_buff *skb)
 		stat_count(skb, KX_STAT_PASS);
 		return TC_ACT_OK;
 	}
-	ct = p.has_ports ? ct_reply_hit(&p) : NULL;
+	ct = p.has_ports ? ct_arrival_hit(&p) : NULL;
 	if (ct && ct_apply(skb, &p, ct))
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	if (p.l4_proto == IPPROTO_ICMP) {
@@ -78,7 +78,7 @@ int tc_netdev(struct __sk_buff *skb)
 	}
 	ep = endpoint_lookup(p.daddr.v4);
 	if (ep)
-		return deliver_local(skb, &p, ep, KX_VIA_PEER);
+		return deliver_local(skb, &p, ep, KX_VIA_PEER, ct != NULL);
 	switch (external_without_backends(&p)) {
 	case 1:
 		return refuse(skb, &p);

@@ -9,6 +9,7 @@
  * hostPort's DNAT): its replies are marked to go back the same way.
  */
 #include "lib/common.h"
+#include "lib/config.h"
 #include "lib/maps.h"
 #include "lib/stats.h"
 #include "lib/parse.h"
@@ -17,13 +18,35 @@
 #include "lib/deliver.h"
 #include "lib/icmp_error.h"
 
+/*
+ * Did the node itself send p (kubelet probes, hostNetwork pods, its own
+ * sockets)? Then a pod's ingress policy never applies: a socket of this
+ * host is attached to the skb (the kernel forwards no skb that has one),
+ * or the source is one of its addresses. Forwarded traffic (a hostPort's
+ * DNAT from elsewhere) has neither, nor is a pod's address ever the node.
+ */
+static __always_inline bool from_this_node(struct __sk_buff *skb, const struct pkt *p,
+					   bool from_pod)
+{
+	struct kx_config *c;
+
+	if (from_pod)
+		return false;
+	if (skb->sk)
+		return true;
+	c = config_get();
+	return c && is_node_addr(c, p->saddr.v4);
+}
+
 /* What the node's stack sends to a pod leaves here (TC egress of its host-side veth). */
 SEC("tc")
 int tc_to_pod(struct __sk_buff *skb)
 {
+	struct kx_ct_val *ct = NULL;
 	struct kx_endpoint *ep;
-	struct kx_ct_val *ct;
+	bool from_pod;
 	struct pkt p;
+	int ret;
 
 	if (parse_eth_proto(skb) != bpf_htons(ETH_P_IP))
 		return TC_ACT_OK;
@@ -31,17 +54,20 @@ int tc_to_pod(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p) < 0)
 		return drop(skb, KX_STAT_DROP_REWRITE);
-	if (p.has_ports && endpoint_lookup(p.saddr.v4)) {
-		ct_note_stack_flow(&p);
-	} else if (p.has_ports) {
-		ct = ct_reply_hit(&p);
-		if (ct && ct_apply(skb, &p, ct))
+	from_pod = endpoint_lookup(p.saddr.v4);
+	if (p.has_ports) {
+		ct = ct_arrival_hit(&p);
+		if (ct && !from_pod && ct_apply(skb, &p, ct))
 			return drop(skb, KX_STAT_DROP_REWRITE);
 	}
 	ep = endpoint_lookup(p.daddr.v4);
 	if (!ep)
-		return TC_ACT_OK; /* not (or no longer) a pod of this node: the stack's business */
-	return deliver_local(skb, &p, ep, KX_VIA_VETH);
+		ret = TC_ACT_OK; /* not (or no longer) a pod of this node: the stack's business */
+	else
+		ret = deliver_local(skb, &p, ep, KX_VIA_VETH, ct || from_this_node(skb, &p, from_pod));
+	if (ret == TC_ACT_OK && from_pod && p.has_ports)
+		ct_note_stack_flow(&p); /* delivered: its replies go back through the stack */
+	return ret;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -130,6 +130,8 @@ static __always_inline bool ct_forward_stale(const struct kx_ct_val *ct, const s
 		return false;
 	if (ct->flags & KX_CT_F_CLOSING)
 		return true;
+	if (ct->flags & KX_CT_F_POLICY) /* an open flow's SYN again: a retransmission */
+		return false;
 	b = bpf_map_lookup_elem(&kx_backends, &id);
 	if (!b || b->addr != ct->nat_addr || b->port != ct->nat_port)
 		return true;
@@ -154,7 +156,8 @@ static __always_inline bool ct_stale(const struct kx_ct_val *ct, const struct pk
  * (tc_to_pod): the stack NATed it (a hostPort), so its replies must go back
  * through the stack (KX_CT_F_STACK on the reply's entry) for netfilter to
  * undo the NAT. The entry is made by a connection's first packet (a SYN, a
- * UDP datagram) and kept fresh by the rest.
+ * UDP datagram), over policy's own (it lets the replies pass too), and kept
+ * fresh by the rest.
  */
 static __always_inline void ct_note_stack_flow(const struct pkt *p)
 {
@@ -182,7 +185,7 @@ static __always_inline void ct_note_stack_flow(const struct pkt *p)
 			old->flags |= KX_CT_F_CLOSING;
 		return;
 	}
-	if (old && !(old->flags & KX_CT_F_STACK))
+	if (old && !(old->flags & (KX_CT_F_STACK | KX_CT_F_POLICY)))
 		return; /* a service flow's reply entry: tc_from_pod translates it */
 	if (p->l4_proto == IPPROTO_UDP || syn)
 		ct_put(&k, &v, BPF_ANY);

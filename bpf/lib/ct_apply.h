@@ -36,6 +36,8 @@ static __always_inline int ct_apply(struct kx_ctx *ctx, struct pkt *p, struct kx
 	bool reply = ct->dir == KX_CT_REPLY;
 
 	ct_touch(ct, p);
+	if (ct->flags & KX_CT_F_POLICY) /* a policy verdict: nothing to rewrite */
+		return 0;
 	if (ct_nat(ctx, p, ct))
 		return -1;
 	if (CTX_IS_XDP)
@@ -46,19 +48,38 @@ static __always_inline int ct_apply(struct kx_ctx *ctx, struct pkt *p, struct kx
 	return 0;
 }
 
+/* Is ct, p's hit, a reply entry still to be applied (flows the stack NATed excepted)? */
+static __always_inline bool ct_reply_applies(const struct kx_ct_val *ct, const struct pkt *p)
+{
+	return ct && ct->dir == KX_CT_REPLY && !(ct->flags & KX_CT_F_STACK) && !ct_reply_stale(ct, p);
+}
+
 /*
  * The reply entry p's packet hits, if any and still to be applied: the one
- * lookup of the hooks where only replies can arrive (the uplink, a pod's
- * veth egress, the node's own sockets). Flows the stack NATed (a hostPort)
+ * lookup of the hooks where only replies can arrive (a pod's veth egress
+ * from a pod, the node's own sockets). Flows the stack NATed (a hostPort)
  * keep their addresses: netfilter undoes its own NAT.
  */
 static __always_inline struct kx_ct_val *ct_reply_hit(const struct pkt *p)
 {
 	struct kx_ct_val *ct = ct_lookup(p);
 
-	if (!ct || ct->dir != KX_CT_REPLY || (ct->flags & KX_CT_F_STACK) || ct_reply_stale(ct, p))
-		return NULL;
-	return ct;
+	return ct_reply_applies(ct, p) ? ct : NULL;
+}
+
+/*
+ * What a packet arriving from elsewhere (the uplink, the node's stack)
+ * hits: a reply entry as ct_reply_hit() finds it, or the forward entry of
+ * a flow policy allowed on its first packet here. Either lets it in
+ * unjudged.
+ */
+static __always_inline struct kx_ct_val *ct_arrival_hit(const struct pkt *p)
+{
+	struct kx_ct_val *ct = ct_lookup(p);
+
+	if (ct && ct->dir == KX_CT_FORWARD && (ct->flags & KX_CT_F_POLICY))
+		return ct_stale(ct, p, KX_SCOPE_EXTERNAL) ? NULL : ct;
+	return ct_reply_applies(ct, p) ? ct : NULL;
 }
 
 #endif /* KX_BPF_CT_APPLY_H */

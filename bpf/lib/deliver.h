@@ -10,6 +10,7 @@
 
 #include "maps.h"
 #include "parse.h"
+#include "policy.h"
 #include "stats.h"
 
 /* How a packet reaches the pod. */
@@ -19,15 +20,20 @@ enum kx_via {
 };
 
 /*
- * Hand p's packet to local pod ep. Via the peer, the Ethernet header a
+ * Hand p's packet to local pod ep. Unless judged (a conntrack entry let its
+ * flow through, or the sender's hook judged it for both ends), the pod's
+ * ingress policy judges it first. Via the peer, the Ethernet header a
  * bridge would deliver is set (host veth MAC -> pod MAC) and the packet
  * counted redirect_local. Returns the TC verdict.
  */
 static __always_inline int deliver_local(struct kx_ctx *ctx, const struct pkt *p,
-					 const struct kx_endpoint *ep, enum kx_via via)
+					 const struct kx_endpoint *ep, enum kx_via via, bool judged)
 {
 	struct ethhdr *eth = ctx_data(ctx);
+	__u32 why;
 
+	if (!judged && (why = policy_new_flow(p, NULL, policy_ep(ep->addr))))
+		return drop(ctx, why);
 	if (via == KX_VIA_VETH)
 		return TC_ACT_OK;
 	if ((void *)(eth + 1) > ctx_data_end(ctx))
@@ -39,12 +45,12 @@ static __always_inline int deliver_local(struct kx_ctx *ctx, const struct pkt *p
 }
 
 /* Into the local pod p is for, or else to the kernel untouched (counted pass). */
-static __always_inline int deliver(struct kx_ctx *ctx, const struct pkt *p)
+static __always_inline int deliver(struct kx_ctx *ctx, const struct pkt *p, bool judged)
 {
 	struct kx_endpoint *ep = endpoint_lookup(p->daddr.v4);
 
 	if (ep)
-		return deliver_local(ctx, p, ep, KX_VIA_PEER);
+		return deliver_local(ctx, p, ep, KX_VIA_PEER, judged);
 	stat_count(ctx, KX_STAT_PASS);
 	return TC_ACT_OK;
 }

@@ -27,8 +27,16 @@ struct pkt {
 	__u8 has_ports; /* TCP or UDP, not a fragment, header present */
 	__u8 tcp_flags; /* byte 13 of the TCP header */
 	__u8 ttl;
-	__u8 frag; /* a fragment (MF set or an offset): no ports to read */
+	__u8 frag; /* a fragment (MF set or an offset): PKT_FRAG_*, never load-balanced */
 };
+
+/*
+ * pkt.frag. A first fragment's ports are read (sport, dport: policy judges
+ * it), but has_ports stays 0: the later ones carry none, so no fragment is
+ * matched to a backend.
+ */
+#define PKT_FRAG_FIRST 1
+#define PKT_FRAG_LATER 2
 
 /* EtherType of the frame, or 0 when it is shorter than an Ethernet header. */
 static __always_inline __be16 parse_eth_proto(const struct kx_ctx *ctx)
@@ -92,11 +100,16 @@ static __always_inline int parse_ipv4(const struct kx_ctx *ctx, struct pkt *p)
 	p->dport = 0;
 	p->tcp_flags = 0;
 	p->frag = 0;
-	if (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) {
-		p->frag = 1;
+	if (ip->frag_off & bpf_htons(IP_OFFSET)) {
+		p->frag = PKT_FRAG_LATER;
 		return 0;
 	}
 	parse_l4((void *)ip + ihl_len, data_end, p);
+	if (ip->frag_off & bpf_htons(IP_MF)) {
+		p->frag = PKT_FRAG_FIRST;
+		p->has_ports = 0;
+		p->tcp_flags = 0;
+	}
 	return 0;
 }
 

@@ -13,6 +13,8 @@
 #include "kxdp_abi.h"
 #include "kxdp.skel.h"
 #include "datapath/maps.h"
+#include "datapath/sync.h"
+#include "model/model.h"
 
 /* Packets counted under what, summed over CPUs. */
 static inline uint64_t stat_packets_fd(int stats_fd, uint32_t what)
@@ -155,6 +157,37 @@ static inline void kx_fx_reset(struct kxdp *skel)
 			kx_reset_keyed(map);
 		}
 	}
+}
+
+/* Wire pod ip behind veth ifindex in kx_endpoints, as kxdp-cni does. */
+static inline void kx_put_endpoint(const struct kx_maps *m, const char *ip, const uint8_t *pod_mac,
+				   const uint8_t *host_mac, uint32_t ifindex)
+{
+	struct kx_endpoint ep = { .addr = ip4(ip), .ifindex = ifindex };
+	uint32_t slot = kx_endpoint_slot(ep.addr);
+
+	memcpy(ep.pod_mac, pod_mac, 6);
+	memcpy(ep.host_mac, host_mac, 6);
+	assert_int_equal(bpf_map_update_elem(m->endpoints, &slot, &ep, BPF_ANY), 0);
+}
+
+/* A one-service table written by the real sync code: vip:port/proto -> n (<= 4) backends at bport. */
+static inline void kx_put_service(const struct kx_maps *m, const char *vip, uint16_t port,
+				  uint8_t proto, const char **ips, uint16_t bport, size_t n)
+{
+	struct kx_backend_desc b[4];
+	struct kx_svc_desc d = { .key = { ip4(vip), htons(port), proto, KX_SCOPE_INTERNAL } };
+	struct kx_table t = { .svcs = &d, .n_svcs = 1 };
+	struct kx_err err;
+
+	assert_true(n <= 4);
+	for (size_t i = 0; i < n; i++)
+		b[i] = (struct kx_backend_desc){ ip4(ips[i]), bport, proto, KX_BACKEND_ACTIVE };
+	d.backends = b;
+	d.n_backends = n;
+	strcpy(d.name, "t/svc");
+	if (kx_sync_apply(m, &t, NULL, &err))
+		fail_msg("sync: %s", err.msg);
 }
 
 #endif /* KX_BPFTEST_H */

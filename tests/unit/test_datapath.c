@@ -33,30 +33,14 @@ struct fx {
 static void add_endpoint(struct fx *f, const char *ip, const uint8_t *pod_mac,
 			 const uint8_t *host_mac, uint32_t ifindex)
 {
-	struct kx_endpoint ep = { .addr = ip4(ip), .ifindex = ifindex };
-	uint32_t slot = kx_endpoint_slot(ep.addr);
-
-	memcpy(ep.pod_mac, pod_mac, 6);
-	memcpy(ep.host_mac, host_mac, 6);
-	assert_int_equal(bpf_map_update_elem(f->m.endpoints, &slot, &ep, BPF_ANY), 0);
+	kx_put_endpoint(&f->m, ip, pod_mac, host_mac, ifindex);
 }
 
 /* A one-service table: vip:port/proto -> n backends. */
 static void set_service(struct fx *f, const char *vip, uint16_t port, uint8_t proto,
 			const char **ips, uint16_t bport, size_t n)
 {
-	struct kx_backend_desc b[4];
-	struct kx_svc_desc d = { .key = { ip4(vip), htons(port), proto, KX_SCOPE_INTERNAL } };
-	struct kx_table t = { .svcs = &d, .n_svcs = 1 };
-	struct kx_err err;
-
-	for (size_t i = 0; i < n; i++)
-		b[i] = (struct kx_backend_desc){ ip4(ips[i]), bport, proto, KX_BACKEND_ACTIVE };
-	d.backends = b;
-	d.n_backends = n;
-	strcpy(d.name, "t/svc");
-	if (kx_sync_apply(&f->m, &t, NULL, &err))
-		fail_msg("sync: %s", err.msg);
+	kx_put_service(&f->m, vip, port, proto, ips, bport, n);
 }
 
 static int setup(void **state)
