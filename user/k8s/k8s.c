@@ -865,6 +865,19 @@ static void item_identity(json_t *item, size_t i, char *kind, size_t kn, char *o
 		snprintf(object, on, "items[%zu]", i);
 }
 
+/* The kinds a List may hold, and their decoders. */
+static const struct {
+	const char *kind;
+	int (*decode)(json_t *item, struct k8s_state *st, struct obj_ctx *c, struct kx_err *err);
+} kinds[] = {
+	{ "Service", decode_service },
+	{ "EndpointSlice", decode_slice },
+	{ "Node", decode_node },
+	{ "Pod", k8s_decode_pod },
+	{ "Namespace", k8s_decode_namespace },
+	{ "NetworkPolicy", k8s_decode_netpol },
+};
+
 /* One item into st; -1 with err when it cannot be used. */
 static int decode_item(json_t *item, size_t i, struct k8s_state *st, struct kx_err *err)
 {
@@ -878,18 +891,9 @@ static int decode_item(json_t *item, size_t i, struct k8s_state *st, struct kx_e
 	}
 	if (k8s_req_str(item, "kind", kind, sizeof(kind), &c, "kind", err))
 		return -1;
-	if (!strcmp(kind, "Service"))
-		return decode_service(item, st, &c, err);
-	if (!strcmp(kind, "EndpointSlice"))
-		return decode_slice(item, st, &c, err);
-	if (!strcmp(kind, "Node"))
-		return decode_node(item, st, &c, err);
-	if (!strcmp(kind, "Pod"))
-		return k8s_decode_pod(item, st, &c, err);
-	if (!strcmp(kind, "Namespace"))
-		return k8s_decode_namespace(item, st, &c, err);
-	if (!strcmp(kind, "NetworkPolicy"))
-		return k8s_decode_netpol(item, st, &c, err);
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		if (!strcmp(kind, kinds[k].kind))
+			return kinds[k].decode(item, st, &c, err);
 	kx_errf(err,
 		"%s: kind: unknown kind \"%s\" (want Service, EndpointSlice, Node, Pod, Namespace or NetworkPolicy)",
 		c.what, kind);
