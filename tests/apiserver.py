@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""A test Kubernetes API server: list and watch of Services, EndpointSlices
-and Nodes over HTTPS, with bearer-token checking, shaped like the real one.
+"""A test Kubernetes API server: list and watch of Services, EndpointSlices,
+Nodes, Pods, Namespaces and NetworkPolicies over HTTPS, with bearer-token
+checking, shaped like the real one.
 
 usage: apiserver.py --listen IP:PORT --cert FILE --key FILE --token TOKEN
                     [--state LIST.json]
@@ -9,7 +10,8 @@ Prints "ready" on stdout once listening. Then it takes commands, one JSON
 object per line on stdin, and answers each with one JSON line on stdout:
 
   {"op": "apply", "object": {...}}           ADDED or MODIFIED
-  {"op": "delete", "kind": K, "namespace": NS, "name": N}   DELETED
+  {"op": "delete", "kind": K, "namespace": NS, "name": N}   DELETED (no
+                                             namespace: a Node, a Namespace)
   {"op": "bookmark"}                         BOOKMARK on every watch that asked
   {"op": "expire"}                           forget history: older watches get 410
   {"op": "expire_http"}                      like expire, and the next watch
@@ -29,10 +31,13 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-RESOURCES = {  # path -> (kind, apiVersion)
+RESOURCES = {  # path -> (kind, apiVersion); Nodes and Namespaces are cluster-scoped
     "/api/v1/services": ("Service", "v1"),
     "/api/v1/nodes": ("Node", "v1"),
     "/apis/discovery.k8s.io/v1/endpointslices": ("EndpointSlice", "discovery.k8s.io/v1"),
+    "/api/v1/pods": ("Pod", "v1"),
+    "/api/v1/namespaces": ("Namespace", "v1"),
+    "/apis/networking.k8s.io/v1/networkpolicies": ("NetworkPolicy", "networking.k8s.io/v1"),
 }
 
 

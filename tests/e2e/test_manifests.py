@@ -12,7 +12,8 @@ def kinds():
 def test_rbac_lets_the_agent_list_and_watch():
     k = kinds()
     rules = k["ClusterRole"]["rules"]
-    need = {("", "services"), ("", "nodes"), ("discovery.k8s.io", "endpointslices")}
+    need = {("", "services"), ("", "nodes"), ("", "pods"), ("", "namespaces"),
+            ("discovery.k8s.io", "endpointslices"), ("networking.k8s.io", "networkpolicies")}
     for group, res in need:
         assert any(group in r["apiGroups"] and res in r["resources"] and
                    {"get", "list", "watch"} <= set(r["verbs"]) for r in rules), (group, res)

@@ -3,7 +3,8 @@
  * libFuzzer target: the watch stream splitter and event handling. The input
  * is a byte choosing the chunk size, then lines as an API server might send
  * them on a watch, each led by a byte choosing the watch it goes to
- * ('0' services, '1' slices, '2' nodes); each line is fed to its watch in
+ * ('0' services, '1' slices, '2' nodes, '3' pods, '4' namespaces, '5'
+ * network policies: the byte modulo KAPI_N); each line is fed to its watch in
  * chunks of that size, so events arrive split at any byte. The store must
  * take them without a crash, a leak or UB, and what it holds then goes on as
  * the agent takes it: decoded into a state (or refused in one line) and

@@ -2,7 +2,8 @@
 /*
  * The API client without a network: kubeconfig and in-cluster config, and
  * the watch stream split into events, applied to the store and marked dirty
- * per Service, with malformed, oversized and invalid events skipped.
+ * per Service, with malformed, oversized and invalid events skipped; policy's
+ * kinds (Pods, slimmed, Namespaces, NetworkPolicies) marked apart.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -237,6 +238,134 @@ static void test_owner_state_holds_the_service_and_its_slices(void **state)
 	k8s_state_free(&st);
 }
 
+/* A Pod as the API sends it, with much that policy does not read. */
+#define FULL_POD(type, rv, label, extra)                                                       \
+	"{\"type\":\"" type "\",\"object\":{\"apiVersion\":\"v1\",\"kind\":\"Pod\","                \
+	"\"metadata\":{\"name\":\"web-1\",\"namespace\":\"shop\",\"uid\":\"u1\","                \
+	"\"resourceVersion\":\"" rv "\",\"labels\":{\"app\":\"" label "\"},"                       \
+	"\"annotations\":{\"a\":\"b\"},\"managedFields\":[{\"manager\":\"kubelet\"}],"             \
+	"\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"web\"}]},"                      \
+	"\"spec\":{\"nodeName\":\"n1\",\"hostNetwork\":false,\"volumes\":[{\"name\":\"v\"}],"      \
+	"\"initContainers\":[{\"name\":\"i\",\"ports\":[{\"containerPort\":1}]}],"                 \
+	"\"containers\":[{\"name\":\"web\",\"image\":\"nginx\",\"env\":[{\"name\":\"X\"}],"       \
+	"\"ports\":[{\"name\":\"http\",\"containerPort\":8080}]}]},"                               \
+	"\"status\":{\"phase\":\"Running\",\"podIP\":\"10.1.0.5\",\"podIPs\":[{\"ip\":\"10.1.0.5\"}]," \
+	"\"hostIP\":\"192.168.0.1\",\"conditions\":[{\"type\":\"Ready\",\"status\":\"" extra "\"}]," \
+	"\"containerStatuses\":[{\"name\":\"web\",\"restartCount\":3}]}}}\n"
+
+static void test_slim_pod_keeps_what_the_decoder_reads(void **unused)
+{
+	json_t *ev = json_loads(FULL_POD("ADDED", "5", "web", "True"), 0, NULL);
+	json_t *slim = kapi_slim_pod(json_object_get(ev, "object"));
+	json_t *want = json_loads(
+		"{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"web-1\","
+		"\"namespace\":\"shop\",\"uid\":\"u1\",\"resourceVersion\":\"5\",\"labels\":{\"app\":\"web\"}},"
+		"\"spec\":{\"nodeName\":\"n1\",\"hostNetwork\":false,"
+		"\"containers\":[{\"ports\":[{\"name\":\"http\",\"containerPort\":8080}]}]},"
+		"\"status\":{\"phase\":\"Running\",\"podIP\":\"10.1.0.5\",\"podIPs\":[{\"ip\":\"10.1.0.5\"}]}}",
+		0, NULL);
+	char *got = json_dumps(slim, JSON_SORT_KEYS);
+
+	assert_non_null(want);
+	if (!json_equal(slim, want))
+		fail_msg("slimmed to %s", got);
+	free(got);
+	/* the original is left whole */
+	assert_non_null(json_object_get(json_object_get(json_object_get(ev, "object"), "status"),
+					"conditions"));
+	json_decref(slim);
+	json_decref(want);
+	/* a member of the wrong type stays, so the decoder still refuses the pod */
+	json_decref(ev);
+	ev = json_loads("{\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":\"n\"},"
+			"\"spec\":{\"containers\":[7,{\"ports\":{}}]},\"status\":\"x\"}",
+			0, NULL);
+	slim = kapi_slim_pod(ev);
+	assert_true(json_equal(slim, ev));
+	json_decref(slim);
+	json_decref(ev);
+}
+
+static void test_policy_kinds_mark_policy_not_services(void **state)
+{
+	struct kapi *k = *state;
+	const char *ns = "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Namespace\","
+			 "\"metadata\":{\"name\":\"shop\",\"resourceVersion\":\"3\"}}}\n";
+	const char *np = "{\"type\":\"ADDED\",\"object\":{\"kind\":\"NetworkPolicy\","
+			 "\"metadata\":{\"name\":\"deny\",\"namespace\":\"shop\"},"
+			 "\"spec\":{\"podSelector\":{}}}}\n";
+	struct k8s_state st;
+	struct kx_err err;
+	json_t *stored;
+
+	feed_in_pieces(k, &k->w[KAPI_PODS], FULL_POD("ADDED", "5", "web", "True"), 13);
+	assert_true(k->policy_dirty);
+	assert_false(k->dirty || k->full_dirty || k->nodes_dirty);
+	assert_int_equal(json_object_size(k->dirty_owners), 0);
+	stored = json_object_get(k->store[KAPI_PODS], "shop/web-1");
+	assert_non_null(stored); /* slimmed */
+	assert_null(json_object_get(json_object_get(stored, "metadata"), "managedFields"));
+	assert_null(json_object_get(json_object_get(stored, "status"), "conditions"));
+	kapi_feed(k, &k->w[KAPI_NAMESPACES], ns, strlen(ns));
+	kapi_feed(k, &k->w[KAPI_NETPOLS], np, strlen(np));
+	assert_non_null(json_object_get(k->store[KAPI_NAMESPACES], "/shop"));
+	assert_false(k->dirty);
+	/* policy's kinds alone, and policy_dirty cleared */
+	feed_in_pieces(k, &k->w[KAPI_SERVICES], SVC_EVENT("ADDED", "a", "10.96.0.1"), 4096);
+	assert_int_equal(kapi_take_policy(k, &st, &err), 0);
+	assert_false(k->policy_dirty);
+	assert_true(k->dirty); /* the Service's mark stays for the service side */
+	assert_int_equal(st.n_svcs, 0);
+	assert_int_equal(st.n_pods, 1);
+	assert_int_equal(st.pods[0].addr, ip4("10.1.0.5"));
+	assert_int_equal(st.pods[0].n_ports, 1);
+	assert_int_equal(st.n_namespaces, 1);
+	assert_int_equal(st.n_netpols, 1);
+	k8s_state_free(&st);
+	/* a status change policy does not read: no mark; a label change: marked */
+	feed_in_pieces(k, &k->w[KAPI_PODS], FULL_POD("MODIFIED", "6", "web", "False"), 64);
+	assert_false(k->policy_dirty);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(
+				    json_object_get(k->store[KAPI_PODS], "shop/web-1"), "metadata"),
+							  "resourceVersion")), "6");
+	feed_in_pieces(k, &k->w[KAPI_PODS], FULL_POD("MODIFIED", "7", "db", "False"), 64);
+	assert_true(k->policy_dirty);
+	/* the full state has every kind, and leaves policy_dirty to kapi_take_policy */
+	assert_int_equal(kapi_take_state(k, &st, &err), 0);
+	assert_int_equal(st.n_svcs, 1);
+	assert_int_equal(st.n_pods, 1);
+	assert_int_equal(st.n_netpols, 1);
+	assert_true(k->policy_dirty);
+	assert_false(k->dirty);
+	k8s_state_free(&st);
+	/* a deleted pod: gone, marked, the services untouched */
+	k->policy_dirty = false;
+	feed_in_pieces(k, &k->w[KAPI_PODS], FULL_POD("DELETED", "8", "db", "False"), 64);
+	assert_null(json_object_get(k->store[KAPI_PODS], "shop/web-1"));
+	assert_true(k->policy_dirty);
+	assert_false(k->dirty);
+}
+
+static void test_refused_pod_listed_with_its_field(void **state)
+{
+	struct kapi *k = *state;
+	const char *bad = "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Pod\",\"metadata\":"
+			  "{\"name\":\"p\",\"namespace\":\"n\"},\"spec\":{\"containers\":"
+			  "[{\"ports\":[{\"containerPort\":70000}]}]}}}\n";
+	struct k8s_refusals r = { 0 };
+
+	kapi_feed(k, &k->w[KAPI_PODS], bad, strlen(bad));
+	assert_null(json_object_get(k->store[KAPI_PODS], "n/p"));
+	assert_false(k->policy_dirty);
+	assert_int_equal(kapi_refusals(k, &r), 0);
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.v[0].kind, "Pod");
+	assert_string_equal(r.v[0].object, "n/p");
+	assert_string_equal(r.v[0].reason,
+			    "pod n/p: spec.containers[0].ports[0].containerPort: 70000 is not a port (1-65535)");
+	k8s_refusals_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +379,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_410_error_event_and_bookmark, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owner_state_holds_the_service_and_its_slices,
 						setup, teardown),
+		cmocka_unit_test(test_slim_pod_keeps_what_the_decoder_reads),
+		cmocka_unit_test_setup_teardown(test_policy_kinds_mark_policy_not_services, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_refused_pod_listed_with_its_field, setup,
+						teardown),
 	};
 
 	kx_log_verbosity = -1;

@@ -76,7 +76,8 @@ int agent_run_api(struct agent *a)
 		kapi_free(&k);
 		return -1;
 	}
-	pr_info("API server %s: listing services, endpointslices and nodes", conf.server);
+	pr_info("API server %s: listing services, endpointslices, nodes, pods, namespaces and networkpolicies",
+		conf.server);
 	while (!agent_stop) {
 		kapi_step(&k, 200);
 		kx_health_beat(a->health);

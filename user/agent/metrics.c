@@ -24,7 +24,9 @@ struct entry_label {
 };
 
 /* The kinds kxdp_refused_objects counts; anything else is "other". */
-static const char *const refused_kinds[] = { "Service", "EndpointSlice", "Node", "other" };
+static const char *const refused_kinds[] = {
+	"Service", "EndpointSlice", "Node", "Pod", "Namespace", "NetworkPolicy", "other",
+};
 #define N_REFUSED_KINDS (sizeof(refused_kinds) / sizeof(refused_kinds[0]))
 
 struct kx_metrics {

@@ -5,12 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "k8s/k8s.h"
+#include "k8s/k8s_int.h"
 #include "kxdp_abi.h"
-
-/* Which object an error is about: "service test/test", "items[4]". */
-struct obj_ctx {
-	char what[K8S_NAME_MAX + 96];
-};
 
 static void ctx_set(struct obj_ctx *c, const char *kind, const char *ns, const char *name)
 {
@@ -21,8 +17,8 @@ static void ctx_set(struct obj_ctx *c, const char *kind, const char *ns, const c
 }
 
 /* Copy an optional string member; -1 if present but not a string or too long. */
-static int opt_str(json_t *obj, const char *key, char *out, size_t n, const struct obj_ctx *c,
-		   const char *field, struct kx_err *err)
+int k8s_opt_str(json_t *obj, const char *key, char *out, size_t n, const struct obj_ctx *c,
+		const char *field, struct kx_err *err)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -41,10 +37,10 @@ static int opt_str(json_t *obj, const char *key, char *out, size_t n, const stru
 	return 0;
 }
 
-static int req_str(json_t *obj, const char *key, char *out, size_t n, const struct obj_ctx *c,
-		   const char *field, struct kx_err *err)
+int k8s_req_str(json_t *obj, const char *key, char *out, size_t n, const struct obj_ctx *c,
+		const char *field, struct kx_err *err)
 {
-	if (opt_str(obj, key, out, n, c, field, err))
+	if (k8s_opt_str(obj, key, out, n, c, field, err))
 		return -1;
 	if (!out[0]) {
 		kx_errf(err, "%s: %s: missing", c->what, field);
@@ -54,8 +50,8 @@ static int req_str(json_t *obj, const char *key, char *out, size_t n, const stru
 }
 
 /* An optional object member; -1 if present but not an object. */
-static int opt_obj(json_t *obj, const char *key, json_t **out, const struct obj_ctx *c,
-		   const char *field, struct kx_err *err)
+int k8s_opt_obj(json_t *obj, const char *key, json_t **out, const struct obj_ctx *c,
+		const char *field, struct kx_err *err)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -70,8 +66,8 @@ static int opt_obj(json_t *obj, const char *key, json_t **out, const struct obj_
 	return 0;
 }
 
-static int opt_arr(json_t *obj, const char *key, json_t **out, const struct obj_ctx *c,
-		   const char *field, struct kx_err *err)
+int k8s_opt_arr(json_t *obj, const char *key, json_t **out, const struct obj_ctx *c,
+		const char *field, struct kx_err *err)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -86,8 +82,8 @@ static int opt_arr(json_t *obj, const char *key, json_t **out, const struct obj_
 	return 0;
 }
 
-static int opt_bool(json_t *obj, const char *key, bool dflt, bool *out, const struct obj_ctx *c,
-		    const char *field, struct kx_err *err)
+int k8s_opt_bool(json_t *obj, const char *key, bool dflt, bool *out, const struct obj_ctx *c,
+		 const char *field, struct kx_err *err)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -102,8 +98,8 @@ static int opt_bool(json_t *obj, const char *key, bool dflt, bool *out, const st
 	return 0;
 }
 
-static int port_num(json_t *v, uint16_t *out, const struct obj_ctx *c, const char *field,
-		    struct kx_err *err)
+int k8s_port_num(json_t *v, uint16_t *out, const struct obj_ctx *c, const char *field,
+		 struct kx_err *err)
 {
 	json_int_t n;
 
@@ -120,22 +116,23 @@ static int port_num(json_t *v, uint16_t *out, const struct obj_ctx *c, const cha
 	return 0;
 }
 
-/* Protocol name to IPPROTO_*; 0 for SCTP (valid, not served yet); -1 invalid. */
-static int proto_of(json_t *obj, uint8_t *out, const struct obj_ctx *c, const char *field,
-		    struct kx_err *err)
+/* Protocol name to IPPROTO_* (TCP when absent); -1 invalid. */
+int k8s_proto_of(json_t *obj, uint8_t *out, const struct obj_ctx *c, const char *field,
+		 struct kx_err *err)
 {
 	char p[16];
 
-	if (opt_str(obj, "protocol", p, sizeof(p), c, field, err))
+	if (k8s_opt_str(obj, "protocol", p, sizeof(p), c, field, err))
 		return -1;
 	if (!p[0] || !strcmp(p, "TCP"))
 		*out = IPPROTO_TCP;
 	else if (!strcmp(p, "UDP"))
 		*out = IPPROTO_UDP;
 	else if (!strcmp(p, "SCTP"))
-		*out = 0;
+		*out = IPPROTO_SCTP;
 	else {
-		kx_errf(err, "%s: %s: unknown protocol \"%s\" (TCP, UDP or SCTP)", c->what, field, p);
+		kx_errf(err, "%s: %s: unknown protocol \"%s\" (TCP, UDP or SCTP)", c->what, field,
+			p);
 		return -1;
 	}
 	return 0;
@@ -156,8 +153,8 @@ static int parse_ip(const char *s, uint32_t *out)
 	return -1;
 }
 
-static int ip_field(json_t *v, uint32_t *out, const struct obj_ctx *c, const char *field,
-		    struct kx_err *err)
+int k8s_ip_field(json_t *v, uint32_t *out, const struct obj_ctx *c, const char *field,
+		 struct kx_err *err)
 {
 	int r;
 
@@ -201,20 +198,21 @@ int kx_parse_cidr(const char *s, uint32_t *addr, uint8_t *len)
 	return 1;
 }
 
-static int metadata(json_t *item, const char *kind, bool namespaced, char *ns, size_t ns_n,
-		    char *name, struct obj_ctx *c, struct kx_err *err)
+/* metadata.name (and namespace); c then names the object. */
+int k8s_metadata(json_t *item, const char *kind, bool namespaced, char *ns, size_t ns_n, char *name,
+		 size_t name_n, struct obj_ctx *c, struct kx_err *err)
 {
 	json_t *md;
 
-	if (opt_obj(item, "metadata", &md, c, "metadata", err))
+	if (k8s_opt_obj(item, "metadata", &md, c, "metadata", err))
 		return -1;
 	if (!md) {
 		kx_errf(err, "%s: metadata: missing", c->what);
 		return -1;
 	}
-	if (req_str(md, "name", name, K8S_NAME_MAX, c, "metadata.name", err))
+	if (k8s_req_str(md, "name", name, name_n, c, "metadata.name", err))
 		return -1;
-	if (namespaced && req_str(md, "namespace", ns, ns_n, c, "metadata.namespace", err))
+	if (namespaced && k8s_req_str(md, "namespace", ns, ns_n, c, "metadata.namespace", err))
 		return -1;
 	ctx_set(c, kind, namespaced ? ns : NULL, name);
 	return 0;
@@ -227,7 +225,7 @@ static int decode_service_ports(json_t *spec, struct k8s_service *s, const struc
 	size_t i;
 	char field[64];
 
-	if (opt_arr(spec, "ports", &ports, c, "spec.ports", err))
+	if (k8s_opt_arr(spec, "ports", &ports, c, "spec.ports", err))
 		return -1;
 	if (!ports)
 		return 0;
@@ -245,19 +243,19 @@ static int decode_service_ports(json_t *spec, struct k8s_service *s, const struc
 			return -1;
 		}
 		snprintf(field, sizeof(field), "spec.ports[%zu].name", i);
-		if (opt_str(p, "name", sp->name, sizeof(sp->name), c, field, err))
+		if (k8s_opt_str(p, "name", sp->name, sizeof(sp->name), c, field, err))
 			return -1;
 		snprintf(field, sizeof(field), "spec.ports[%zu].port", i);
-		if (port_num(json_object_get(p, "port"), &sp->port, c, field, err))
+		if (k8s_port_num(json_object_get(p, "port"), &sp->port, c, field, err))
 			return -1;
 		snprintf(field, sizeof(field), "spec.ports[%zu].protocol", i);
-		if (proto_of(p, &sp->proto, c, field, err))
+		if (k8s_proto_of(p, &sp->proto, c, field, err))
 			return -1;
 		snprintf(field, sizeof(field), "spec.ports[%zu].nodePort", i);
 		v = json_object_get(p, "nodePort");
-		if (v && !json_is_null(v) && port_num(v, &sp->node_port, c, field, err))
+		if (v && !json_is_null(v) && k8s_port_num(v, &sp->node_port, c, field, err))
 			return -1;
-		if (!sp->proto) {
+		if (sp->proto == IPPROTO_SCTP) {
 			pr_info("%s: port %u/SCTP skipped: SCTP is not served yet", c->what,
 				sp->port);
 			continue;
@@ -279,14 +277,14 @@ static int decode_cluster_ip(json_t *spec, struct k8s_service *s, const struct o
 	if (v && json_is_string(v) && (!strcmp(json_string_value(v), "None") ||
 				       !*json_string_value(v)))
 		return 0; /* headless, or not allocated */
-	if (opt_arr(spec, "clusterIPs", &ips, c, "spec.clusterIPs", err))
+	if (k8s_opt_arr(spec, "clusterIPs", &ips, c, "spec.clusterIPs", err))
 		return -1;
 	if (ips) {
 		json_array_foreach(ips, i, v) {
 			if (json_is_string(v) && !strcmp(json_string_value(v), "None"))
 				return 0; /* headless */
 			snprintf(field, sizeof(field), "spec.clusterIPs[%zu]", i);
-			int r = ip_field(v, &s->cluster_ip, c, field, err);
+			int r = k8s_ip_field(v, &s->cluster_ip, c, field, err);
 
 			if (r < 0)
 				return -1;
@@ -298,7 +296,7 @@ static int decode_cluster_ip(json_t *spec, struct k8s_service *s, const struct o
 	v = json_object_get(spec, "clusterIP");
 	if (!v || json_is_null(v))
 		return 0;
-	return ip_field(v, &s->cluster_ip, c, "spec.clusterIP", err) < 0 ? -1 : 0;
+	return k8s_ip_field(v, &s->cluster_ip, c, "spec.clusterIP", err) < 0 ? -1 : 0;
 }
 
 /* An array of IPv4 address strings (IPv6 ones skipped) into out[0..*n). */
@@ -311,7 +309,7 @@ static int decode_ip_list(json_t *arr, const char *what, uint32_t *out, size_t *
 
 	json_array_foreach(arr, i, v) {
 		snprintf(field, sizeof(field), "%s[%zu]", what, i);
-		int r = ip_field(v, &out[*n], c, field, err);
+		int r = k8s_ip_field(v, &out[*n], c, field, err);
 
 		if (r < 0)
 			return -1;
@@ -334,7 +332,7 @@ static int traffic_policy(json_t *spec, const char *key, bool *local, const stru
 	char field[48], v[16];
 
 	snprintf(field, sizeof(field), "spec.%s", key);
-	if (opt_str(spec, key, v, sizeof(v), c, field, err))
+	if (k8s_opt_str(spec, key, v, sizeof(v), c, field, err))
 		return -1;
 	*local = !strcmp(v, "Local");
 	if (v[0] && !*local && strcmp(v, "Cluster")) {
@@ -351,8 +349,8 @@ static int decode_source_ranges(json_t *spec, struct k8s_service *s, const struc
 	json_t *arr, *v;
 	size_t i;
 
-	if (opt_arr(spec, "loadBalancerSourceRanges", &arr, c, "spec.loadBalancerSourceRanges",
-		    err))
+	if (k8s_opt_arr(spec, "loadBalancerSourceRanges", &arr, c, "spec.loadBalancerSourceRanges",
+			err))
 		return -1;
 	json_array_foreach(arr, i, v) {
 		struct k8s_prefix *p = &s->src_ranges[s->n_src_ranges];
@@ -385,12 +383,12 @@ static int decode_lb_ingress(json_t *item, struct k8s_service *s, const struct o
 	char field[64], mode[16];
 	size_t i;
 
-	if (opt_obj(item, "status", &status, c, "status", err) ||
-	    (status && opt_obj(status, "loadBalancer", &lb, c, "status.loadBalancer", err)))
+	if (k8s_opt_obj(item, "status", &status, c, "status", err) ||
+	    (status && k8s_opt_obj(status, "loadBalancer", &lb, c, "status.loadBalancer", err)))
 		return -1;
 	if (!status || !lb)
 		return 0;
-	if (opt_arr(lb, "ingress", &ingress, c, "status.loadBalancer.ingress", err))
+	if (k8s_opt_arr(lb, "ingress", &ingress, c, "status.loadBalancer.ingress", err))
 		return -1;
 	json_array_foreach(ingress, i, in) {
 		json_t *ip;
@@ -402,13 +400,13 @@ static int decode_lb_ingress(json_t *item, struct k8s_service *s, const struct o
 			return -1;
 		}
 		snprintf(field, sizeof(field), "status.loadBalancer.ingress[%zu].ipMode", i);
-		if (opt_str(in, "ipMode", mode, sizeof(mode), c, field, err))
+		if (k8s_opt_str(in, "ipMode", mode, sizeof(mode), c, field, err))
 			return -1;
 		ip = json_object_get(in, "ip");
 		if (!ip || json_is_null(ip) || !strcmp(mode, "Proxy"))
 			continue; /* a hostname-only LB, or one that proxies */
 		snprintf(field, sizeof(field), "status.loadBalancer.ingress[%zu].ip", i);
-		r = ip_field(ip, &s->lb_ips[s->n_lb_ips], c, field, err);
+		r = k8s_ip_field(ip, &s->lb_ips[s->n_lb_ips], c, field, err);
 		if (r < 0)
 			return -1;
 		if (r == 0)
@@ -470,7 +468,8 @@ static int decode_affinity(json_t *spec, struct k8s_service *s, const struct obj
 	char mode[16];
 	json_int_t t = KX_AFFINITY_DEFAULT_S;
 
-	if (opt_str(spec, "sessionAffinity", mode, sizeof(mode), c, "spec.sessionAffinity", err))
+	if (k8s_opt_str(spec, "sessionAffinity", mode, sizeof(mode), c, "spec.sessionAffinity",
+			err))
 		return -1;
 	if (!mode[0] || !strcmp(mode, "None"))
 		return 0;
@@ -479,8 +478,10 @@ static int decode_affinity(json_t *spec, struct k8s_service *s, const struct obj
 			mode);
 		return -1;
 	}
-	if (opt_obj(spec, "sessionAffinityConfig", &cfg, c, "spec.sessionAffinityConfig", err) ||
-	    (cfg && opt_obj(cfg, "clientIP", &cip, c, "spec.sessionAffinityConfig.clientIP", err)))
+	if (k8s_opt_obj(spec, "sessionAffinityConfig", &cfg, c, "spec.sessionAffinityConfig",
+			err) ||
+	    (cfg &&
+	     k8s_opt_obj(cfg, "clientIP", &cip, c, "spec.sessionAffinityConfig.clientIP", err)))
 		return -1;
 	v = cfg && cip ? json_object_get(cip, "timeoutSeconds") : NULL;
 	if (v && !json_is_null(v)) {
@@ -506,16 +507,16 @@ static int decode_service_external(json_t *item, json_t *spec, struct k8s_servic
 		return -1;
 	decode_kube_router(item, s, c);
 	if (decode_affinity(spec, s, c, err) ||
-	    opt_bool(spec, "publishNotReadyAddresses", false, &s->publish_not_ready, c,
-		     "spec.publishNotReadyAddresses", err))
+	    k8s_opt_bool(spec, "publishNotReadyAddresses", false, &s->publish_not_ready, c,
+			 "spec.publishNotReadyAddresses", err))
 		return -1;
 	v = json_object_get(spec, "healthCheckNodePort");
 	if (v && !json_is_null(v) && s->etp_local && s->type == K8S_SVC_LOAD_BALANCER &&
-	    port_num(v, &s->hc_node_port, c, "spec.healthCheckNodePort", err))
+	    k8s_port_num(v, &s->hc_node_port, c, "spec.healthCheckNodePort", err))
 		return -1;
-	if (opt_arr(spec, "externalIPs", &eips, c, "spec.externalIPs", err) ||
-	    (eips && decode_ip_list(eips, "spec.externalIPs", s->external_ips, &s->n_external_ips,
-				    c, err)))
+	if (k8s_opt_arr(spec, "externalIPs", &eips, c, "spec.externalIPs", err) ||
+	    (eips &&
+	     decode_ip_list(eips, "spec.externalIPs", s->external_ips, &s->n_external_ips, c, err)))
 		return -1;
 	if (s->type != K8S_SVC_LOAD_BALANCER)
 		return 0;
@@ -530,18 +531,19 @@ static int decode_service(json_t *item, struct k8s_state *st, struct obj_ctx *c,
 	json_t *spec;
 
 	memset(s, 0, sizeof(*s));
-	if (metadata(item, "service", true, s->ns, sizeof(s->ns), s->name, c, err))
+	if (k8s_metadata(item, "service", true, s->ns, sizeof(s->ns), s->name, sizeof(s->name), c,
+			 err))
 		return -1;
-	if (opt_str(json_object_get(item, "metadata"), "creationTimestamp", s->created,
-		    sizeof(s->created), c, "metadata.creationTimestamp", err))
+	if (k8s_opt_str(json_object_get(item, "metadata"), "creationTimestamp", s->created,
+			sizeof(s->created), c, "metadata.creationTimestamp", err))
 		return -1;
-	if (opt_obj(item, "spec", &spec, c, "spec", err))
+	if (k8s_opt_obj(item, "spec", &spec, c, "spec", err))
 		return -1;
 	if (!spec) {
 		kx_errf(err, "%s: spec: missing", c->what);
 		return -1;
 	}
-	if (opt_str(spec, "type", type, sizeof(type), c, "spec.type", err))
+	if (k8s_opt_str(spec, "type", type, sizeof(type), c, "spec.type", err))
 		return -1;
 	if (type[0] && strcmp(type, "ClusterIP") && strcmp(type, "NodePort") &&
 	    strcmp(type, "LoadBalancer") && strcmp(type, "ExternalName")) {
@@ -569,7 +571,7 @@ static int decode_slice_ports(json_t *item, struct k8s_slice *sl, const struct o
 	size_t i;
 	char field[48];
 
-	if (opt_arr(item, "ports", &ports, c, "ports", err))
+	if (k8s_opt_arr(item, "ports", &ports, c, "ports", err))
 		return -1;
 	if (!ports)
 		return 0;
@@ -587,15 +589,15 @@ static int decode_slice_ports(json_t *item, struct k8s_slice *sl, const struct o
 			return -1;
 		}
 		snprintf(field, sizeof(field), "ports[%zu].name", i);
-		if (opt_str(p, "name", sp->name, sizeof(sp->name), c, field, err))
+		if (k8s_opt_str(p, "name", sp->name, sizeof(sp->name), c, field, err))
 			return -1;
 		snprintf(field, sizeof(field), "ports[%zu].port", i);
-		if (port_num(json_object_get(p, "port"), &sp->port, c, field, err))
+		if (k8s_port_num(json_object_get(p, "port"), &sp->port, c, field, err))
 			return -1;
 		snprintf(field, sizeof(field), "ports[%zu].protocol", i);
-		if (proto_of(p, &sp->proto, c, field, err))
+		if (k8s_proto_of(p, &sp->proto, c, field, err))
 			return -1;
-		if (sp->proto)
+		if (sp->proto != IPPROTO_SCTP) /* not served yet */
 			sl->n_ports++;
 	}
 	return 0;
@@ -628,30 +630,32 @@ static int decode_endpoint(json_t *e, size_t i, struct k8s_slice *sl, const stru
 		kx_errf(err, "%s: %s: want an object", c->what, prefix);
 		return -1;
 	}
-	if (opt_arr(e, "addresses", &addrs, c,
-		    field_join(field, sizeof(field), prefix, plen, ".addresses"), err))
+	if (k8s_opt_arr(e, "addresses", &addrs, c,
+			field_join(field, sizeof(field), prefix, plen, ".addresses"), err))
 		return -1;
 	if (!addrs || json_array_size(addrs) == 0) {
 		kx_errf(err, "%s: %s: missing", c->what, field);
 		return -1;
 	}
-	if (opt_obj(e, "conditions", &cond, c,
-		    field_join(field, sizeof(field), prefix, plen, ".conditions"), err))
+	if (k8s_opt_obj(e, "conditions", &cond, c,
+			field_join(field, sizeof(field), prefix, plen, ".conditions"), err))
 		return -1;
 	/* API semantics: a nil ready or serving means true. */
-	if (opt_bool(cond, "ready", true, &ep.ready, c,
-		     field_join(field, sizeof(field), prefix, plen, ".conditions.ready"), err) ||
-	    opt_bool(cond, "serving", ep.ready, &ep.serving, c,
-		     field_join(field, sizeof(field), prefix, plen, ".conditions.serving"), err) ||
-	    opt_bool(cond, "terminating", false, &ep.terminating, c,
-		     field_join(field, sizeof(field), prefix, plen, ".conditions.terminating"),
-		     err) ||
-	    opt_str(e, "nodeName", ep.node, sizeof(ep.node), c,
-		    field_join(field, sizeof(field), prefix, plen, ".nodeName"), err))
+	if (k8s_opt_bool(cond, "ready", true, &ep.ready, c,
+			 field_join(field, sizeof(field), prefix, plen, ".conditions.ready"),
+			 err) ||
+	    k8s_opt_bool(cond, "serving", ep.ready, &ep.serving, c,
+			 field_join(field, sizeof(field), prefix, plen, ".conditions.serving"),
+			 err) ||
+	    k8s_opt_bool(cond, "terminating", false, &ep.terminating, c,
+			 field_join(field, sizeof(field), prefix, plen, ".conditions.terminating"),
+			 err) ||
+	    k8s_opt_str(e, "nodeName", ep.node, sizeof(ep.node), c,
+			field_join(field, sizeof(field), prefix, plen, ".nodeName"), err))
 		return -1;
 	/* Kubernetes allows one address per endpoint today; take them all. */
 	json_array_foreach(addrs, j, a) {
-		int r = ip_field(a, &ep.addr, c, NULL, err);
+		int r = k8s_ip_field(a, &ep.addr, c, NULL, err);
 
 		if (r < 0) {
 			char path[96];
@@ -677,22 +681,23 @@ static int decode_slice(json_t *item, struct k8s_state *st, struct obj_ctx *c,
 	size_t i, total = 0;
 
 	memset(sl, 0, sizeof(*sl));
-	if (metadata(item, "endpointslice", true, sl->ns, sizeof(sl->ns), sl->name, c, err))
+	if (k8s_metadata(item, "endpointslice", true, sl->ns, sizeof(sl->ns), sl->name,
+			 sizeof(sl->name), c, err))
 		return -1;
-	if (req_str(item, "addressType", family, sizeof(family), c, "addressType", err))
+	if (k8s_req_str(item, "addressType", family, sizeof(family), c, "addressType", err))
 		return -1;
 	if (strcmp(family, "IPv4"))
 		return 0; /* IPv6 and FQDN slices: not served yet */
 	md = json_object_get(item, "metadata");
-	if (opt_obj(md, "labels", &labels, c, "metadata.labels", err))
+	if (k8s_opt_obj(md, "labels", &labels, c, "metadata.labels", err))
 		return -1;
-	if (labels && opt_str(labels, "kubernetes.io/service-name", sl->service,
-			      sizeof(sl->service), c,
-			      "metadata.labels[kubernetes.io/service-name]", err))
+	if (labels &&
+	    k8s_opt_str(labels, "kubernetes.io/service-name", sl->service, sizeof(sl->service), c,
+			"metadata.labels[kubernetes.io/service-name]", err))
 		return -1;
 	if (!sl->service[0])
 		return 0; /* not tied to a service */
-	if (opt_arr(item, "endpoints", &eps, c, "endpoints", err))
+	if (k8s_opt_arr(item, "endpoints", &eps, c, "endpoints", err))
 		return -1;
 	if (eps) {
 		json_array_foreach(eps, i, e) {
@@ -736,7 +741,7 @@ static int decode_pod_cidr(json_t *item, struct k8s_node *n, const struct obj_ct
 		kx_errf(err, "%s: spec: want an object", c->what);
 		return -1;
 	}
-	if (opt_arr(spec, "podCIDRs", &cidrs, c, "spec.podCIDRs", err))
+	if (k8s_opt_arr(spec, "podCIDRs", &cidrs, c, "spec.podCIDRs", err))
 		return -1;
 	if (cidrs) {
 		json_array_foreach(cidrs, i, v) {
@@ -781,7 +786,7 @@ static int decode_node(json_t *item, struct k8s_state *st, struct obj_ctx *c, st
 	size_t i;
 
 	memset(n, 0, sizeof(*n));
-	if (metadata(item, "node", false, NULL, 0, n->name, c, err))
+	if (k8s_metadata(item, "node", false, NULL, 0, n->name, sizeof(n->name), c, err))
 		return -1;
 	if (decode_pod_cidr(item, n, c, err))
 		return -1;
@@ -790,7 +795,7 @@ static int decode_node(json_t *item, struct k8s_state *st, struct obj_ctx *c, st
 		kx_errf(err, "%s: status: want an object", c->what);
 		return -1;
 	}
-	if (opt_arr(status, "addresses", &addrs, c, "status.addresses", err))
+	if (k8s_opt_arr(status, "addresses", &addrs, c, "status.addresses", err))
 		return -1;
 	if (addrs) {
 		json_array_foreach(addrs, i, a) {
@@ -800,13 +805,13 @@ static int decode_node(json_t *item, struct k8s_state *st, struct obj_ctx *c, st
 					i);
 				return -1;
 			}
-			if (opt_str(a, "type", type, sizeof(type), c, field, err))
+			if (k8s_opt_str(a, "type", type, sizeof(type), c, field, err))
 				return -1;
 			if (strcmp(type, "InternalIP") || n->internal_ip)
 				continue;
 			snprintf(field, sizeof(field), "status.addresses[%zu].address", i);
-			if (ip_field(json_object_get(a, "address"), &n->internal_ip, c, field,
-				     err) < 0)
+			if (k8s_ip_field(json_object_get(a, "address"), &n->internal_ip, c, field,
+					 err) < 0)
 				return -1;
 		}
 	}
@@ -860,6 +865,19 @@ static void item_identity(json_t *item, size_t i, char *kind, size_t kn, char *o
 		snprintf(object, on, "items[%zu]", i);
 }
 
+/* The kinds a List may hold, and their decoders. */
+static const struct {
+	const char *kind;
+	int (*decode)(json_t *item, struct k8s_state *st, struct obj_ctx *c, struct kx_err *err);
+} kinds[] = {
+	{ "Service", decode_service },
+	{ "EndpointSlice", decode_slice },
+	{ "Node", decode_node },
+	{ "Pod", k8s_decode_pod },
+	{ "Namespace", k8s_decode_namespace },
+	{ "NetworkPolicy", k8s_decode_netpol },
+};
+
 /* One item into st; -1 with err when it cannot be used. */
 static int decode_item(json_t *item, size_t i, struct k8s_state *st, struct kx_err *err)
 {
@@ -871,17 +889,41 @@ static int decode_item(json_t *item, size_t i, struct k8s_state *st, struct kx_e
 		kx_errf(err, "%s: want an object", c.what);
 		return -1;
 	}
-	if (req_str(item, "kind", kind, sizeof(kind), &c, "kind", err))
+	if (k8s_req_str(item, "kind", kind, sizeof(kind), &c, "kind", err))
 		return -1;
-	if (!strcmp(kind, "Service"))
-		return decode_service(item, st, &c, err);
-	if (!strcmp(kind, "EndpointSlice"))
-		return decode_slice(item, st, &c, err);
-	if (!strcmp(kind, "Node"))
-		return decode_node(item, st, &c, err);
-	kx_errf(err, "%s: kind: unknown kind \"%s\" (want Service, EndpointSlice or Node)", c.what,
-		kind);
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		if (!strcmp(kind, kinds[k].kind))
+			return kinds[k].decode(item, st, &c, err);
+	kx_errf(err,
+		"%s: kind: unknown kind \"%s\" (want Service, EndpointSlice, Node, Pod, Namespace or NetworkPolicy)",
+		c.what, kind);
 	return -1;
+}
+
+/* How many items of kind there are: each kind's array is sized to its own count. */
+static size_t count_kind(json_t *items, const char *kind)
+{
+	size_t i, n = 0;
+	json_t *item;
+
+	json_array_foreach(items, i, item) {
+		const char *k = json_string_value(json_object_get(item, "kind"));
+
+		n += k && !strcmp(k, kind);
+	}
+	return n;
+}
+
+/* One slot per item of each kind (and one spare, so no size is 0); false when out of memory. */
+static bool alloc_kinds(json_t *items, struct k8s_state *st)
+{
+	st->svcs = calloc(count_kind(items, "Service") + 1, sizeof(*st->svcs));
+	st->slices = calloc(count_kind(items, "EndpointSlice") + 1, sizeof(*st->slices));
+	st->nodes = calloc(count_kind(items, "Node") + 1, sizeof(*st->nodes));
+	st->pods = calloc(count_kind(items, "Pod") + 1, sizeof(*st->pods));
+	st->namespaces = calloc(count_kind(items, "Namespace") + 1, sizeof(*st->namespaces));
+	st->netpols = calloc(count_kind(items, "NetworkPolicy") + 1, sizeof(*st->netpols));
+	return st->svcs && st->slices && st->nodes && st->pods && st->namespaces && st->netpols;
 }
 
 int k8s_decode_list(json_t *root, struct k8s_state *st, struct kx_err *err)
@@ -900,10 +942,7 @@ int k8s_decode_list(json_t *root, struct k8s_state *st, struct kx_err *err)
 		return -1;
 	}
 	n = json_array_size(items);
-	st->svcs = calloc(n + 1, sizeof(*st->svcs));
-	st->slices = calloc(n + 1, sizeof(*st->slices));
-	st->nodes = calloc(n + 1, sizeof(*st->nodes));
-	if (!st->svcs || !st->slices || !st->nodes) {
+	if (!alloc_kinds(items, st)) {
 		kx_errf(err, "state: out of memory for %zu items", n);
 		k8s_state_free(st);
 		return -1;
@@ -968,6 +1007,7 @@ void k8s_state_free(struct k8s_state *st)
 	free(st->svcs);
 	free(st->slices);
 	free(st->nodes);
+	k8s_policy_state_free(st);
 	k8s_refusals_free(&st->refused);
 	memset(st, 0, sizeof(*st));
 }

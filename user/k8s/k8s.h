@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Decoding Kubernetes objects (v1 Service, discovery.k8s.io/v1 EndpointSlice,
- * v1 Node) from JSON into plain structs, validating every field kxdp uses.
- * IPv4 only for now; IPv6 addresses are skipped, not rejected.
+ * v1 Node; for NetworkPolicy v1 Pod, v1 Namespace, networking.k8s.io/v1
+ * NetworkPolicy, in k8s_policy.c) from JSON into plain structs, validating
+ * every field kxdp uses. IPv4 only for now; IPv6 addresses are skipped, not
+ * rejected.
  */
 #ifndef KX_K8S_H
 #define KX_K8S_H
@@ -195,7 +197,7 @@ struct k8s_netpol {
 	char name[K8S_NAME_MAX];
 	struct k8s_selector pod_sel; /* spec.podSelector: the pods of ns it selects */
 	bool ingress_type; /* policyTypes has Ingress (absent: always) */
-	bool egress_type; /* policyTypes has Egress (absent: when spec.egress is given) */
+	bool egress_type; /* policyTypes has Egress (absent: when spec.egress has a rule) */
 	struct k8s_np_rule *ingress;
 	size_t n_ingress;
 	struct k8s_np_rule *egress;
@@ -207,7 +209,7 @@ struct k8s_netpol {
  * the state is served. reason is one line naming the object and the field.
  */
 struct k8s_refusal {
-	char kind[32]; /* "Service", "EndpointSlice", "Node", another kind, or "object" */
+	char kind[32]; /* "Service", "EndpointSlice", "Node", "Pod"..., another kind, or "object" */
 	char object[64 + K8S_NAME_MAX]; /* "namespace/name", "name", or "items[N]" */
 	char reason[512];
 };

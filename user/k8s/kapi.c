@@ -14,7 +14,17 @@ static const struct {
 	[KAPI_SLICES] = { "/apis/discovery.k8s.io/v1/endpointslices", "EndpointSlice",
 			  "endpointslices" },
 	[KAPI_NODES] = { "/api/v1/nodes", "Node", "nodes" },
+	[KAPI_PODS] = { "/api/v1/pods", "Pod", "pods" },
+	[KAPI_NAMESPACES] = { "/api/v1/namespaces", "Namespace", "namespaces" },
+	[KAPI_NETPOLS] = { "/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicy",
+			   "networkpolicies" },
 };
+
+/* Pods, Namespaces and NetworkPolicies: what policy reads, not the Services. */
+static bool policy_kind(enum kapi_kind kind)
+{
+	return kind == KAPI_PODS || kind == KAPI_NAMESPACES || kind == KAPI_NETPOLS;
+}
 
 static long long now_ms(void)
 {
@@ -156,6 +166,95 @@ static void mark_owner(struct kapi *k, enum kapi_kind kind, json_t *obj)
 		json_object_set_new(k->dirty_owners, owner, json_true());
 }
 
+/* An event changed the store: the policy mark, or the service state's (owners, Nodes). */
+static void mark_changed(struct kapi *k, enum kapi_kind kind, json_t *old, json_t *obj)
+{
+	if (policy_kind(kind)) {
+		k->policy_dirty = true;
+		return;
+	}
+	if (old) /* a slice may have moved to another service */
+		mark_owner(k, kind, old);
+	mark_owner(k, kind, obj);
+	k->dirty = true;
+}
+
+/* A list replaced a store that differed: the policy mark, or a full apply of the rest. */
+static void mark_relisted(struct kapi *k, enum kapi_kind kind)
+{
+	if (policy_kind(kind))
+		k->policy_dirty = true;
+	else
+		k->dirty = k->full_dirty = true;
+}
+
+/* A new object of obj's members named in keys (NULL-terminated), shared, not copied. */
+static json_t *pick(json_t *obj, const char *const *keys)
+{
+	json_t *out = json_object(), *v;
+
+	for (; *keys; keys++) {
+		v = json_object_get(obj, *keys);
+		if (v)
+			json_object_set(out, *keys, v);
+	}
+	return out;
+}
+
+/* out's member key narrowed to keys if an object (else it stays, for the decoder to refuse). */
+static void pick_member(json_t *out, const char *key, const char *const *keys)
+{
+	json_t *v = json_object_get(out, key);
+
+	if (json_is_object(v))
+		json_object_set_new(out, key, pick(v, keys));
+}
+
+json_t *kapi_slim_pod(json_t *pod)
+{
+	static const char *const top[] = { "kind", "apiVersion", "metadata", "spec", "status",
+					   NULL };
+	static const char *const md[] = { "name", "namespace", "labels", "resourceVersion", "uid",
+					  NULL };
+	static const char *const spec[] = { "nodeName", "hostNetwork", "containers", NULL };
+	static const char *const status[] = { "phase", "podIP", "podIPs", NULL };
+	static const char *const ctr[] = { "ports", NULL };
+	json_t *out, *sp, *ctrs, *c, *slim;
+	size_t i;
+
+	if (!json_is_object(pod))
+		return json_incref(pod);
+	out = pick(pod, top);
+	pick_member(out, "metadata", md);
+	pick_member(out, "spec", spec);
+	pick_member(out, "status", status);
+	sp = json_object_get(out, "spec");
+	ctrs = json_object_get(sp, "containers");
+	if (!json_is_array(ctrs))
+		return out;
+	slim = json_array();
+	json_array_foreach(ctrs, i, c)
+		json_array_append_new(slim, json_is_object(c) ? pick(c, ctr) : json_incref(c));
+	json_object_set_new(sp, "containers", slim);
+	return out;
+}
+
+/* Both absent, or equal. */
+static bool same(json_t *a, json_t *b)
+{
+	return a == b || (a && b && json_equal(a, b));
+}
+
+/* A slimmed Pod's update that changes nothing policy reads (a condition, a restart count). */
+static bool pod_unchanged(json_t *old, json_t *obj)
+{
+	json_t *md_old = json_object_get(old, "metadata"), *md = json_object_get(obj, "metadata");
+
+	return old && same(json_object_get(md_old, "labels"), json_object_get(md, "labels")) &&
+	       same(json_object_get(old, "spec"), json_object_get(obj, "spec")) &&
+	       same(json_object_get(old, "status"), json_object_get(obj, "status"));
+}
+
 /* Keep slices_of in step with the slice store: add (obj) or remove (NULL). */
 static void index_slice(struct kapi *k, const char *key, json_t *old, json_t *obj)
 {
@@ -223,6 +322,10 @@ void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, si
 		   !strcmp(type, "DELETED")) {
 		if (!json_object_get(obj, "kind"))
 			json_object_set_new(obj, "kind", json_string(res[w->kind].kind));
+		if (w->kind == KAPI_PODS && strcmp(type, "DELETED")) { /* the store keeps less */
+			json_object_set_new(ev, "object", kapi_slim_pod(obj));
+			obj = json_object_get(ev, "object");
+		}
 		if (object_key(obj, key, sizeof(key))) {
 			pr_warn("watch %s: %s event without metadata.name skipped", what, type);
 			k->skipped++;
@@ -233,14 +336,11 @@ void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, si
 		} else if (!strcmp(type, "DELETED")) {
 			json_t *old = json_object_get(k->store[w->kind], key);
 
-			if (old)
-				mark_owner(k, w->kind, old);
-			mark_owner(k, w->kind, obj);
+			mark_changed(k, w->kind, old, obj);
 			if (w->kind == KAPI_SLICES)
 				index_slice(k, key, old, NULL);
 			json_object_del(k->store[w->kind], key);
 			unrefuse(k, w->kind, key);
-			k->dirty = true;
 			k->events++;
 		} else if (!object_valid(obj, &err)) {
 			bool held = json_object_get(k->store[w->kind], key);
@@ -253,13 +353,11 @@ void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, si
 			unrefuse(k, w->kind, key);
 			json_t *old = json_object_get(k->store[w->kind], key);
 
-			if (old) /* a slice may have moved to another service */
-				mark_owner(k, w->kind, old);
-			mark_owner(k, w->kind, obj);
+			if (w->kind != KAPI_PODS || !pod_unchanged(old, obj))
+				mark_changed(k, w->kind, old, obj);
 			if (w->kind == KAPI_SLICES)
 				index_slice(k, key, old, obj);
 			json_object_set(k->store[w->kind], key, obj);
-			k->dirty = true;
 			k->events++;
 		}
 		set_rv(w, obj);
@@ -405,6 +503,11 @@ static int do_list(struct kapi *k, struct kapi_watch *w, struct kx_err *err)
 			if (!json_is_object(item) || object_key(item, key, sizeof(key)))
 				continue;
 			json_object_set_new(item, "kind", json_string(res[w->kind].kind));
+			if (w->kind == KAPI_PODS) { /* the store keeps less */
+				json_array_set_new(json_object_get(doc, "items"), i,
+						   kapi_slim_pod(item));
+				item = json_array_get(json_object_get(doc, "items"), i);
+			}
 			if (object_valid(item, &e2)) {
 				json_object_set(fresh, key, item);
 				continue;
@@ -427,7 +530,7 @@ static int do_list(struct kapi *k, struct kapi_watch *w, struct kx_err *err)
 		json_decref(doc);
 	} while (cont[0]);
 	if (!json_equal(fresh, k->store[w->kind]))
-		k->dirty = k->full_dirty = true;
+		mark_relisted(k, w->kind);
 	json_decref(k->store[w->kind]);
 	k->store[w->kind] = fresh;
 	if (!json_equal(refused, k->refused[w->kind]))
@@ -620,14 +723,22 @@ static int decode_items(json_t *items, struct k8s_state *st, struct kx_err *err)
 	return ret;
 }
 
-int kapi_take_state(struct kapi *k, struct k8s_state *st, struct kx_err *err)
+/* Every stored object of the kinds first..last, as one array. */
+static json_t *items_of(struct kapi *k, enum kapi_kind first, enum kapi_kind last)
 {
 	json_t *items = json_array(), *obj;
 	const char *key;
 
-	for (int i = 0; i < KAPI_N; i++)
+	for (int i = first; i <= (int)last; i++)
 		json_object_foreach(k->store[i], key, obj)
 			json_array_append(items, obj);
+	return items;
+}
+
+int kapi_take_state(struct kapi *k, struct k8s_state *st, struct kx_err *err)
+{
+	json_t *items = items_of(k, 0, KAPI_N - 1);
+
 	clear_marks(k);
 	return decode_items(items, st, err);
 }
@@ -650,12 +761,17 @@ int kapi_take_owner(struct kapi *k, const char *owner, struct k8s_state *st, str
 
 int kapi_take_nodes(struct kapi *k, struct k8s_state *st, struct kx_err *err)
 {
-	json_t *items = json_array(), *obj;
-	const char *key;
+	json_t *items = items_of(k, KAPI_NODES, KAPI_NODES);
 
-	json_object_foreach(k->store[KAPI_NODES], key, obj)
-		json_array_append(items, obj);
 	k->nodes_dirty = false;
+	return decode_items(items, st, err);
+}
+
+int kapi_take_policy(struct kapi *k, struct k8s_state *st, struct kx_err *err)
+{
+	json_t *items = items_of(k, KAPI_PODS, KAPI_NETPOLS);
+
+	k->policy_dirty = false;
 	return decode_items(items, st, err);
 }
 
@@ -671,7 +787,8 @@ int kapi_refusals(const struct kapi *k, struct k8s_refusals *r)
 
 	for (int i = 0; i < KAPI_N; i++) {
 		json_object_foreach(k->refused[i], key, why) {
-			const char *object = key[0] == '/' ? key + 1 : key; /* a Node: "/name" */
+			/* cluster-scoped (a Node, a Namespace): "/name" */
+			const char *object = key[0] == '/' ? key + 1 : key;
 
 			if (!k8s_refuse(r, res[i].kind, object, json_string_value(why)))
 				return -1;

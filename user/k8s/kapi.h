@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The Kubernetes API client (libcurl + jansson): LIST then WATCH of
- * Services, EndpointSlices and Nodes from the list's resourceVersion, with
- * bookmarks; relist on 410 Gone; reconnect with capped backoff; the token
- * re-read before every request. It keeps the objects in a store and says
- * when it changed; the agent turns the store into the datapath.
+ * Services, EndpointSlices, Nodes, Pods, Namespaces and NetworkPolicies from
+ * the list's resourceVersion, with bookmarks; relist on 410 Gone; reconnect
+ * with capped backoff; the token re-read before every request. It keeps the
+ * objects in a store and says when it changed: the services' kinds and
+ * policy's kinds apart, so pod churn never reconciles a Service; the agent
+ * turns the store into the datapath.
  */
 #ifndef KX_KAPI_H
 #define KX_KAPI_H
@@ -19,7 +21,16 @@
 #define KAPI_BACKOFF_MIN_MS 100
 #define KAPI_BACKOFF_MAX_MS 10000
 
-enum kapi_kind { KAPI_SERVICES, KAPI_SLICES, KAPI_NODES, KAPI_N };
+/* Policy's kinds (Pods, Namespaces, NetworkPolicies) stay last and together. */
+enum kapi_kind {
+	KAPI_SERVICES,
+	KAPI_SLICES,
+	KAPI_NODES,
+	KAPI_PODS,
+	KAPI_NAMESPACES,
+	KAPI_NETPOLS,
+	KAPI_N
+};
 
 struct kapi;
 
@@ -42,10 +53,12 @@ struct kapi {
 	struct kapi_conf conf;
 	CURLM *multi;
 	struct kapi_watch w[KAPI_N];
-	json_t *store[KAPI_N]; /* "namespace/name" -> object (with kind) */
-	bool dirty; /* the store changed since the last kapi_take_state */
-	bool full_dirty; /* a list replaced a store: apply everything */
+	/* "namespace/name" ("/name": cluster-scoped) -> object (with kind; a Pod slimmed) */
+	json_t *store[KAPI_N];
+	bool dirty; /* a Service, slice or Node changed since the last kapi_take_state */
+	bool full_dirty; /* a list replaced a Service, slice or Node store: apply everything */
 	bool nodes_dirty; /* a Node changed: routes, CNI config */
+	bool policy_dirty; /* a Pod, Namespace or NetworkPolicy changed (never sets the above) */
 	json_t *dirty_owners; /* "ns/name" of Services whose objects changed (a set) */
 	json_t *slices_of; /* "ns/name" of a Service -> {slice key: true} */
 	json_t *refused[KAPI_N]; /* "namespace/name" -> why its last version was refused */
@@ -62,16 +75,28 @@ void kapi_free(struct kapi *k);
 void kapi_step(struct kapi *k, int timeout_ms);
 /* Every kind listed at least once. */
 bool kapi_synced(const struct kapi *k);
-/* The store as objects the model takes; clears every dirty mark. */
+/*
+ * The store as objects the model takes, every kind; clears every mark but
+ * policy_dirty (kapi_take_policy clears that one).
+ */
 int kapi_take_state(struct kapi *k, struct k8s_state *st, struct kx_err *err);
 /* Only the Service owner ("ns/name") and its EndpointSlices. */
 int kapi_take_owner(struct kapi *k, const char *owner, struct k8s_state *st, struct kx_err *err);
 /* Each refused object (kind, "ns/name", reason) into r. */
 int kapi_refusals(const struct kapi *k, struct k8s_refusals *r);
-/* The kind of objects a watch carries: "Service", "EndpointSlice", "Node". */
+/* The kind of objects a watch carries: "Service", "EndpointSlice", "Node", "Pod"... */
 const char *kapi_kind_name(enum kapi_kind kind);
-/* Only the Nodes. */
+/* Only the Nodes; clears nodes_dirty. */
 int kapi_take_nodes(struct kapi *k, struct k8s_state *st, struct kx_err *err);
+/* Only the Pods, Namespaces and NetworkPolicies; clears policy_dirty. */
+int kapi_take_policy(struct kapi *k, struct k8s_state *st, struct kx_err *err);
+/*
+ * What the store keeps of a Pod (a new reference): kind, apiVersion,
+ * metadata.{name,namespace,labels,resourceVersion,uid},
+ * spec.{nodeName,hostNetwork,containers[].ports}, status.{phase,podIP,podIPs}.
+ * A member of the wrong type is kept as it is, for the decoder to refuse.
+ */
+json_t *kapi_slim_pod(json_t *pod);
 
 /* Apply one watch line to the store (exposed for tests and fuzzing). */
 void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, size_t len);
