@@ -43,7 +43,7 @@ BPF_HDRS := $(wildcard bpf/lib/*.h) include/kxdp_abi.h
 # which the binaries, unit tests, benches and fuzz targets link. Sources
 # include "<part>/x.h" (-Iuser). Basenames stay unique across the library's
 # parts: ar keeps one member per name.
-AGENT_SRCS := $(addprefix user/agent/,main.c options.c node.c routes.c gc.c ownfiles.c reconcile.c loop.c)
+AGENT_SRCS := $(addprefix user/agent/,main.c options.c node.c routes.c gc.c ownfiles.c reconcile.c loop.c policy.c)
 CNI_SRCS := $(addprefix user/cni/,main.c cmd.c ipam.c wire.c result.c)
 CLI_SRCS := $(wildcard user/cli/*.c)
 LIB_SRCS := $(filter-out $(AGENT_SRCS) $(CNI_SRCS) $(CLI_SRCS),$(wildcard user/*/*.c))

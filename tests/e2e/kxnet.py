@@ -310,14 +310,16 @@ class Node:
         text = stdin if stdin is not None else json.dumps(conf or self.cni_conf())
         return self.run(os.path.join(BUILD, "kxdp-cni"), check=False, input=text, env=env)
 
-    def add_pod(self, name, ip=None, **conf):
+    def add_pod(self, name, ip=None, cni_args=None, **conf):
         """Wire a pod with the CNI plugin; ip asks host-local for that address
-        (the CNI "IP" argument, as kubelet passes it for static pods); conf
-        overrides fields of the network config (mtu=...)."""
+        (the CNI "IP" argument, as kubelet passes it for static pods);
+        cni_args adds CNI_ARGS (K8S_POD_NAMESPACE=x, as the kubelet passes
+        it); conf overrides fields of the network config (mtu=...)."""
         ns = self.ns + "-" + name
         sh("ip", "netns", "add", ns)
+        args = ";".join(a for a in (("IP=" + ip) if ip else None, cni_args) if a)
         r = self.cni("ADD", "cid-" + ns, netns_path(ns),
-                     env_extra={"CNI_ARGS": "IP=" + ip} if ip else None,
+                     env_extra={"CNI_ARGS": args} if args else None,
                      conf=self.cni_conf(**conf) if conf else None)
         if r.returncode != 0:
             raise RuntimeError("CNI ADD %s: %s %s" % (name, r.stdout, r.stderr))

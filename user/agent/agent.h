@@ -16,6 +16,7 @@
 #include "agent/metrics.h"
 #include "datapath/maps.h"
 #include "datapath/sync.h"
+#include "datapath/sync_policy.h"
 #include "datapath/tc.h"
 #include "k8s/kapi.h"
 #include "lib/netlink.h"
@@ -60,7 +61,13 @@ struct agent {
 	uint64_t last_files_ns; /* CLOCK_MONOTONIC of the last look at the agent's own files */
 	struct k8s_refusals file_refused; /* items of the state file that do not decode */
 	json_t *svc_refused; /* "ns/name" -> why the model refused that Service */
+	struct kx_pol_syncer *pol_syncer; /* mirror of the policy maps */
+	json_t *pol_refused; /* "ns/name" -> why that NetworkPolicy is not (wholly) in force */
+	json_t *pol_lines; /* "ns/name" -> its last logged line, so only changes are logged */
 };
+
+/* policy.c: compile and program the NetworkPolicies of st; 0, or -1 (the last ones stay). */
+int agent_apply_policy(struct agent *a, const struct k8s_state *st, const char *source);
 
 /* The signal that ends the main loop (0: none yet); main.c's handler sets it. */
 extern volatile sig_atomic_t agent_stop;
@@ -96,6 +103,8 @@ void agent_reattach_pods(struct agent *a);
 int agent_apply_objects(struct agent *a, const struct k8s_state *ks, const char *source);
 int agent_apply_state(struct agent *a);
 int agent_apply_incremental(struct agent *a, struct kapi *k);
+/* Pod, Namespace or NetworkPolicy events: every policy compiled afresh. */
+int agent_apply_policy_api(struct agent *a, struct kapi *k);
 void agent_report_refusals(struct agent *a, struct kapi *k);
 
 /* loop.c: the main loops, one per source of cluster state. */

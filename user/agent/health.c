@@ -76,8 +76,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 				   "text/plain; version=0.0.4; charset=utf-8");
 	if (!strcmp(url, "/refused") && h->metrics)
 		return reply_owned(c, kx_metrics_refused_json(h->metrics), "application/json");
+	if (!strcmp(url, "/policy") && h->metrics)
+		return reply_owned(c, kx_metrics_policy_json(h->metrics), "application/json");
 	return reply(c, MHD_HTTP_NOT_FOUND,
-		     "not found: try /healthz, /readyz, /metrics or /refused\n");
+		     "not found: try /healthz, /readyz, /metrics, /refused or /policy\n");
 }
 
 struct kx_health *kx_health_start(const char *addr, struct kx_err *err)

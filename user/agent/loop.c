@@ -89,10 +89,12 @@ int agent_run_api(struct agent *a)
 		}
 		if (k.refused_changed && applied) /* a refused event changes no map */
 			agent_report_refusals(a, &k);
-		if (!kapi_synced(&k) || !k.dirty)
+		if (!kapi_synced(&k) || (!k.dirty && !k.policy_dirty))
 			continue;
 		kx_health_ready(a->health, false);
-		if (!k.full_dirty && applied) {
+		if (!k.dirty) {
+			ret = 0;
+		} else if (!k.full_dirty && applied) {
 			ret = agent_apply_incremental(a, &k);
 		} else if (kapi_take_state(&k, &ks, &err)) {
 			pr_warn("API objects rejected, keeping the last good state: %s", err.msg);
@@ -103,6 +105,8 @@ int agent_run_api(struct agent *a)
 			agent_report_refusals(a, &k);
 			applied = true;
 		}
+		if (k.policy_dirty && agent_apply_policy_api(a, &k))
+			ret = -1;
 		kx_health_ready(a->health, ret == 0);
 		kx_metrics_set_watch_restarts(a->metrics, k.restarts);
 		if (a->o.once)

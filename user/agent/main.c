@@ -36,6 +36,8 @@ static void agent_serve(struct agent *a)
 
 	a->metrics = kx_metrics_new(&a->maps);
 	a->svc_refused = json_object();
+	a->pol_refused = json_object();
+	a->pol_lines = json_object();
 	if (a->o.metrics_addr[0] && !a->o.once) {
 		a->health = kx_health_start(a->o.metrics_addr, &err);
 		if (!a->health)
@@ -51,6 +53,9 @@ static void agent_free(struct agent *a)
 	kx_health_stop(a->health);
 	kx_metrics_free(a->metrics);
 	json_decref(a->svc_refused);
+	json_decref(a->pol_refused);
+	json_decref(a->pol_lines);
+	kx_pol_syncer_free(a->pol_syncer);
 	k8s_refusals_free(&a->file_refused);
 	kx_hcports_free(a->hc);
 	kx_syncer_free(a->syncer);
@@ -87,7 +92,8 @@ int main(int argc, char **argv)
 	/* the mirror first: it completes the maps (kx_members of an upgrade)
 	 * before the new programs go on the uplink, the cgroup and the pods */
 	a.syncer = kx_syncer_new(&a.maps, &err);
-	if (!a.syncer) {
+	a.pol_syncer = a.syncer ? kx_pol_syncer_new(&a.maps, &err) : NULL;
+	if (!a.pol_syncer) {
 		pr_err("%s", err.msg);
 		goto cleanup;
 	}

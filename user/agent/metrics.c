@@ -40,6 +40,7 @@ struct kx_metrics {
 	uint64_t ct_evicted; /* the highest figure shown: a counter never goes back */
 	char *refused_json; /* /refused */
 	unsigned long refused[N_REFUSED_KINDS]; /* by refused_kinds[] */
+	json_t *policy; /* /policy: the pods of this node, their sets and policies */
 };
 
 struct kx_metrics *kx_metrics_new(const struct kx_maps *m)
@@ -60,6 +61,7 @@ void kx_metrics_free(struct kx_metrics *x)
 	pthread_mutex_destroy(&x->lock);
 	free(x->entries);
 	free(x->refused_json);
+	json_decref(x->policy);
 	free(x);
 }
 
@@ -169,6 +171,81 @@ void kx_metrics_set_refused(struct kx_metrics *x, const struct k8s_refusals *r)
 	pthread_mutex_unlock(&x->lock);
 out:
 	json_decref(arr);
+}
+
+void kx_metrics_set_policy(struct kx_metrics *x, json_t *view)
+{
+	if (!x) {
+		json_decref(view);
+		return;
+	}
+	pthread_mutex_lock(&x->lock);
+	json_decref(x->policy);
+	x->policy = view;
+	pthread_mutex_unlock(&x->lock);
+}
+
+char *kx_metrics_policy_json(struct kx_metrics *x)
+{
+	char *text;
+
+	pthread_mutex_lock(&x->lock);
+	text = json_dumps(x->policy ? x->policy : json_pack("{s:[]}", "pods"), JSON_COMPACT);
+	pthread_mutex_unlock(&x->lock);
+	return text;
+}
+
+/* Policy p's sets in direction dir ("ingress"/"egress"), from the /policy view: bit per set id. */
+static void policy_sets(json_t *view, const char *p, const char *dir, unsigned char *ids)
+{
+	char key[32];
+	json_t *pod, *name;
+	size_t i, j;
+
+	snprintf(key, sizeof(key), "%s_set", dir);
+	memset(ids, 0, KX_POL_MAX_SETS / 8);
+	json_array_foreach(json_object_get(view, "pods"), i, pod) {
+		json_int_t id = json_integer_value(json_object_get(pod, key));
+
+		json_array_foreach(json_object_get(pod, dir), j, name)
+			if (!strcmp(json_string_value(name), p) && id > 0 && id < KX_POL_MAX_SETS)
+				ids[id / 8] |= (unsigned char)(1 << (id % 8));
+	}
+}
+
+/* kxdp_policy_*: per policy and direction, first packets its sets allowed and denied. */
+static void render_policy(struct kx_metrics *x, FILE *f)
+{
+	static const char *const dirs[] = { "ingress", "egress" };
+	unsigned char ids[KX_POL_MAX_SETS / 8];
+	json_t *seen = json_object(), *pod, *name;
+	const char *p;
+	size_t i, j;
+
+	fprintf(f, "# HELP kxdp_policy_flows_total First packets of flows judged by the policy sets a NetworkPolicy is in, by direction and verdict.\n"
+		   "# TYPE kxdp_policy_flows_total counter\n");
+	json_array_foreach(json_object_get(x->policy, "pods"), i, pod)
+		for (int d = 0; d < 2; d++)
+			json_array_foreach(json_object_get(pod, dirs[d]), j, name)
+				json_object_set_new(seen, json_string_value(name), json_true());
+	json_object_foreach(seen, p, name) {
+		for (int d = 0; d < 2; d++) {
+			struct kx_pol_counter sum = { 0 }, c;
+
+			policy_sets(x->policy, p, dirs[d], ids);
+			for (uint32_t id = 0; id < KX_POL_MAX_SETS; id++)
+				if ((ids[id / 8] >> (id % 8) & 1) &&
+				    !bpf_map_lookup_elem(x->m.pol_stats, &id, &c)) {
+					sum.allowed += c.allowed;
+					sum.denied += c.denied;
+				}
+			fprintf(f, "kxdp_policy_flows_total{policy=\"%s\",direction=\"%s\",verdict=\"allowed\"} %llu\n"
+				   "kxdp_policy_flows_total{policy=\"%s\",direction=\"%s\",verdict=\"denied\"} %llu\n",
+				p, dirs[d], (unsigned long long)sum.allowed, p, dirs[d],
+				(unsigned long long)sum.denied);
+		}
+	}
+	json_decref(seen);
 }
 
 char *kx_metrics_refused_json(struct kx_metrics *x)
@@ -338,6 +415,7 @@ char *kx_metrics_render(struct kx_metrics *x)
 	pthread_mutex_lock(&x->lock);
 	render_services(x, f);
 	render_agent(x, f);
+	render_policy(x, f);
 	pthread_mutex_unlock(&x->lock);
 	render_datapath(x, f);
 	render_conntrack(x, f);

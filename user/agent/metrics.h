@@ -10,6 +10,7 @@
 #define KX_METRICS_H
 
 #include <stddef.h>
+#include <jansson.h>
 #include "datapath/maps.h"
 #include "k8s/k8s.h"
 #include "datapath/sync.h"
@@ -27,6 +28,10 @@ void kx_metrics_set_watch_restarts(struct kx_metrics *x, unsigned long restarts)
 void kx_metrics_set_refused(struct kx_metrics *x, const struct k8s_refusals *r);
 /* /refused: a JSON array of {kind, object, reason}, malloc'd (NULL: out of memory). */
 char *kx_metrics_refused_json(struct kx_metrics *x);
+/* What /policy shows (the pods of this node, their sets and policies): view is taken over. */
+void kx_metrics_set_policy(struct kx_metrics *x, json_t *view);
+/* /policy as JSON text, malloc'd. */
+char *kx_metrics_policy_json(struct kx_metrics *x);
 /* The whole exposition, malloc'd (NULL when out of memory). */
 char *kx_metrics_render(struct kx_metrics *x);
 

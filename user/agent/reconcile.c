@@ -28,6 +28,10 @@ void agent_report_refusals(struct agent *a, struct kapi *k)
 		if (ok)
 			ok = k8s_refuse(&all, "Service", owner, json_string_value(why));
 	}
+	json_object_foreach(a->pol_refused, owner, why) {
+		if (ok)
+			ok = k8s_refuse(&all, "NetworkPolicy", owner, json_string_value(why));
+	}
 	if (ok)
 		kx_metrics_set_refused(a->metrics, &all);
 	else
@@ -97,6 +101,8 @@ int agent_apply_state(struct agent *a)
 	for (size_t i = 0; i < ks.refused.n; i++)
 		pr_warn("%s: refused, not served: %s", source, ks.refused.v[i].reason);
 	ret = agent_apply_objects(a, &ks, source);
+	if (agent_apply_policy(a, &ks, source))
+		ret = -1;
 	k8s_refusals_free(&a->file_refused); /* this file's refusals replace the last one's */
 	a->file_refused = ks.refused;
 	memset(&ks.refused, 0, sizeof(ks.refused));
@@ -148,6 +154,23 @@ static int apply_owner(struct agent *a, struct kapi *k, const char *owner)
 		st.backends_removed);
 	return ret;
 }
+/* Pod, Namespace or NetworkPolicy events: the policies compiled afresh from those kinds. */
+int agent_apply_policy_api(struct agent *a, struct kapi *k)
+{
+	struct k8s_state ks;
+	struct kx_err err;
+	int ret;
+
+	if (kapi_take_policy(k, &ks, &err)) {
+		pr_warn("policy objects rejected, the last policies stay: %s", err.msg);
+		return -1;
+	}
+	ret = agent_apply_policy(a, &ks, "API policy");
+	k8s_state_free(&ks);
+	agent_report_refusals(a, k);
+	return ret;
+}
+
 /* After watch events: only the Services and Nodes they touched. */
 int agent_apply_incremental(struct agent *a, struct kapi *k)
 {

@@ -8,31 +8,41 @@
 #include "datapath/maps.h"
 #include "datapath/tc.h"
 
+/* The value of key in CNI_ARGS ("K=V;K2=V2") into out: 1, 0 when absent, -1 when too long. */
+static int cni_arg(const char *key, char *out, size_t size)
+{
+	const char *v = getenv("CNI_ARGS");
+	size_t klen = strlen(key), n;
+
+	for (; v && *v; v = strchr(v, ';') ? strchr(v, ';') + 1 : NULL) {
+		if (strncmp(v, key, klen) || v[klen] != '=')
+			continue;
+		n = strcspn(v + klen + 1, ";");
+		snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), v + klen + 1);
+		return n < size ? 1 : -1;
+	}
+	return 0;
+}
+
 /*
  * CNI_ARGS MAC=aa:bb:cc:dd:ee:ff (podman --mac-address), as the bridge plugin
  * takes it: the pod interface gets that address. A malformed one fails.
  */
 static void mac_from_args(struct pod *p)
 {
-	const char *v = getenv("CNI_ARGS");
 	unsigned int m[6];
 	char val[32], tail;
-	size_t n;
+	int found = cni_arg("MAC", val, sizeof(val));
 
-	for (; v && *v; v = strchr(v, ';') ? strchr(v, ';') + 1 : NULL) {
-		if (strncmp(v, "MAC=", 4))
-			continue;
-		n = strcspn(v + 4, ";");
-		snprintf(val, sizeof(val), "%.*s", (int)(n < sizeof(val) ? n : sizeof(val) - 1),
-			 v + 4);
-		if (n != 17 || sscanf(val, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3],
-				      &m[4], &m[5], &tail) != 6 || (m[0] & 1))
-			cni_fail(CNI_ERR_ENV, "CNI_ARGS MAC: want a unicast MAC address aa:bb:cc:dd:ee:ff");
-		for (int i = 0; i < 6; i++)
-			p->pod_mac[i] = (uint8_t)m[i];
-		p->want_mac = true;
+	if (!found)
 		return;
-	}
+	if (found < 0 || strlen(val) != 17 ||
+	    sscanf(val, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
+		   &tail) != 6 || (m[0] & 1))
+		cni_fail(CNI_ERR_ENV, "CNI_ARGS MAC: want a unicast MAC address aa:bb:cc:dd:ee:ff");
+	for (int i = 0; i < 6; i++)
+		p->pod_mac[i] = (uint8_t)m[i];
+	p->want_mac = true;
 }
 
 void cmd_add(const struct cni_env *env, const struct cni_conf *c, int netns_fd)
@@ -46,6 +56,8 @@ void cmd_add(const struct cni_env *env, const struct cni_conf *c, int netns_fd)
 	if (!sk)
 		cni_fail(CNI_ERR_NETLINK, err.msg);
 	mac_from_args(&p);
+	if (cni_arg("K8S_POD_NAMESPACE", p.ns, sizeof(p.ns)) < 0) /* the kubelet's: its policies start it */
+		cni_fail(CNI_ERR_ENV, "CNI_ARGS K8S_POD_NAMESPACE: longer than 63 characters");
 	host_ifname(env, p.host_if);
 	r = kx_nl_link_info(sk, p.host_if, NULL, NULL, NULL, &err);
 	if (r == 0) {

@@ -26,6 +26,7 @@ struct pod {
 	uint8_t host_mac[6];
 	uint8_t pod_mac[6];
 	bool want_mac; /* CNI_ARGS MAC=: the pod interface gets pod_mac */
+	char ns[64]; /* CNI_ARGS K8S_POD_NAMESPACE, "" = none (not a Kubernetes pod) */
 	uint32_t addr, gw;
 	int prefixlen;
 	json_t *ipam_result;

@@ -80,13 +80,16 @@ int endpoint_write(const char *bpffs, const struct pod *p, struct kx_err *err)
 		return -1;
 	memcpy(ep.pod_mac, p->pod_mac, 6);
 	memcpy(ep.host_mac, p->host_mac, 6);
-	ret = kx_endpoint_put(m.endpoints, &ep, err);
+	/* its policy start first: no packet reaches it before it is isolated */
+	ret = kx_pol_ep_start(&m, p->addr, p->ns, err);
+	if (!ret)
+		ret = kx_endpoint_put(m.endpoints, &ep, err);
 	kx_maps_close(&m);
 	return ret;
 }
 
 struct forget {
-	int fd;
+	const struct kx_maps *m;
 	int ifindex;
 };
 
@@ -94,8 +97,10 @@ static int forget_one(const struct kx_endpoint *ep, void *ctx)
 {
 	struct forget *f = ctx;
 
-	if ((int)ep->ifindex == f->ifindex)
-		kx_endpoint_del(f->fd, ep->addr);
+	if ((int)ep->ifindex == f->ifindex) {
+		kx_endpoint_del(f->m->endpoints, ep->addr);
+		kx_pol_ep_forget(f->m, ep->addr);
+	}
 	return 0;
 }
 
@@ -108,7 +113,7 @@ void endpoint_forget(const char *bpffs, int ifindex)
 
 	if (kx_maps_open_pinned(bpffs, &m, &err))
 		return; /* no datapath, nothing to forget */
-	f = (struct forget){ m.endpoints, ifindex };
+	f = (struct forget){ &m, ifindex };
 	kx_endpoint_foreach(m.endpoints, forget_one, &f);
 	kx_maps_close(&m);
 }
@@ -121,5 +126,6 @@ void endpoint_forget_addr(const char *bpffs, uint32_t addr)
 	if (kx_maps_open_pinned(bpffs, &m, &err))
 		return;
 	kx_endpoint_del(m.endpoints, addr);
+	kx_pol_ep_forget(&m, addr);
 	kx_maps_close(&m);
 }

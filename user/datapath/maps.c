@@ -332,3 +332,30 @@ done:
 	free(vals);
 	return r;
 }
+
+int kx_pol_ep_start(const struct kx_maps *m, __be32 addr, const char *ns, struct kx_err *err)
+{
+	struct kx_pol_ep e = { .addr = addr };
+	struct kx_pol_ns_key k = { "" };
+	__u32 slot = kx_endpoint_slot(addr);
+	__u8 dirs = 0;
+
+	snprintf(k.name, sizeof(k.name), "%s", ns);
+	if (ns[0] && !bpf_map_lookup_elem(m->pol_ns, &k, &dirs))
+		for (int d = 0; d < 2; d++)
+			e.set[d] = dirs & (1 << d) ? KX_POL_SET_DENY : 0;
+	if (bpf_map_update_elem(m->pol_ep, &slot, &e, BPF_ANY)) {
+		kx_errf(err, "map %s: slot %u: %s", KX_MAP_POL_EP, slot, KX_BPF_ERR(errno));
+		return -1;
+	}
+	return 0;
+}
+
+void kx_pol_ep_forget(const struct kx_maps *m, __be32 addr)
+{
+	struct kx_pol_ep e, none = { 0 };
+	__u32 slot = kx_endpoint_slot(addr);
+
+	if (!bpf_map_lookup_elem(m->pol_ep, &slot, &e) && e.addr == addr)
+		bpf_map_update_elem(m->pol_ep, &slot, &none, BPF_ANY);
+}

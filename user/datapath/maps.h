@@ -72,4 +72,13 @@ int kx_endpoint_foreach(int fd, int (*fn)(const struct kx_endpoint *ep, void *ct
 int kx_map_foreach(int fd, size_t key_size, size_t val_size,
 		   int (*fn)(const void *k, const void *v, void *ctx), void *ctx);
 
+/*
+ * A new pod's policy start (kxdp-cni, before it is wired): denied each way
+ * some policy of its namespace ns isolates (kx_pol_ns), until the agent has
+ * judged it; open elsewhere. 0, or -1 with err.
+ */
+int kx_pol_ep_start(const struct kx_maps *m, __be32 addr, const char *ns, struct kx_err *err);
+/* A gone pod's kx_pol_ep entry cleared, if it is still addr's. */
+void kx_pol_ep_forget(const struct kx_maps *m, __be32 addr);
+
 #endif /* KX_MAPS_H */

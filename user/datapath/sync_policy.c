@@ -465,7 +465,11 @@ static void write_pods(struct kx_pol_syncer *s, const struct kx_maps *m,
 		uint32_t slot = kx_endpoint_slot(e.addr);
 		bool waits = s->ids[e.set[0]].in_place || s->ids[e.set[1]].in_place;
 
-		if (waits != later || !memcmp(&s->ep[slot], &e, sizeof(e)))
+		if (waits != later)
+			continue;
+		/* the CNI writes a new pod's start here too: the map, not the mirror */
+		if (!bpf_map_lookup_elem(m->pol_ep, &slot, &s->ep[slot]) &&
+		    !memcmp(&s->ep[slot], &e, sizeof(e)))
 			continue;
 		if (bpf_map_update_elem(m->pol_ep, &slot, &e, BPF_ANY)) {
 			pr_warn("policy: pod %s: kx_pol_ep: %s", inet_ntoa((struct in_addr){ e.addr }),
