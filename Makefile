@@ -183,6 +183,12 @@ $(BUILD)/bench/prog_cost: bench/prog_cost.c $(BUILD)/libkxdp.a $(USER_HDRS)
 	$(msg) BENCH $@
 	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
 
+# NetworkPolicy compiler cost: build/bench/pol_bench [PODS] [POLICIES] [LOCAL] [RUNS]
+$(BUILD)/bench/pol_bench: bench/pol_bench.c tests/unit/polfix.h $(BUILD)/libkxdp.a $(USER_HDRS)
+	@mkdir -p $(@D)
+	$(msg) BENCH $@
+	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS)
+
 # IPVS beside kxdp, inside the 6.1 VM (the only kernel here with IPVS).
 BENCH_DATE := $(shell date +%F)
 .PHONY: bench-ipvs
