@@ -123,7 +123,8 @@ $(BUILD)/kxdp: $(call bin_objs,$(CLI_SRCS))
 	$(msg) LD $@
 	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkxdp.a $(USER_HDRS) tests/unit/testlib.h tests/unit/bpftest.h
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkxdp.a $(USER_HDRS) tests/unit/testlib.h tests/unit/bpftest.h \
+		tests/unit/polfix.h
 	@mkdir -p $(@D)
 	$(msg) TEST $@
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
@@ -181,6 +182,12 @@ $(BUILD)/bench/prog_cost: bench/prog_cost.c $(BUILD)/libkxdp.a $(USER_HDRS)
 	@mkdir -p $(@D)
 	$(msg) BENCH $@
 	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
+
+# NetworkPolicy compiler cost: build/bench/pol_bench [PODS] [POLICIES] [LOCAL] [RUNS]
+$(BUILD)/bench/pol_bench: bench/pol_bench.c tests/unit/polfix.h $(BUILD)/libkxdp.a $(USER_HDRS)
+	@mkdir -p $(@D)
+	$(msg) BENCH $@
+	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS)
 
 # IPVS beside kxdp, inside the 6.1 VM (the only kernel here with IPVS).
 BENCH_DATE := $(shell date +%F)
