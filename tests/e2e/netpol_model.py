@@ -164,7 +164,7 @@ def running_model():
         for i, pod in enumerate(pod_names()):
             node = nodes[node_names[i % 2]]
             ns, name = pod.split("/")
-            ip = node.add_pod(pod.replace("/", "-"), cni_args="K8S_POD_NAMESPACE=" + ns)
+            ip = node.add_pod(pod.replace("/", "-"), cni_args="IgnoreUnknown=1;K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s" % (ns, name))
             vip = "12.0.130.%d" % (10 + i)
             pods[pod] = {"node": node.name, "ip": ip, "vip": vip}
             proc = subprocess.Popen(
