@@ -21,7 +21,8 @@ struct build {
 		*selecting)[2]; /* by t->pods entry and direction: the policies, ascending */
 	uint64_t *set_hash;	/* by set: the hash of its content */
 	size_t cap_sets;
-	bool *refused[2]; /* by direction and policy: a refusal is written */
+	bool *refused[2];	    /* by direction and policy: a refusal is written */
+	struct pol_scratch scratch; /* by pod, for flatten.c */
 };
 
 /* qsort order of t->pods: by address (host order), then pod index. */
@@ -230,6 +231,7 @@ static int pod_set(struct build *b, size_t k, enum kx_pol_dir dir)
 	const struct u32_vec *pols = &b->selecting[k][dir];
 	struct pol_set_input in = {.st = b->st,
 				   .cache = b->cache,
+				   .scratch = &b->scratch,
 				   .target = b->t->pods[k].pod,
 				   .dir = dir,
 				   .policies = pols->v,
@@ -298,7 +300,10 @@ static int build_run(struct build *b, const char *node)
 	b->selecting = calloc(b->t->n_pods + 1, sizeof(*b->selecting));
 	b->refused[0] = calloc(st->n_netpols + 1, sizeof(bool));
 	b->refused[1] = calloc(st->n_netpols + 1, sizeof(bool));
-	if (!b->cache || !b->selecting || !b->refused[0] || !b->refused[1])
+	b->scratch.listed = calloc(st->n_pods + 1, sizeof(*b->scratch.listed));
+	b->scratch.rows = calloc(st->n_pods + 1, sizeof(*b->scratch.rows));
+	if (!b->cache || !b->selecting || !b->refused[0] || !b->refused[1] || !b->scratch.listed ||
+	    !b->scratch.rows)
 		return -1;
 	for (uint32_t p = 0; p < st->n_netpols; p++)
 		for (int dir = 0; dir < 2; dir++)
@@ -324,6 +329,9 @@ static void build_free(struct build *b)
 	free(b->set_hash);
 	free(b->refused[0]);
 	free(b->refused[1]);
+	free(b->scratch.listed);
+	free(b->scratch.rows);
+	free(b->scratch.pods.v);
 	pol_index_free(&b->ix);
 }
 

@@ -80,10 +80,22 @@ int pol_cache_fill(const struct pol_index *ix, uint32_t policy, enum kx_pol_dir 
 		   struct pol_cache *c);
 void pol_cache_free(const struct k8s_state *st, struct pol_cache *c, size_t n);
 
-/* flatten.c: one set's rows and prefixes from the policies selecting a pod. */
+/*
+ * flatten.c: one set's rows and prefixes from the policies selecting a pod.
+ * The scratch, by pod index, is all zero between sets: each pod's /32 is
+ * listed once however many peers name it, and the rows given to it are
+ * gathered there before one look-up of its prefix.
+ */
+struct pol_scratch {
+	bool *listed;	     /* its /32 is among the set's prefixes */
+	uint64_t *rows;	     /* the rows given to it so far */
+	struct u32_vec pods; /* the pods listed */
+};
+
 struct pol_set_input {
 	const struct k8s_state *st;
 	const struct pol_cache *cache; /* by policy */
+	struct pol_scratch *scratch;
 	uint32_t target; /* the pod the set is for (ingress named ports resolve on it) */
 	uint8_t dir;
 	const uint32_t *policies;
