@@ -11,15 +11,19 @@
 #include <string.h>
 #include "policy/pol_int.h"
 
+/* What selects one local pod. */
+struct local_pols {
+	struct u32_vec by_dir[2]; /* by direction: the policies selecting it, ascending */
+};
+
 /* One build's working state. */
 struct build {
 	const struct k8s_state *st;
 	struct kx_pol_table *t;
 	struct pol_index ix;
-	struct pol_cache *cache; /* by policy */
-	struct u32_vec (
-		*selecting)[2]; /* by t->pods entry and direction: the policies, ascending */
-	uint64_t *set_hash;	/* by set: the hash of its content */
+	struct pol_cache *cache;      /* by policy */
+	struct local_pols *selecting; /* by t->pods entry */
+	uint64_t *set_hash;	      /* by set: the hash of its content */
 	size_t cap_sets;
 	bool *refused[2];	    /* by direction and policy: a refusal is written */
 	struct pol_scratch scratch; /* by pod, for flatten.c */
@@ -60,7 +64,7 @@ static int select_local(struct build *b, uint32_t p, enum kx_pol_dir dir)
 	for (size_t k = 0; k < b->t->n_pods; k++) {
 		if (!pol_selects(np, &b->st->pods[b->t->pods[k].pod]))
 			continue;
-		if (u32_push(&b->selecting[k][dir], p))
+		if (u32_push(&b->selecting[k].by_dir[dir], p))
 			return -1;
 		any = true;
 	}
@@ -70,7 +74,7 @@ static int select_local(struct build *b, uint32_t p, enum kx_pol_dir dir)
 /* Whether a set for local pod k depends on the pod itself (an ingress named port). */
 static bool set_per_pod(const struct build *b, size_t k, enum kx_pol_dir dir)
 {
-	const struct u32_vec *pols = &b->selecting[k][dir];
+	const struct u32_vec *pols = &b->selecting[k].by_dir[dir];
 
 	for (size_t i = 0; dir == KX_POL_INGRESS && i < pols->n; i++)
 		if (b->cache[pols->v[i]].named_ingress)
@@ -81,12 +85,12 @@ static bool set_per_pod(const struct build *b, size_t k, enum kx_pol_dir dir)
 /* An earlier local pod selected by the same policies for dir, whose set k can share. */
 static int32_t same_policies(const struct build *b, size_t k, enum kx_pol_dir dir)
 {
-	const struct u32_vec *pols = &b->selecting[k][dir];
+	const struct u32_vec *pols = &b->selecting[k].by_dir[dir];
 
 	if (set_per_pod(b, k, dir))
 		return -1;
 	for (size_t j = 0; j < k; j++) {
-		const struct u32_vec *o = &b->selecting[j][dir];
+		const struct u32_vec *o = &b->selecting[j].by_dir[dir];
 
 		if (o->n == pols->n && !memcmp(o->v, pols->v, pols->n * sizeof(*pols->v)))
 			return b->t->pods[j].set[dir];
@@ -204,7 +208,7 @@ static int32_t set_add(struct build *b, struct kx_pol_set *s, const struct u32_v
 static int refuse_set(struct build *b, size_t k, enum kx_pol_dir dir, size_t n_wanted)
 {
 	const struct k8s_pod *pod = &b->st->pods[b->t->pods[k].pod];
-	const struct u32_vec *pols = &b->selecting[k][dir];
+	const struct u32_vec *pols = &b->selecting[k].by_dir[dir];
 	const char *way = dir == KX_POL_INGRESS ? "ingress" : "egress";
 	char object[64 + K8S_NAME_MAX], reason[512];
 
@@ -228,7 +232,7 @@ static int refuse_set(struct build *b, size_t k, enum kx_pol_dir dir, size_t n_w
 /* The set of local pod k for dir: shared with an earlier pod's, or flattened and added. */
 static int pod_set(struct build *b, size_t k, enum kx_pol_dir dir)
 {
-	const struct u32_vec *pols = &b->selecting[k][dir];
+	const struct u32_vec *pols = &b->selecting[k].by_dir[dir];
 	struct pol_set_input in = {.st = b->st,
 				   .cache = b->cache,
 				   .scratch = &b->scratch,
@@ -322,8 +326,8 @@ static void build_free(struct build *b)
 	if (b->cache)
 		pol_cache_free(b->st, b->cache, b->st->n_netpols);
 	for (size_t k = 0; b->selecting && k < b->t->n_pods; k++) {
-		free(b->selecting[k][0].v);
-		free(b->selecting[k][1].v);
+		free(b->selecting[k].by_dir[0].v);
+		free(b->selecting[k].by_dir[1].v);
 	}
 	free(b->selecting);
 	free(b->set_hash);

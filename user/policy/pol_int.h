@@ -21,7 +21,9 @@ struct u32_vec {
 
 /* Room for one more element of size in *v (capacity *cap, n used); -1 out of memory. */
 int pol_grow(void **v, size_t *cap, size_t n, size_t size);
+/* Append x; -1 out of memory. */
 int u32_push(struct u32_vec *v, uint32_t x);
+/* Sort n elements of size at v by cmp, one of each kept: how many are left. */
 size_t pol_sort_unique(void *v, size_t n, size_t size, int (*cmp)(const void *, const void *));
 /* Sort ascending and drop repeats. */
 void u32_sort_unique(struct u32_vec *v);
