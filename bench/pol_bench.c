@@ -4,9 +4,11 @@
  * namespaces, POLICIES policies of mixed shapes (default deny, podSelector,
  * namespaceSelector, ipBlock with excepts, numeric and named ports both
  * ways), LOCAL pods on the node compiled for; the time of a full
- * kx_policy_build, best of RUNS, and what it produced.
+ * kx_policy_build, best of RUNS, and what it produced. "wide": every policy
+ * is in ns0, selects all its pods and admits every pod of the cluster
+ * (namespaceSelector {}), the worst overlap of peers.
  *
- * usage: pol_bench [PODS] [POLICIES] [LOCAL] [RUNS]
+ * usage: pol_bench [PODS] [POLICIES] [LOCAL] [RUNS] [wide]
  */
 #include <time.h>
 #include "../tests/unit/polfix.h"
@@ -92,8 +94,20 @@ static void bench_policy(struct fx *c, int ns, int k)
 	}
 }
 
+/* Policy k of the wide cluster: ns0's pods open to every pod on one port. */
+static void wide_policy(struct fx *c, int k)
+{
+	char id[64];
+	struct k8s_np_rule *r;
+
+	snprintf(id, sizeof(id), "ns0/wide%d", k);
+	r = fx_rule(c, fx_policy(c, id, "", "Ingress"), KX_POL_INGRESS);
+	fx_from_pods(c, r, k % 2 ? "version=v1" : NULL, "");
+	fx_port(r, IPPROTO_TCP, 1000 + k % 50, 0);
+}
+
 /* The synthetic cluster. */
-static struct fx *bench_cluster(int pods, int policies, int local)
+static struct fx *bench_cluster(int pods, int policies, int local, bool wide)
 {
 	int nss = (pods + 99) / 100;
 	struct fx *c = fx_new(pods, nss, policies);
@@ -107,8 +121,12 @@ static struct fx *bench_cluster(int pods, int policies, int local)
 	}
 	for (int i = 0; i < pods; i++)
 		bench_pod(c, i, pods, local);
-	for (int k = 0; k < policies; k++)
-		bench_policy(c, k % nss, k / nss);
+	for (int k = 0; k < policies; k++) {
+		if (wide)
+			wide_policy(c, k);
+		else
+			bench_policy(c, k % nss, k / nss);
+	}
 	return c;
 }
 
@@ -132,14 +150,15 @@ int main(int argc, char **argv)
 	int policies = argc > 2 ? atoi(argv[2]) : 1000;
 	int local = argc > 3 ? atoi(argv[3]) : 100;
 	int runs = argc > 4 ? atoi(argv[4]) : 5;
+	bool wide = argc > 5 && !strcmp(argv[5], "wide");
 	struct fx *c;
 	double best = 1e12;
 
 	if (pods < 1 || policies < 0 || local < 1 || local > pods || runs < 1) {
-		fprintf(stderr, "usage: pol_bench [PODS] [POLICIES] [LOCAL] [RUNS]\n");
+		fprintf(stderr, "usage: pol_bench [PODS] [POLICIES] [LOCAL] [RUNS] [wide]\n");
 		return 2;
 	}
-	c = bench_cluster(pods, policies, local);
+	c = bench_cluster(pods, policies, local, wide);
 	for (int i = 0; i < runs; i++) {
 		struct kx_pol_table t;
 		struct kx_err err = {""};

@@ -11,17 +11,22 @@
 #include <string.h>
 #include "policy/pol_int.h"
 
+/* What selects one local pod. */
+struct local_pols {
+	struct u32_vec by_dir[2]; /* by direction: the policies selecting it, ascending */
+};
+
 /* One build's working state. */
 struct build {
 	const struct k8s_state *st;
 	struct kx_pol_table *t;
 	struct pol_index ix;
-	struct pol_cache *cache; /* by policy */
-	struct u32_vec (
-		*selecting)[2]; /* by t->pods entry and direction: the policies, ascending */
-	uint64_t *set_hash;	/* by set: the hash of its content */
+	struct pol_cache *cache;      /* by policy */
+	struct local_pols *selecting; /* by t->pods entry */
+	uint64_t *set_hash;	      /* by set: the hash of its content */
 	size_t cap_sets;
-	bool *refused[2]; /* by direction and policy: a refusal is written */
+	bool *refused[2];	    /* by direction and policy: a refusal is written */
+	struct pol_scratch scratch; /* by pod, for flatten.c */
 };
 
 /* qsort order of t->pods: by address (host order), then pod index. */
@@ -59,7 +64,7 @@ static int select_local(struct build *b, uint32_t p, enum kx_pol_dir dir)
 	for (size_t k = 0; k < b->t->n_pods; k++) {
 		if (!pol_selects(np, &b->st->pods[b->t->pods[k].pod]))
 			continue;
-		if (u32_push(&b->selecting[k][dir], p))
+		if (u32_push(&b->selecting[k].by_dir[dir], p))
 			return -1;
 		any = true;
 	}
@@ -69,7 +74,7 @@ static int select_local(struct build *b, uint32_t p, enum kx_pol_dir dir)
 /* Whether a set for local pod k depends on the pod itself (an ingress named port). */
 static bool set_per_pod(const struct build *b, size_t k, enum kx_pol_dir dir)
 {
-	const struct u32_vec *pols = &b->selecting[k][dir];
+	const struct u32_vec *pols = &b->selecting[k].by_dir[dir];
 
 	for (size_t i = 0; dir == KX_POL_INGRESS && i < pols->n; i++)
 		if (b->cache[pols->v[i]].named_ingress)
@@ -80,12 +85,12 @@ static bool set_per_pod(const struct build *b, size_t k, enum kx_pol_dir dir)
 /* An earlier local pod selected by the same policies for dir, whose set k can share. */
 static int32_t same_policies(const struct build *b, size_t k, enum kx_pol_dir dir)
 {
-	const struct u32_vec *pols = &b->selecting[k][dir];
+	const struct u32_vec *pols = &b->selecting[k].by_dir[dir];
 
 	if (set_per_pod(b, k, dir))
 		return -1;
 	for (size_t j = 0; j < k; j++) {
-		const struct u32_vec *o = &b->selecting[j][dir];
+		const struct u32_vec *o = &b->selecting[j].by_dir[dir];
 
 		if (o->n == pols->n && !memcmp(o->v, pols->v, pols->n * sizeof(*pols->v)))
 			return b->t->pods[j].set[dir];
@@ -203,7 +208,7 @@ static int32_t set_add(struct build *b, struct kx_pol_set *s, const struct u32_v
 static int refuse_set(struct build *b, size_t k, enum kx_pol_dir dir, size_t n_wanted)
 {
 	const struct k8s_pod *pod = &b->st->pods[b->t->pods[k].pod];
-	const struct u32_vec *pols = &b->selecting[k][dir];
+	const struct u32_vec *pols = &b->selecting[k].by_dir[dir];
 	const char *way = dir == KX_POL_INGRESS ? "ingress" : "egress";
 	char object[64 + K8S_NAME_MAX], reason[512];
 
@@ -227,9 +232,10 @@ static int refuse_set(struct build *b, size_t k, enum kx_pol_dir dir, size_t n_w
 /* The set of local pod k for dir: shared with an earlier pod's, or flattened and added. */
 static int pod_set(struct build *b, size_t k, enum kx_pol_dir dir)
 {
-	const struct u32_vec *pols = &b->selecting[k][dir];
+	const struct u32_vec *pols = &b->selecting[k].by_dir[dir];
 	struct pol_set_input in = {.st = b->st,
 				   .cache = b->cache,
+				   .scratch = &b->scratch,
 				   .target = b->t->pods[k].pod,
 				   .dir = dir,
 				   .policies = pols->v,
@@ -298,7 +304,10 @@ static int build_run(struct build *b, const char *node)
 	b->selecting = calloc(b->t->n_pods + 1, sizeof(*b->selecting));
 	b->refused[0] = calloc(st->n_netpols + 1, sizeof(bool));
 	b->refused[1] = calloc(st->n_netpols + 1, sizeof(bool));
-	if (!b->cache || !b->selecting || !b->refused[0] || !b->refused[1])
+	b->scratch.listed = calloc(st->n_pods + 1, sizeof(*b->scratch.listed));
+	b->scratch.rows = calloc(st->n_pods + 1, sizeof(*b->scratch.rows));
+	if (!b->cache || !b->selecting || !b->refused[0] || !b->refused[1] || !b->scratch.listed ||
+	    !b->scratch.rows)
 		return -1;
 	for (uint32_t p = 0; p < st->n_netpols; p++)
 		for (int dir = 0; dir < 2; dir++)
@@ -317,13 +326,16 @@ static void build_free(struct build *b)
 	if (b->cache)
 		pol_cache_free(b->st, b->cache, b->st->n_netpols);
 	for (size_t k = 0; b->selecting && k < b->t->n_pods; k++) {
-		free(b->selecting[k][0].v);
-		free(b->selecting[k][1].v);
+		free(b->selecting[k].by_dir[0].v);
+		free(b->selecting[k].by_dir[1].v);
 	}
 	free(b->selecting);
 	free(b->set_hash);
 	free(b->refused[0]);
 	free(b->refused[1]);
+	free(b->scratch.listed);
+	free(b->scratch.rows);
+	free(b->scratch.pods.v);
 	pol_index_free(&b->ix);
 }
 

@@ -5,8 +5,9 @@
  *
  * Every rule is walked three times by walk_set: (A) its rows, deduplicated
  * and sorted, which fixes each row's bit; (B) the prefixes its peers use
- * (every pod /32, cidr and except); (C) each prefix's value: the rows some
- * peer admitting it gives. A PODS peer admits its pods' /32s, an ipBlock a
+ * (each pod's /32 once, every cidr and except); (C) each prefix's value:
+ * the rows some peer admitting it gives (a pod's rows are gathered first,
+ * then put on its /32). A PODS peer admits its pods' /32s, an ipBlock a
  * prefix its cidr holds and no except holds. Since every cidr and except is
  * a prefix of the set, the longest prefix holding any address is one every
  * peer agrees on, so its value is exactly the rows admitting that address.
@@ -148,9 +149,9 @@ static void prefix_add(struct flat *f, uint32_t addr, uint8_t len)
 		(struct kx_pol_prefix){.addr = pol_net(addr, len), .len = len};
 }
 
-/* Pass B and C: every peer of a rule, its pod addresses to on_addr, its ipBlocks to on_block. */
+/* Pass B and C: every peer of a rule, its pods to on_pod, its ipBlocks to on_block. */
 static void each_peer(struct flat *f, const struct k8s_np_rule *r, const struct pol_rule_peers *rp,
-		      void (*on_addr)(struct flat *, uint32_t),
+		      void (*on_pod)(struct flat *, uint32_t),
 		      void (*on_block)(struct flat *, const struct k8s_np_peer *))
 {
 	size_t n;
@@ -160,14 +161,23 @@ static void each_peer(struct flat *f, const struct k8s_np_rule *r, const struct 
 		if (peers[i].kind == K8S_PEER_BLOCK)
 			on_block(f, &peers[i]);
 		for (size_t j = 0; peers[i].kind == K8S_PEER_PODS && j < rp->pods[i].n; j++)
-			on_addr(f, f->in->st->pods[rp->pods[i].v[j]].addr);
+			on_pod(f, rp->pods[i].v[j]);
 	}
 }
 
-/* Pass B: a pod's /32. */
-static void prefix_add_addr(struct flat *f, uint32_t addr)
+/* Pass B: a pod's /32, the first time the set names the pod. */
+static void prefix_add_pod(struct flat *f, uint32_t pod)
 {
-	prefix_add(f, addr, 32);
+	struct pol_scratch *sc = f->in->scratch;
+
+	if (sc->listed[pod])
+		return;
+	if (u32_push(&sc->pods, pod)) {
+		f->err = -1;
+		return;
+	}
+	sc->listed[pod] = true;
+	prefix_add(f, f->in->st->pods[pod].addr, 32);
 }
 
 /* Pass B: an ipBlock's cidr and excepts. */
@@ -184,7 +194,7 @@ static void emit_prefix(struct flat *f, struct kx_pol_row row, uint32_t pod)
 	if (pod == POL_NO_POD)
 		f->rule_gives = true;
 	else
-		prefix_add_addr(f, f->in->st->pods[pod].addr);
+		prefix_add_pod(f, pod);
 }
 
 /* Pass B, after a rule: the prefixes of its peers when it gives them rows. */
@@ -192,7 +202,7 @@ static void rule_prefixes(struct flat *f, const struct k8s_np_rule *r,
 			  const struct pol_rule_peers *rp)
 {
 	if (f->rule_gives)
-		each_peer(f, r, rp, prefix_add_addr, prefix_add_block);
+		each_peer(f, r, rp, prefix_add_pod, prefix_add_block);
 }
 
 /* Pass C: the bit of a row (every row given is one of the set's). */
@@ -203,30 +213,40 @@ static uint64_t row_bit(const struct kx_pol_set *s, struct kx_pol_row row)
 	return hit ? 1ull << (hit - s->rows) : 0;
 }
 
-/* Pass C: a row for one destination pod goes to its /32 now; one for the peers, after. */
+/* Pass C: a row for one destination pod goes to it now; one for the peers, after. */
 static void emit_value(struct flat *f, struct kx_pol_row row, uint32_t pod)
 {
-	struct kx_pol_prefix key = {.len = 32}, *hit;
-	struct kx_pol_set *s = f->s;
-
-	if (pod == POL_NO_POD) {
-		f->rule_mask |= row_bit(s, row);
-		return;
-	}
-	key.addr = f->in->st->pods[pod].addr;
-	hit = bsearch(&key, s->prefixes, s->n_prefixes, sizeof(key), prefix_cmp);
-	if (hit)
-		hit->rows |= row_bit(s, row);
+	if (pod == POL_NO_POD)
+		f->rule_mask |= row_bit(f->s, row);
+	else
+		f->in->scratch->rows[pod] |= row_bit(f->s, row);
 }
 
-/* Pass C: a pod's /32 gets the rule's rows. */
-static void value_add_addr(struct flat *f, uint32_t addr)
+/* Pass C: a pod gets the rule's rows. */
+static void value_add_pod(struct flat *f, uint32_t pod)
 {
-	struct kx_pol_prefix key = {.addr = addr, .len = 32}, *hit;
+	f->in->scratch->rows[pod] |= f->rule_mask;
+}
 
-	hit = bsearch(&key, f->s->prefixes, f->s->n_prefixes, sizeof(key), prefix_cmp);
-	if (hit)
-		hit->rows |= f->rule_mask;
+/* Pass C, last: each listed pod's rows onto its /32; the scratch left zero. */
+static void pods_fold(struct flat *f)
+{
+	struct pol_scratch *sc = f->in->scratch;
+	struct kx_pol_set *s = f->s;
+
+	for (size_t i = 0; i < sc->pods.n; i++) {
+		uint32_t pod = sc->pods.v[i];
+		struct kx_pol_prefix key = {.addr = f->in->st->pods[pod].addr, .len = 32}, *hit;
+
+		hit = s->n_prefixes
+			      ? bsearch(&key, s->prefixes, s->n_prefixes, sizeof(key), prefix_cmp)
+			      : NULL;
+		if (hit)
+			hit->rows |= sc->rows[pod];
+		sc->rows[pod] = 0;
+		sc->listed[pod] = false;
+	}
+	sc->pods.n = 0;
 }
 
 /* Whether some except of an ipBlock holds prefix p (then the block does not admit it). */
@@ -267,7 +287,7 @@ static void rule_values(struct flat *f, const struct k8s_np_rule *r,
 			const struct pol_rule_peers *rp)
 {
 	if (f->rule_mask)
-		each_peer(f, r, rp, value_add_addr, value_add_block);
+		each_peer(f, r, rp, value_add_pod, value_add_block);
 }
 
 /*
@@ -311,6 +331,7 @@ int pol_set_flatten(const struct pol_set_input *in, struct kx_pol_set *s, size_t
 	s->n_prefixes =
 		pol_sort_unique(s->prefixes, s->n_prefixes, sizeof(*s->prefixes), prefix_cmp);
 	walk_set(&f, emit_value, rule_values);
+	pods_fold(&f);
 	prefixes_compact(s);
 	if (f.err) {
 		free(s->prefixes);

@@ -21,7 +21,9 @@ struct u32_vec {
 
 /* Room for one more element of size in *v (capacity *cap, n used); -1 out of memory. */
 int pol_grow(void **v, size_t *cap, size_t n, size_t size);
+/* Append x; -1 out of memory. */
 int u32_push(struct u32_vec *v, uint32_t x);
+/* Sort n elements of size at v by cmp, one of each kept: how many are left. */
 size_t pol_sort_unique(void *v, size_t n, size_t size, int (*cmp)(const void *, const void *));
 /* Sort ascending and drop repeats. */
 void u32_sort_unique(struct u32_vec *v);
@@ -80,10 +82,22 @@ int pol_cache_fill(const struct pol_index *ix, uint32_t policy, enum kx_pol_dir 
 		   struct pol_cache *c);
 void pol_cache_free(const struct k8s_state *st, struct pol_cache *c, size_t n);
 
-/* flatten.c: one set's rows and prefixes from the policies selecting a pod. */
+/*
+ * flatten.c: one set's rows and prefixes from the policies selecting a pod.
+ * The scratch, by pod index, is all zero between sets: each pod's /32 is
+ * listed once however many peers name it, and the rows given to it are
+ * gathered there before one look-up of its prefix.
+ */
+struct pol_scratch {
+	bool *listed;	     /* its /32 is among the set's prefixes */
+	uint64_t *rows;	     /* the rows given to it so far */
+	struct u32_vec pods; /* the pods listed */
+};
+
 struct pol_set_input {
 	const struct k8s_state *st;
 	const struct pol_cache *cache; /* by policy */
+	struct pol_scratch *scratch;
 	uint32_t target; /* the pod the set is for (ingress named ports resolve on it) */
 	uint8_t dir;
 	const uint32_t *policies;
