@@ -126,6 +126,11 @@ class Model:
                 result[(client, server)] = answer == server
         return result
 
+    def pods_denied_by_ns(self, ns):
+        """The pairs a deny-all ingress of namespace ns denies."""
+        return sorted("%s->%s" % (c, s) for s in self.pods if s.startswith(ns + "/")
+                      for c in self.pods if c != s)
+
     def denied(self, port, proto, via):
         return sorted("%s->%s" % pair for pair, ok in
                       self.probe_round(port, proto, via).items() if not ok)

@@ -66,8 +66,12 @@ struct agent {
 	json_t *pol_lines; /* "ns/name" -> its last logged line, so only changes are logged */
 };
 
-/* policy.c: compile and program the NetworkPolicies of st; 0, or -1 (the last ones stay). */
-int agent_apply_policy(struct agent *a, const struct k8s_state *st, const char *source);
+/*
+ * policy.c: compile and program the NetworkPolicies of st; 0, or -1 (the
+ * last ones stay). st's Pods, Namespaces and NetworkPolicies are taken (kept
+ * for /policy/explain).
+ */
+int agent_apply_policy(struct agent *a, struct k8s_state *st, const char *source);
 
 /* The signal that ends the main loop (0: none yet); main.c's handler sets it. */
 extern volatile sig_atomic_t agent_stop;

@@ -53,6 +53,30 @@ static enum MHD_Result reply_owned(struct MHD_Connection *c, char *text, const c
 	return ret;
 }
 
+/* /policy/explain?src=IP&dst=IP&port=N&proto=tcp|udp|sctp */
+static enum MHD_Result explain(struct MHD_Connection *c, struct kx_health *h)
+{
+	const char *src = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "src");
+	const char *dst = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dst");
+	const char *port = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "port");
+	const char *proto = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "proto");
+	struct in_addr s, d;
+	uint8_t p = 0;
+	long n;
+
+	if (proto)
+		p = !strcmp(proto, "tcp") ? IPPROTO_TCP : !strcmp(proto, "udp") ? IPPROTO_UDP :
+		    !strcmp(proto, "sctp") ? IPPROTO_SCTP : 0;
+	n = port ? strtol(port, NULL, 10) : -1;
+	if (!src || !dst || inet_pton(AF_INET, src, &s) != 1 || inet_pton(AF_INET, dst, &d) != 1 ||
+	    !p || n < 1 || n > 65535)
+		return reply(c, MHD_HTTP_BAD_REQUEST,
+			     "want /policy/explain?src=IP&dst=IP&port=N&proto=tcp|udp|sctp\n");
+	return reply_owned(c, kx_metrics_policy_explain(h->metrics, s.s_addr, d.s_addr, p,
+							(uint16_t)n),
+			   "application/json");
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **state)
@@ -78,8 +102,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return reply_owned(c, kx_metrics_refused_json(h->metrics), "application/json");
 	if (!strcmp(url, "/policy") && h->metrics)
 		return reply_owned(c, kx_metrics_policy_json(h->metrics), "application/json");
+	if (!strcmp(url, "/policy/explain") && h->metrics)
+		return explain(c, h);
 	return reply(c, MHD_HTTP_NOT_FOUND,
-		     "not found: try /healthz, /readyz, /metrics, /refused or /policy\n");
+		     "not found: try /healthz, /readyz, /metrics, /refused, /policy or /policy/explain\n");
 }
 
 struct kx_health *kx_health_start(const char *addr, struct kx_err *err)

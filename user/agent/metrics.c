@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "agent/metrics.h"
+#include "policy/policy.h"
 #include "datapath/stat_names.h"
 
 /* Upper bounds (seconds) of the sync duration histogram's buckets. */
@@ -41,6 +42,7 @@ struct kx_metrics {
 	char *refused_json; /* /refused */
 	unsigned long refused[N_REFUSED_KINDS]; /* by refused_kinds[] */
 	json_t *policy; /* /policy: the pods of this node, their sets and policies */
+	struct k8s_state pol_state; /* the Pods, Namespaces, NetworkPolicies last applied */
 };
 
 struct kx_metrics *kx_metrics_new(const struct kx_maps *m)
@@ -62,6 +64,7 @@ void kx_metrics_free(struct kx_metrics *x)
 	free(x->entries);
 	free(x->refused_json);
 	json_decref(x->policy);
+	k8s_state_free(&x->pol_state);
 	free(x);
 }
 
@@ -192,6 +195,95 @@ char *kx_metrics_policy_json(struct kx_metrics *x)
 	pthread_mutex_lock(&x->lock);
 	text = json_dumps(x->policy ? x->policy : json_pack("{s:[]}", "pods"), JSON_COMPACT);
 	pthread_mutex_unlock(&x->lock);
+	return text;
+}
+
+void kx_metrics_set_policy_state(struct kx_metrics *x, struct k8s_state *st)
+{
+	struct k8s_state old;
+
+	if (!x) {
+		k8s_state_free(st);
+		return;
+	}
+	pthread_mutex_lock(&x->lock);
+	old = x->pol_state;
+	x->pol_state = *st;
+	pthread_mutex_unlock(&x->lock);
+	memset(st, 0, sizeof(*st));
+	k8s_state_free(&old);
+}
+
+/* The policy endpoint (a pod, not hostNetwork, not finished) holding addr, or -1. */
+static int32_t pod_at(const struct k8s_state *st, uint32_t addr)
+{
+	for (size_t i = 0; i < st->n_pods; i++) {
+		const struct k8s_pod *p = &st->pods[i];
+
+		if (p->addr == addr && !p->host_network && !p->finished)
+			return (int32_t)i;
+	}
+	return -1;
+}
+
+/* One direction's verdict of pod as JSON (null when addr is no pod). */
+static json_t *explain_dir(const struct k8s_state *st, int32_t pod, enum kx_pol_dir dir,
+			   uint32_t peer, uint8_t proto, uint16_t port)
+{
+	struct kx_pol_verdict v;
+	json_t *o;
+
+	if (pod < 0)
+		return json_null();
+	kx_policy_eval(st, (uint32_t)pod, dir, peer, proto, port, &v);
+	o = json_pack("{s:s, s:s, s:b, s:b, s:i}", "namespace", st->pods[pod].ns, "pod",
+		      st->pods[pod].name, "isolated", v.isolated, "allowed", v.allowed,
+		      "selecting", (json_int_t)v.n_selecting);
+	if (v.policy >= 0) {
+		char name[64 + K8S_NAME_MAX];
+
+		snprintf(name, sizeof(name), "%s/%s", st->netpols[v.policy].ns,
+			 st->netpols[v.policy].name);
+		json_object_set_new(o, "policy", json_string(name));
+		json_object_set_new(o, "rule", json_integer(v.rule));
+	}
+	if (v.isolated) {
+		json_t *names = json_array();
+		char name[64 + K8S_NAME_MAX];
+
+		for (size_t i = 0; i < st->n_netpols; i++) { /* each alone: does it select pod? */
+			struct kx_pol_verdict one;
+			struct k8s_state only = *st;
+
+			only.netpols = (struct k8s_netpol *)&st->netpols[i];
+			only.n_netpols = 1;
+			kx_policy_eval(&only, (uint32_t)pod, dir, peer, proto, port, &one);
+			if (!one.isolated)
+				continue;
+			snprintf(name, sizeof(name), "%s/%s", st->netpols[i].ns, st->netpols[i].name);
+			json_array_append_new(names, json_string(name));
+		}
+		json_object_set_new(o, "policies", names);
+	}
+	return o;
+}
+
+char *kx_metrics_policy_explain(struct kx_metrics *x, uint32_t src, uint32_t dst, uint8_t proto,
+				uint16_t port)
+{
+	json_t *o;
+	char *text;
+	int32_t s, d;
+
+	pthread_mutex_lock(&x->lock);
+	s = pod_at(&x->pol_state, src);
+	d = pod_at(&x->pol_state, dst);
+	o = json_pack("{s:o, s:o}", "egress",
+		      explain_dir(&x->pol_state, s, KX_POL_EGRESS, dst, proto, port), "ingress",
+		      explain_dir(&x->pol_state, d, KX_POL_INGRESS, src, proto, port));
+	pthread_mutex_unlock(&x->lock);
+	text = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
 	return text;
 }
 

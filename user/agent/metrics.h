@@ -32,6 +32,16 @@ char *kx_metrics_refused_json(struct kx_metrics *x);
 void kx_metrics_set_policy(struct kx_metrics *x, json_t *view);
 /* /policy as JSON text, malloc'd. */
 char *kx_metrics_policy_json(struct kx_metrics *x);
+/* The objects policies were last compiled from (taken over: st is left empty), for explain. */
+void kx_metrics_set_policy_state(struct kx_metrics *x, struct k8s_state *st);
+/*
+ * /policy/explain: the reference verdict, with the policy and rule, of a
+ * connection src -> dst:port/proto (network order addresses, host order
+ * port), for src's egress and dst's ingress (null where the address is no
+ * pod). JSON text, malloc'd.
+ */
+char *kx_metrics_policy_explain(struct kx_metrics *x, uint32_t src, uint32_t dst, uint8_t proto,
+				uint16_t port);
 /* The whole exposition, malloc'd (NULL when out of memory). */
 char *kx_metrics_render(struct kx_metrics *x);
 

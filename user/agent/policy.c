@@ -123,8 +123,9 @@ static json_t *policy_view(const struct agent *a, const struct kx_pol_table *t,
 	return json_pack("{s:o}", "pods", pods);
 }
 
-int agent_apply_policy(struct agent *a, const struct k8s_state *st, const char *source)
+int agent_apply_policy(struct agent *a, struct k8s_state *st, const char *source)
 {
+	struct k8s_state kept = { 0 };
 	struct k8s_refusals refused = { 0 };
 	struct kx_pol_sync_stats ss;
 	struct kx_pol_table t;
@@ -157,5 +158,7 @@ int agent_apply_policy(struct agent *a, const struct k8s_state *st, const char *
 			ss.failed ? "; some sets did not fit: their pods deny" : "");
 	k8s_refusals_free(&refused);
 	kx_pol_table_free(&t);
+	k8s_state_move_policy(st, &kept);
+	kx_metrics_set_policy_state(a->metrics, &kept); /* for /policy/explain */
 	return ret;
 }

@@ -31,6 +31,11 @@ int cli_route_list(struct cli *c);
 /* svc list --refused; and the refused section after svc list's text (cli_refused.c). */
 int cli_svc_refused(struct cli *c);
 int cli_refused_after_list(struct cli *c);
+/* GET http://<agent><path> as JSON (cli_refused.c), or NULL with err. */
+json_t *cli_agent_get(const char *agent, const char *path, struct kx_err *err);
+/* policy list, policy explain (cli_policy.c). */
+int cli_policy_list(struct cli *c);
+int cli_policy_explain(struct cli *c);
 
 /* Shared helpers (cli_util.c). */
 const char *cli_proto(uint8_t p);

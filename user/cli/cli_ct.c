@@ -96,10 +96,10 @@ static void flag_names(const struct ct_row *r, char *out, size_t n)
 {
 	uint8_t f = r->v.flags;
 
-	snprintf(out, n, "%s%s%s%s%s%s", f & KX_CT_F_CLOSING ? "closing," : "",
+	snprintf(out, n, "%s%s%s%s%s%s%s", f & KX_CT_F_CLOSING ? "closing," : "",
 		 f & KX_CT_F_EXTERNAL ? "external," : "", f & KX_CT_F_SNAT ? "snat," : "",
 		 port_moved(r) ? "port-moved," : "", f & KX_CT_F_SEEN_REPLY ? "seen-reply," : "",
-		 f & KX_CT_F_STACK ? "stack," : "");
+		 f & KX_CT_F_STACK ? "stack," : "", f & KX_CT_F_POLICY ? "policy," : "");
 	if (out[0])
 		out[strlen(out) - 1] = '\0';
 	else

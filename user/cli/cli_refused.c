@@ -2,7 +2,7 @@
 /*
  * The objects the agent refused, from its /refused endpoint (they are in no
  * map): kxdp svc list prints them after the services, kxdp svc list
- * --refused alone.
+ * --refused alone. And the one way to ask the agent anything (cli_agent_get).
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -29,12 +29,12 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
-/* GET http://<agent>/refused: the array, or NULL with err. */
-static json_t *refused_fetch(const char *agent, struct kx_err *err)
+/* GET http://<agent><path>: the JSON document, or NULL with err. */
+json_t *cli_agent_get(const char *agent, const char *path, struct kx_err *err)
 {
 	struct body b = { NULL, 0 };
-	char url[300], cerr[CURL_ERROR_SIZE] = "";
-	json_t *arr = NULL;
+	char url[600], cerr[CURL_ERROR_SIZE] = "";
+	json_t *doc = NULL;
 	long code = 0;
 	CURL *e = curl_easy_init();
 	CURLcode rc;
@@ -43,7 +43,7 @@ static json_t *refused_fetch(const char *agent, struct kx_err *err)
 		kx_errf(err, "agent %s: no curl handle", agent);
 		return NULL;
 	}
-	snprintf(url, sizeof(url), "http://%s/refused", agent);
+	snprintf(url, sizeof(url), "http://%s%s", agent, path);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
@@ -56,14 +56,24 @@ static json_t *refused_fetch(const char *agent, struct kx_err *err)
 		kx_errf(err, "agent %s: %s (is it running with --metrics-addr %s?)", agent,
 			cerr[0] ? cerr : curl_easy_strerror(rc), agent);
 	else if (code != 200)
-		kx_errf(err, "agent %s: GET /refused answered %ld", agent, code);
-	else if (!(arr = json_loads(b.data ? b.data : "", 0, NULL)) || !json_is_array(arr)) {
+		kx_errf(err, "agent %s: GET %s answered %ld", agent, path, code);
+	else if (!(doc = json_loads(b.data ? b.data : "", 0, NULL)))
+		kx_errf(err, "agent %s: %s is not JSON", agent, path);
+	curl_easy_cleanup(e);
+	free(b.data);
+	return doc;
+}
+
+/* GET http://<agent>/refused: the array, or NULL with err. */
+static json_t *refused_fetch(const char *agent, struct kx_err *err)
+{
+	json_t *arr = cli_agent_get(agent, "/refused", err);
+
+	if (arr && !json_is_array(arr)) {
 		kx_errf(err, "agent %s: /refused is not a JSON array", agent);
 		json_decref(arr);
 		arr = NULL;
 	}
-	curl_easy_cleanup(e);
-	free(b.data);
 	return arr;
 }
 

@@ -26,6 +26,11 @@ static void usage(FILE *f)
 		   "  ct flush [--svc VIP[:PORT]] [--backend IP]\n"
 		   "                      delete those entries\n"
 		   "  route list          pod-CIDR routes kxdp owns and the node each leads to\n"
+		   "  policy list         per pod of this node: the NetworkPolicies isolating it,\n"
+		   "                      per direction, and its policy sets in the maps\n"
+		   "  policy explain SRC DST:PORT[/PROTO]\n"
+		   "                      would a new connection pass: the datapath's verdict here,\n"
+		   "                      and which policy and rule allow it, or why none does\n"
 		   "  stats               datapath counters, drops by reason, per-service counters\n"
 		   "  version             print the version\n"
 		   "  -o json             one JSON document instead of text (any command)\n"
@@ -76,6 +81,8 @@ static const struct command {
 	{ "ct", "list", ct_list },
 	{ "ct", "flush", ct_flush },
 	{ "route", "list", cli_route_list },
+	{ "policy", "list", cli_policy_list },
+	{ "policy", "explain", cli_policy_explain },
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

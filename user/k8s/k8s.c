@@ -1011,3 +1011,18 @@ void k8s_state_free(struct k8s_state *st)
 	k8s_refusals_free(&st->refused);
 	memset(st, 0, sizeof(*st));
 }
+
+void k8s_state_move_policy(struct k8s_state *from, struct k8s_state *to)
+{
+	k8s_state_free(to);
+	to->pods = from->pods;
+	to->n_pods = from->n_pods;
+	to->namespaces = from->namespaces;
+	to->n_namespaces = from->n_namespaces;
+	to->netpols = from->netpols;
+	to->n_netpols = from->n_netpols;
+	from->pods = NULL;
+	from->namespaces = NULL;
+	from->netpols = NULL;
+	from->n_pods = from->n_namespaces = from->n_netpols = 0;
+}

@@ -250,6 +250,8 @@ int k8s_decode_list(json_t *root, struct k8s_state *st, struct kx_err *err);
 int k8s_decode_file(const char *path, struct k8s_state *st, struct kx_err *err);
 int k8s_decode_string(const char *text, struct k8s_state *st, struct kx_err *err);
 void k8s_state_free(struct k8s_state *st);
+/* Move from's Pods, Namespaces and NetworkPolicies into to (emptied first); from keeps the rest. */
+void k8s_state_move_policy(struct k8s_state *from, struct k8s_state *to);
 /* "a.b.c.d/len": 1 IPv4 (addr network order), 0 IPv6, -1 invalid. */
 int kx_parse_cidr(const char *s, uint32_t *addr, uint8_t *len);
 
