@@ -178,7 +178,13 @@ $(BUILD)/bench/sync_bench: bench/sync_bench.c $(BUILD)/libkxdp.a $(USER_HDRS)
 	$(msg) BENCH $@
 	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS)
 
-$(BUILD)/bench/prog_cost: bench/prog_cost.c $(BUILD)/libkxdp.a $(USER_HDRS)
+$(BUILD)/bench/prog_cost: bench/prog_cost.c bench/bpfrun.h $(BUILD)/libkxdp.a $(USER_HDRS)
+	@mkdir -p $(@D)
+	$(msg) BENCH $@
+	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
+
+# NetworkPolicy in the datapath: build/bench/policy_cost [POLICIES] [ITERATIONS] [csv]
+$(BUILD)/bench/policy_cost: bench/policy_cost.c bench/bpfrun.h tests/unit/polfix.h $(BUILD)/libkxdp.a $(USER_HDRS)
 	@mkdir -p $(@D)
 	$(msg) BENCH $@
 	$(Q)$(CC) $(USER_CFLAGS) -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
@@ -200,7 +206,7 @@ bench-ipvs: bench-deps
 
 .PHONY: bench
 bench: bench-deps
-	$(MAKE) all $(BUILD)/bench/prog_cost $(BUILD)/bench/sync_bench $(BUILD)/bench/prim_cost
+	$(MAKE) all $(BUILD)/bench/prog_cost $(BUILD)/bench/sync_bench $(BUILD)/bench/prim_cost $(BUILD)/bench/policy_cost $(BUILD)/bench/pol_bench
 	KXDP_BUILD=$(CURDIR)/$(BUILD) QUICK=$(QUICK) $(PY) bench/run.py
 
 # libFuzzer targets (tests/fuzz/fuzz_*.c) over the library built again with

@@ -28,6 +28,7 @@
 #include <linux/bpf.h>
 #include <setjmp.h>
 #include "../tests/unit/testlib.h"
+#include "bpfrun.h"
 #include "kxdp.skel.h"
 #include "datapath/maps.h"
 #include "model/model.h"
@@ -35,22 +36,6 @@
 
 static const uint8_t mac_a[6] = { 2, 0, 0, 0, 0, 0xa }, mac_b[6] = { 2, 0, 0, 0, 0, 0xb };
 static const uint8_t host[6] = { 2, 0, 0, 0, 0, 0xc };
-
-/* Average ns per run of prog on frame, repeat times in the kernel. */
-static double run_ns(int prog, const uint8_t *frame, size_t len, int repeat)
-{
-	struct __sk_buff ctx = { .ifindex = 1 };
-	uint8_t out[256];
-	DECLARE_LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len,
-			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
-			    .ctx_size_in = sizeof(ctx), .repeat = repeat);
-
-	if (bpf_prog_test_run_opts(prog, &o)) {
-		fprintf(stderr, "BPF_PROG_RUN: %s\n", strerror(errno));
-		exit(1);
-	}
-	return o.duration;
-}
 
 /* The same for an XDP program (no ctx: no FIB lookup on the measured paths). */
 static double run_xdp_ns(int prog, const uint8_t *frame, size_t len, int repeat)
@@ -109,21 +94,6 @@ static void xdp_paths(const struct kx_maps *m, int xdp, int iters, int big, doub
 	*np_est /= iters;
 	n = build_l4(f, host, mac_a, IPPROTO_TCP, "12.0.1.93", 5001, "12.0.2.10", 40000, 0x10, NULL);
 	*pod_pass = run_xdp_ns(xdp, f, n, big);
-}
-
-static int empty_prog(void)
-{
-	struct bpf_insn insns[] = {
-		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = 0, .imm = 0 },
-		{ .code = BPF_JMP | BPF_EXIT },
-	};
-	int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "empty", "GPL", insns, 2, NULL);
-
-	if (fd < 0) {
-		fprintf(stderr, "load empty program: %s\n", strerror(errno));
-		exit(1);
-	}
-	return fd;
 }
 
 static void endpoint(int fd, const char *ip, const uint8_t *mac)

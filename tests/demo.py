@@ -92,6 +92,70 @@ def state(nodes):
           "14357 = 0x3815 -> 15 38 = 5432)")
 
 
+def pod_object(ns, name, node, ip, labels):
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "ports": [
+                {"name": "postgres", "containerPort": 5001, "protocol": "TCP"}]}]},
+            "status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}]}}
+
+
+def policy_object(name, spec):
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": "test"}, "spec": spec}
+
+
+DENY_ALL = {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []}
+ALLOW_CLIENT = {"podSelector": {"matchLabels": {"app": "test"}}, "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"namespaceSelector": {},
+                                       "podSelector": {"matchLabels": {"app": "client"}}}],
+                             "ports": [{"port": "postgres"}]}]}
+
+
+def apply_everywhere(nodes, items, needle):
+    """The reference cluster plus items, given to every node's agent; each
+    has taken it in once it logs needle."""
+    st = kxnet.reference_cluster()
+    st["items"] += items
+    for n in nodes.values():
+        n.apply_state(st, needle=needle)
+
+
+def policy(nodes):
+    client = nodes["node131"].pods["client"]["ip"]
+    pods = [pod_object("test", pod, node, ip, {"app": "test"}) for node, pod, ip in BACKENDS]
+    pods.append(pod_object("default", "client", "node131", client, {"app": "client"}))
+    namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+                  for n in ("test", "default")]
+    backend = BACKENDS[0][2]
+    step("NetworkPolicy test/deny-all: every pod of namespace test isolated for ingress")
+    apply_everywhere(nodes, namespaces + pods + [policy_object("deny-all", DENY_ALL)],
+                     "policy test/deny-all applied")
+    out = nodes["node131"].client("client", "tcp", VIP, PORT, 1)
+    print("    client -> %s:%d: %s" % (VIP, PORT, "answered (unexpected)" if out["counts"] else
+                                        "no answer (%s): dropped at the backend's node" %
+                                        ", ".join(out["errors"])))
+    if out["counts"]:
+        raise SystemExit("demo: deny-all did not deny")
+    show("kxdp policy explain %s %s:5001 on node132" % (client, backend),
+         nodes["node132"].kxdp("policy", "explain", client, backend + ":5001").stdout)
+    step("NetworkPolicy test/allow-client: app=client pods of any namespace, on the named "
+         "port postgres")
+    apply_everywhere(nodes, namespaces + pods + [policy_object("deny-all", DENY_ALL),
+                                                 policy_object("allow-client", ALLOW_CLIENT)],
+                     "policy test/allow-client applied")
+    out = nodes["node131"].client("client", "tcp", VIP, PORT, 1)
+    if not out["counts"]:
+        raise SystemExit("demo: allow-client did not allow: %s" % out["errors"])
+    print("    client -> %s:%d: answered by %s" % (VIP, PORT, next(iter(out["counts"]))))
+    show("kxdp policy explain %s %s:5001 on node132" % (client, backend),
+         nodes["node132"].kxdp("policy", "explain", client, backend + ":5001").stdout)
+    show("kxdp policy list on node132", nodes["node132"].kxdp("policy", "list").stdout)
+    show("kxdp stats | grep policy on node132",
+         "\n".join(l for l in nodes["node132"].kxdp("stats").stdout.splitlines()
+                   if "policy" in l))
+
+
 def teardown(fabric, nodes):
     step("Tearing down: pods (kxdp-cni DEL), agents, namespaces, bpffs mounts")
     for n in nodes.values():
@@ -112,6 +176,7 @@ def main():
     try:
         traffic(nodes)
         state(nodes)
+        policy(nodes)
     except BaseException:
         keep = False
         raise

@@ -57,6 +57,16 @@ static __always_inline void ct_key_of(const struct pkt *p, struct kx_ct_key *k)
 	k->pad[2] = 0;
 }
 
+/* The key of p's reply: its tuple the other way round. */
+static __always_inline void ct_key_reversed(const struct pkt *p, struct kx_ct_key *k)
+{
+	ct_key_of(p, k);
+	k->saddr = p->daddr.v4;
+	k->daddr = p->saddr.v4;
+	k->sport = p->dport;
+	k->dport = p->sport;
+}
+
 static __always_inline struct kx_ct_val *ct_lookup(const struct pkt *p)
 {
 	struct kx_ct_key k;
@@ -161,13 +171,7 @@ static __always_inline bool ct_stale(const struct kx_ct_val *ct, const struct pk
  */
 static __always_inline void ct_note_stack_flow(const struct pkt *p)
 {
-	struct kx_ct_key k = {
-		.saddr = p->daddr.v4,
-		.daddr = p->saddr.v4,
-		.sport = p->dport,
-		.dport = p->sport,
-		.proto = p->l4_proto,
-	};
+	struct kx_ct_key k;
 	struct kx_ct_val v = {
 		.nat_addr = p->daddr.v4,
 		.nat_port = p->dport,
@@ -176,7 +180,10 @@ static __always_inline void ct_note_stack_flow(const struct pkt *p)
 		.last_seen = bpf_jiffies64(),
 	};
 	bool syn = pkt_is_syn(p);
-	struct kx_ct_val *old = bpf_map_lookup_elem(&kx_ct, &k);
+	struct kx_ct_val *old;
+
+	ct_key_reversed(p, &k);
+	old = bpf_map_lookup_elem(&kx_ct, &k);
 
 	if (old && (old->flags & KX_CT_F_STACK) && !(syn && (old->flags & KX_CT_F_CLOSING))) {
 		if (v.last_seen - old->last_seen > CT_TOUCH_JIFFIES)

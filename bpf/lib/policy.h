@@ -126,14 +126,9 @@ static __always_inline void policy_ct_create(const struct pkt *p)
 		.nat_addr = p->daddr.v4,
 		.nat_port = p->dport,
 	};
-	struct kx_ct_key k = {
-		.saddr = p->daddr.v4,
-		.daddr = p->saddr.v4,
-		.sport = p->dport,
-		.dport = p->sport,
-		.proto = p->l4_proto,
-	};
+	struct kx_ct_key k;
 
+	ct_key_reversed(p, &k);
 	if (ct_put(&k, &v, BPF_NOEXIST)) {
 		old = bpf_map_lookup_elem(&kx_ct, &k);
 		if (old && (old->flags & KX_CT_F_POLICY)) /* this tuple's earlier flow, closed */

@@ -56,6 +56,15 @@ class Model:
     def __init__(self, nodes, api, pods):
         self.nodes, self.api, self.pods = nodes, api, pods
         self.policies = set()  # (ns, name) of policies a case created
+        self.probers = {}  # pod -> a prober.py that stays, reading rounds on stdin
+        for pod in pods:
+            node = self.pod_node(pod)
+            proc = subprocess.Popen(
+                kxnet.in_ns(node.pods[pod.replace("/", "-")]["ns"], kxnet.PY,
+                            os.path.join(kxnet.HELPERS, "prober.py"), str(PROBE_TIMEOUT), "-"),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            node.procs.append(proc)
+            self.probers[pod] = proc
 
     def pod_node(self, pod):
         return self.nodes[self.pods[pod]["node"]]
@@ -105,25 +114,23 @@ class Model:
         for pod in self.pods:
             self.set_pod_labels(pod, None)
 
-    def probe_round(self, port, proto, via):
-        """{(client, server): answered} for every pair but self pairs; via
-        "service" (the server's ClusterIP) or "pod" (its pod IP)."""
-        procs = {}
+    def probe_round(self, port, proto):
+        """{(via, client, server): answered} for every pair but self pairs,
+        via "service" (the server's ClusterIP) and "pod" (its pod IP), all
+        probes of a round at once."""
+        asked = {}
         for client in self.pods:
+            asked[client] = [(via, s) for via in ("service", "pod") for s in self.pods
+                             if s != client]
             targets = [[self.pods[s]["vip" if via == "service" else "ip"], port, proto]
-                       for s in self.pods if s != client]
-            ns = self.pod_node(client).pods[client.replace("/", "-")]["ns"]
-            procs[client] = subprocess.Popen(
-                kxnet.in_ns(ns, kxnet.PY, os.path.join(kxnet.HELPERS, "prober.py"),
-                            str(PROBE_TIMEOUT), json.dumps(targets)),
-                stdout=subprocess.PIPE, text=True)
+                       for via, s in asked[client]]
+            self.probers[client].stdin.write(json.dumps(targets) + "\n")
+            self.probers[client].stdin.flush()
         result = {}
-        for client, proc in procs.items():
-            out, _ = proc.communicate(timeout=60)
-            answers = json.loads(out)
-            servers = [s for s in self.pods if s != client]
-            for server, answer in zip(servers, answers):
-                result[(client, server)] = answer == server
+        for client, pairs in asked.items():
+            answers = json.loads(self.probers[client].stdout.readline())
+            for (via, server), answer in zip(pairs, answers):
+                result[(via, client, server)] = answer == server
         return result
 
     def pods_denied_by_ns(self, ns):
@@ -131,9 +138,13 @@ class Model:
         return sorted("%s->%s" % (c, s) for s in self.pods if s.startswith(ns + "/")
                       for c in self.pods if c != s)
 
-    def denied(self, port, proto, via):
-        return sorted("%s->%s" % pair for pair, ok in
-                      self.probe_round(port, proto, via).items() if not ok)
+    def denied(self, port, proto):
+        """{via: sorted "client->server" pairs denied}."""
+        out = {"service": [], "pod": []}
+        for (via, c, s), ok in sorted(self.probe_round(port, proto).items()):
+            if not ok:
+                out[via].append("%s->%s" % (c, s))
+        return out
 
     def expect(self, port, proto, denied, timeout=10):
         """Probe until both ways (Service, pod IP) deny exactly the pairs in
@@ -141,7 +152,7 @@ class Model:
         want = sorted(denied)
         deadline = time.monotonic() + timeout
         while True:
-            got = {via: self.denied(port, proto, via) for via in ("service", "pod")}
+            got = self.denied(port, proto)
             if all(g == want for g in got.values()) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)

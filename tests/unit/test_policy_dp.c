@@ -570,6 +570,52 @@ static void test_sync_keeps_a_wired_pod_waiting_for_its_policy(void **state)
 	kx_pol_syncer_free(s);
 }
 
+static void test_sets_that_do_not_fit_fail_closed_and_are_reported(void **state)
+{
+	size_t n = KX_POL_MAX_SETS - KX_POL_SET_DENY; /* one more than the ids there are */
+	struct kx_pol_set *sets = calloc(n, sizeof(*sets));
+	struct kx_pol_prefix *pfx = calloc(n, sizeof(*pfx));
+	struct kx_pol_pod *pods = calloc(n, sizeof(*pods));
+	struct k8s_netpol np = { .ns = "x", .name = "too-many" };
+	struct k8s_state st = { .netpols = &np, .n_netpols = 1 };
+	struct k8s_refusals refused = { 0 };
+	uint32_t policy = 0;
+	struct kx_pol_table t = { .sets = sets, .n_sets = n, .pods = pods, .n_pods = n };
+	struct kx_pol_sync_stats stats;
+	struct fx *f = *state;
+	struct kx_pol_syncer *s;
+	struct kx_err err;
+
+	for (size_t i = 0; i < n; i++) { /* pod i admits only peer 10.0.i/32 */
+		sets[i].dir = KX_POL_INGRESS;
+		sets[i].rows[0] = (struct kx_pol_row){ IPPROTO_TCP, 80, 80 };
+		sets[i].n_rows = 1;
+		pfx[i] = (struct kx_pol_prefix){ htonl(0x0a000000u + (uint32_t)i), 32, 1 };
+		sets[i].prefixes = &pfx[i];
+		sets[i].n_prefixes = 1;
+		sets[i].policies = &policy;
+		sets[i].n_policies = 1;
+		pods[i] = (struct kx_pol_pod){ .addr = htonl(0x0c000000u + (uint32_t)i + 1),
+					       .set = { (int32_t)i, -1 } };
+	}
+	s = kx_pol_syncer_new(&f->m, &err);
+	assert_non_null(s);
+	assert_int_equal(kx_pol_sync_apply(s, &f->m, &t, &st, &refused, &stats, &err), 0);
+	assert_int_equal(stats.failed, 1);
+	assert_int_equal(stats.sets, n - 1);
+	assert_int_equal(kx_pol_sync_id(s, n - 1), KX_POL_SET_DENY);
+	assert_int_equal(set_of(f, "12.0.15.255", KX_POL_DIR_INGRESS), KX_POL_SET_DENY);
+	assert_int_equal(refused.n, 1);
+	assert_string_equal(refused.v[0].kind, "NetworkPolicy");
+	assert_string_equal(refused.v[0].object, "x/too-many");
+	assert_non_null(strstr(refused.v[0].reason, "deny all ingress (fail closed)"));
+	k8s_refusals_free(&refused);
+	kx_pol_syncer_free(s);
+	free(sets);
+	free(pfx);
+	free(pods);
+}
+
 #define T(name) cmocka_unit_test_setup(name, fresh_maps)
 
 int main(void)
@@ -593,6 +639,7 @@ int main(void)
 		T(test_counted_per_set),
 		T(test_synced_table_judges_and_changes_in_place),
 		T(test_sync_keeps_a_wired_pod_waiting_for_its_policy),
+		T(test_sets_that_do_not_fit_fail_closed_and_are_reported),
 	};
 
 	return cmocka_run_group_tests(tests, setup, kx_fx_teardown);

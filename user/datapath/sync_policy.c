@@ -29,16 +29,6 @@ struct kx_pol_syncer {
 	size_t n_ns;
 };
 
-static int prefix_cmp(const void *a, const void *b)
-{
-	const struct kx_pol_prefix *x = a, *y = b;
-	uint32_t ax = ntohl(x->addr), ay = ntohl(y->addr);
-
-	if (ax != ay)
-		return ax < ay ? -1 : 1;
-	return (int)x->len - (int)y->len;
-}
-
 static struct kx_pol_peer_key peer_key(uint16_t id, const struct kx_pol_prefix *p)
 {
 	return (struct kx_pol_peer_key){ .prefixlen = 32 + p->len, .set = htonl(id),
@@ -79,7 +69,7 @@ static int load_peers(struct kx_pol_syncer *s, const struct kx_maps *m)
 	for (size_t i = 0; i < KX_POL_MAX_SETS; i++)
 		if (s->ids[i].n_prefixes)
 			qsort(s->ids[i].prefixes, s->ids[i].n_prefixes, sizeof(struct kx_pol_prefix),
-			      prefix_cmp);
+			      kx_pol_prefix_cmp);
 	return 0;
 }
 
@@ -251,10 +241,15 @@ static uint16_t alloc_id(struct kx_pol_syncer *s, const struct kx_maps *m)
 	return 0;
 }
 
-/* Rows of set at id; 0 or -errno. */
-static int write_rows(uint16_t id, const struct kx_pol_set *set, const struct kx_maps *m)
+/*
+ * Rows 0..n of id: set's, zeros past its own (rows no prefix bit names are
+ * never read: only a freed id's are zeroed, for readers of the map). 0 or
+ * -errno.
+ */
+static int write_rows(uint16_t id, const struct kx_pol_set *set, size_t n,
+		      const struct kx_maps *m)
 {
-	for (uint32_t i = 0; i < KX_POL_SET_ROWS; i++) {
+	for (uint32_t i = 0; i < n && i < KX_POL_SET_ROWS; i++) {
 		uint32_t idx = id * KX_POL_SET_ROWS + i;
 		struct kx_pol_row_val r = { 0 };
 
@@ -302,13 +297,13 @@ static int write_new(struct kx_pol_syncer *s, const struct kx_maps *m, const str
 
 	if (!id)
 		return -ENOSPC;
-	ret = write_rows(id, set, m);
+	ret = write_rows(id, set, set->n_rows, m);
 	if (!ret)
 		ret = write_prefixes(id, set, m, st);
 	if (!ret && mirror_prefixes(d, set))
 		ret = -ENOMEM;
 	if (ret) {
-		write_rows(id, &none, m);
+		write_rows(id, &none, set->n_rows, m);
 		return ret;
 	}
 	d->used = d->claimed = true;
@@ -344,7 +339,7 @@ static size_t diff_prefixes(const struct kx_pol_prefix *old, size_t n_old,
 	size_t i = 0, j = 0, n = 0;
 
 	while (i < n_old || j < n_new) {
-		int c = i == n_old ? 1 : j == n_new ? -1 : prefix_cmp(&old[i], &new[j]);
+		int c = i == n_old ? 1 : j == n_new ? -1 : kx_pol_prefix_cmp(&old[i], &new[j]);
 
 		if (c < 0) {
 			out[n++] = (struct pfx_change){ old[i++], true };
@@ -535,7 +530,7 @@ static void free_unused_ids(struct kx_pol_syncer *s, const struct kx_maps *m,
 			continue;
 		}
 		clear_prefixes(d, id, m, st);
-		write_rows(id, &none, m);
+		write_rows(id, &none, d->n_rows, m);
 		memset(d, 0, sizeof(*d));
 	}
 }

@@ -124,8 +124,7 @@ static void rows_fix(struct flat *f, size_t *n_wanted)
 		memcpy(f->s->rows, f->cand, f->s->n_rows * sizeof(*f->cand));
 }
 
-/* Prefixes ordered by address (host order), then length. */
-static int prefix_cmp(const void *a, const void *b)
+int kx_pol_prefix_cmp(const void *a, const void *b)
 {
 	const struct kx_pol_prefix *x = a, *y = b;
 	uint32_t ax = ntohl(x->addr), ay = ntohl(y->addr);
@@ -239,7 +238,7 @@ static void pods_fold(struct flat *f)
 		struct kx_pol_prefix key = {.addr = f->in->st->pods[pod].addr, .len = 32}, *hit;
 
 		hit = s->n_prefixes
-			      ? bsearch(&key, s->prefixes, s->n_prefixes, sizeof(key), prefix_cmp)
+			      ? bsearch(&key, s->prefixes, s->n_prefixes, sizeof(key), kx_pol_prefix_cmp)
 			      : NULL;
 		if (hit)
 			hit->rows |= sc->rows[pod];
@@ -269,7 +268,7 @@ static void value_add_block(struct flat *f, const struct k8s_np_peer *peer)
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (prefix_cmp(&s->prefixes[mid], &key) < 0)
+		if (kx_pol_prefix_cmp(&s->prefixes[mid], &key) < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -329,7 +328,7 @@ int pol_set_flatten(const struct pol_set_input *in, struct kx_pol_set *s, size_t
 		return f.err;
 	walk_set(&f, emit_prefix, rule_prefixes);
 	s->n_prefixes =
-		pol_sort_unique(s->prefixes, s->n_prefixes, sizeof(*s->prefixes), prefix_cmp);
+		pol_sort_unique(s->prefixes, s->n_prefixes, sizeof(*s->prefixes), kx_pol_prefix_cmp);
 	walk_set(&f, emit_value, rule_values);
 	pods_fold(&f);
 	prefixes_compact(s);

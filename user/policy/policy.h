@@ -86,6 +86,9 @@ int kx_policy_build(const struct k8s_state *st, const char *node, struct kx_pol_
 		    struct kx_err *err);
 void kx_pol_table_free(struct kx_pol_table *t);
 
+/* The order of a set's prefixes: by address (host order), then length (a qsort comparator). */
+int kx_pol_prefix_cmp(const void *a, const void *b);
+
 /* The rows of set s admitting peer address addr (network order): its longest prefix. */
 uint64_t kx_pol_set_lookup(const struct kx_pol_set *s, uint32_t addr);
 

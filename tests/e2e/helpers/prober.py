@@ -5,7 +5,9 @@ name, or a UDP datagram answered by it. A denied probe is one the datapath
 drops: it times out.
 
 usage: prober.py TIMEOUT_S JSON   (JSON: [[ip, port, "tcp"|"udp"], ...])
-Prints a JSON list: for each target, the name the server answered, or null.
+       prober.py TIMEOUT_S -      (one such JSON list a line on stdin, until it closes)
+Prints a JSON list (a line) for each: per target, the name the server
+answered, or null.
 """
 import json
 import socket
@@ -40,11 +42,18 @@ def probe(target, timeout):
         return None
 
 
-def main():
-    timeout, targets = float(sys.argv[1]), json.loads(sys.argv[2])
+def probe_all(targets, timeout):
     with ThreadPoolExecutor(max_workers=min(64, max(1, len(targets)))) as ex:
-        out = list(ex.map(lambda t: probe(t, timeout), targets))
-    print(json.dumps(out))
+        return list(ex.map(lambda t: probe(t, timeout), targets))
+
+
+def main():
+    timeout = float(sys.argv[1])
+    if sys.argv[2] != "-":
+        print(json.dumps(probe_all(json.loads(sys.argv[2]), timeout)))
+        return
+    for line in sys.stdin:  # a prober that stays: no interpreter start per round
+        print(json.dumps(probe_all(json.loads(line), timeout)), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,220 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * NetworkPolicy's cost, measured with BPF_PROG_RUN (minus an empty program)
+ * on a cluster of 10,000 pods (100 namespaces, app labels app0..app99) where
+ * POLICIES ingress policies isolate server B (each admits one app from every
+ * namespace on TCP 8080) and POLICIES egress policies isolate client A (each
+ * admits one app as destination), compiled and programmed by the real
+ * compiler and syncer. Pods of this node: A (isolated egress), B (isolated
+ * ingress), C and D (no policy selects them), E (an app no policy admits).
+ *
+ *   first_to_isolated, first_from_isolated, first_unselected: a SYN's cost,
+ *     cold (repeat 1, a fresh source port each: judged, entries made);
+ *   judged_denied_warm, unselected_warm: E -> B (judged every run: denied,
+ *     dropped) and D -> C (no policy), warm (repeat 10^6): their difference
+ *     is the lookup's cost less bpf_redirect_peer's;
+ *   later_isolated_warm, later_unselected_warm: an ACK after its flow's
+ *     SYN (a conntrack hit) to B, and D -> C's;
+ *   compile_program_ms: kx_policy_build and kx_pol_sync_apply from empty;
+ *   label_change_ms: one pod's label changed, built and synced again.
+ *
+ * usage: policy_cost [POLICIES] [ITERATIONS] [csv]   (root)
+ */
+#include <netinet/in.h>
+#include <time.h>
+#include "../tests/unit/testlib.h"
+#include "../tests/unit/polfix.h"
+#include "bpfrun.h"
+#include "kxdp.skel.h"
+#include "datapath/maps.h"
+#include "datapath/sync_policy.h"
+
+#define PODS 10000
+#define APPS 100
+
+static const uint8_t pod_mac[6] = { 2, 0, 0, 0, 0, 0xa }, host[6] = { 2, 0, 0, 0, 0, 0xc };
+
+/* The i'th pod's address: 12.0.0.0/16, so every pod has its own endpoint slot. */
+static void pod_ip(int i, char *out, size_t n)
+{
+	snprintf(out, n, "12.0.%d.%d", (i + 1) / 256, (i + 1) % 256);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The cluster: pods 0..4 are A, B, C, D, E on node n0; the rest on n1. */
+static struct fx *cluster(int policies)
+{
+	static const char *const roles[] = { "role=client,app=app0", "role=server,app=app0",
+					     "role=other,app=app0", "role=other,app=app0",
+					     "role=other,app=nomatch" };
+	struct fx *c = fx_new(PODS, APPS, 2 * (size_t)policies);
+	char id[64], labels[64], ip[32], sel[32];
+
+	for (int n = 0; n < APPS; n++) {
+		snprintf(id, sizeof(id), "ns%d", n);
+		fx_ns(c, id, "");
+	}
+	for (int i = 0; i < PODS; i++) {
+		snprintf(id, sizeof(id), "ns%d/pod%d", i / (PODS / APPS), i);
+		snprintf(labels, sizeof(labels), "app=app%d", i % APPS);
+		pod_ip(i, ip, sizeof(ip));
+		fx_pod(c, id, i < 5 ? "n0" : "n1", ip, i < 5 ? roles[i] : labels);
+	}
+	for (int k = 0; k < policies; k++) {
+		struct k8s_np_rule *r;
+
+		snprintf(sel, sizeof(sel), "app=app%d", k % APPS);
+		snprintf(id, sizeof(id), "ns0/in%d", k);
+		r = fx_rule(c, fx_policy(c, id, "role=server", "Ingress"), KX_POL_INGRESS);
+		fx_from_pods(c, r, sel, "");
+		fx_port(r, IPPROTO_TCP, 8080, 0);
+		snprintf(id, sizeof(id), "ns0/out%d", k);
+		r = fx_rule(c, fx_policy(c, id, "role=client", "Egress"), KX_POL_EGRESS);
+		fx_from_pods(c, r, sel, "");
+		fx_port(r, IPPROTO_TCP, 8080, 0);
+	}
+	return c;
+}
+
+/* Build and sync c's policies; ms taken. */
+static double program(struct fx *c, struct kx_pol_syncer *s, const struct kx_maps *m)
+{
+	struct k8s_refusals refused = { 0 };
+	struct kx_pol_sync_stats st;
+	struct kx_pol_table t;
+	struct kx_err err;
+	double start = now_ms();
+
+	if (kx_policy_build(&c->st, "n0", &t, &err) ||
+	    kx_pol_sync_apply(s, m, &t, &c->st, &refused, &st, &err)) {
+		fprintf(stderr, "policy: %s\n", err.msg);
+		exit(1);
+	}
+	kx_pol_table_free(&t);
+	k8s_refusals_free(&refused);
+	return now_ms() - start;
+}
+
+static void wire(const struct kx_maps *m)
+{
+	char ip[32];
+
+	for (int i = 0; i < 5; i++) {
+		struct kx_endpoint ep = { .ifindex = 1 };
+		struct kx_err err;
+
+		pod_ip(i, ip, sizeof(ip));
+		ep.addr = ip4(ip);
+		memcpy(ep.pod_mac, pod_mac, 6);
+		memcpy(ep.host_mac, host, 6);
+		if (kx_endpoint_put(m->endpoints, &ep, &err)) {
+			fprintf(stderr, "%s\n", err.msg);
+			exit(1);
+		}
+	}
+}
+
+/* Cold: a SYN from pod src to pod dst:8080, a fresh source port each, average ns. */
+static double first_packets(int prog, int src, int dst, int iters, double empty1)
+{
+	char s[32], d[32];
+	uint8_t f[128];
+	double sum = 0;
+
+	pod_ip(src, s, sizeof(s));
+	pod_ip(dst, d, sizeof(d));
+	for (int i = 0; i < iters; i++) {
+		size_t n = build_l4(f, host, pod_mac, IPPROTO_TCP, s, (uint16_t)(10000 + i % 50000),
+				    d, 8080, 0x02, NULL);
+
+		sum += run_ns(prog, f, n, 1);
+	}
+	return sum / iters - empty1;
+}
+
+/* Warm: one packet (TCP flags) from src to dst:8080 rerun big times. */
+static double warm(int prog, int src, int dst, uint8_t flags, int big, double empty)
+{
+	char s[32], d[32];
+	uint8_t f[128];
+	size_t n;
+
+	pod_ip(src, s, sizeof(s));
+	pod_ip(dst, d, sizeof(d));
+	if (flags == 0x10) { /* its flow's SYN first: the ACK is then a conntrack hit */
+		n = build_l4(f, host, pod_mac, IPPROTO_TCP, s, 40000, d, 8080, 0x02, NULL);
+		run_ns(prog, f, n, 1);
+	}
+	n = build_l4(f, host, pod_mac, IPPROTO_TCP, s, 40000, d, 8080, flags, NULL);
+	return run_ns(prog, f, n, big) - empty;
+}
+
+int main(int argc, char **argv)
+{
+	int policies = argc > 1 ? atoi(argv[1]) : 100, iters = argc > 2 ? atoi(argv[2]) : 20000;
+	bool csv = argc > 3 && !strcmp(argv[3], "csv");
+	int big = 1000000, prog, empty_fd;
+	struct kxdp *skel = kxdp__open_and_load();
+	struct kx_pol_syncer *s;
+	double empty, empty1 = 0, r[9];
+	struct kx_maps m;
+	struct kx_err err;
+	struct fx *c;
+	uint8_t f[128];
+	size_t n;
+
+	if (!skel || kx_maps_from_object(skel->obj, &m, &err)) {
+		fprintf(stderr, "load kxdp: %s (run as root)\n", skel ? err.msg : strerror(errno));
+		return 1;
+	}
+	s = kx_pol_syncer_new(&m, &err);
+	c = cluster(policies);
+	wire(&m);
+	r[7] = program(c, s, &m);
+	c->st.pods[500].labels = fx_labels(c, "app=app1");
+	r[8] = program(c, s, &m);
+	prog = bpf_program__fd(skel->progs.tc_from_pod);
+	empty_fd = empty_prog();
+	n = build_l4(f, host, pod_mac, IPPROTO_TCP, "12.0.0.4", 1000, "12.0.0.3", 8080, 0x10, NULL);
+	empty = run_ns(empty_fd, f, n, big);
+	for (int i = 0; i < iters; i++)
+		empty1 += run_ns(empty_fd, f, n, 1);
+	empty1 /= iters;
+	r[0] = first_packets(prog, 3, 1, iters, empty1); /* D -> B: to an isolated pod */
+	r[1] = first_packets(prog, 0, 2, iters, empty1); /* A -> C: from an isolated pod */
+	r[2] = first_packets(prog, 3, 2, iters, empty1); /* D -> C: no policy */
+	r[3] = warm(prog, 4, 1, 0x02, big, empty); /* E -> B: judged, denied */
+	r[4] = warm(prog, 3, 2, 0x02, big, empty); /* D -> C */
+	r[5] = warm(prog, 3, 1, 0x10, big, empty); /* D -> B, established */
+	r[6] = warm(prog, 3, 2, 0x10, big, empty); /* D -> C */
+	if (csv) {
+		static const char *const names[] = { "first_to_isolated", "first_from_isolated",
+						     "first_unselected", "judged_denied_warm",
+						     "unselected_warm", "later_isolated_warm",
+						     "later_unselected_warm", "compile_program_ms",
+						     "label_change_ms" };
+
+		for (int i = 0; i < 9; i++)
+			printf("%s,%.2f\n", names[i], r[i]);
+	} else {
+		printf("%d policies each way over %d pods (ns; ms for the last two)\n", policies, PODS);
+		printf("first packet to an isolated pod     %.1f (no policy: %.1f)\n", r[0], r[2]);
+		printf("first packet from an isolated pod   %.1f\n", r[1]);
+		printf("judged and denied, warm             %.1f (no policy, delivered: %.1f)\n", r[3],
+		       r[4]);
+		printf("later packet, isolated pod, warm    %.1f (no policy: %.1f)\n", r[5], r[6]);
+		printf("compile and program                 %.1f ms\n", r[7]);
+		printf("one label change                    %.1f ms\n", r[8]);
+	}
+	kx_pol_syncer_free(s);
+	fx_free(c);
+	kxdp__destroy(skel);
+	return 0;
+}
