@@ -121,6 +121,18 @@ static void wire(const struct kx_maps *m)
 	}
 }
 
+/* KX_CFG_F_POLICY, as the agent sets it once a policy exists. */
+static void policy_in_force(const struct kx_maps *m)
+{
+	struct kx_config cfg = { .flags = KX_CFG_F_POLICY };
+	uint32_t zero = 0;
+
+	if (bpf_map_update_elem(m->config, &zero, &cfg, BPF_ANY)) {
+		fprintf(stderr, "kx_config: %s\n", strerror(errno));
+		exit(1);
+	}
+}
+
 /* Cold: a SYN from pod src to pod dst:8080, a fresh source port each, average ns. */
 static double first_packets(int prog, int src, int dst, int iters, double empty1)
 {
@@ -176,6 +188,7 @@ int main(int argc, char **argv)
 	}
 	s = kx_pol_syncer_new(&m, &err);
 	c = cluster(policies);
+	policy_in_force(&m);
 	wire(&m);
 	r[7] = program(c, s, &m);
 	c->st.pods[500].labels = fx_labels(c, "app=app1");

@@ -79,7 +79,7 @@ static __always_inline __u32 service_policy(const struct pkt *p, const struct kx
 {
 	const struct kx_pol_ep *src, *dst;
 
-	if (b->addr == p->saddr.v4)
+	if (b->addr == p->saddr.v4 || !policy_active())
 		return 0;
 	src = policy_ep(p->saddr.v4);
 	dst = policy_ep(b->addr);
@@ -215,7 +215,8 @@ int tc_from_pod(struct __sk_buff *skb)
 	}
 	/* No service, no conntrack entry: the flow's first packet here, judged
 	 * for the pod's egress and, to a pod of this node, that one's ingress. */
-	if (!judged && (why = policy_new_flow(&p, policy_ep(p.saddr.v4), policy_ep(p.daddr.v4))))
+	if (!judged && policy_active() &&
+	    (why = policy_new_flow(&p, policy_ep(p.saddr.v4), policy_ep(p.daddr.v4))))
 		return drop(skb, why);
 	return deliver(skb, &p, true);
 pass:

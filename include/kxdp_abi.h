@@ -360,13 +360,22 @@ static inline __u32 kx_endpoint_slot(__be32 addr)
 struct kx_config {
 	__be32 svc_cidr; /* the Service CIDR, network order, 0 = unknown */
 	__be32 svc_mask; /* its netmask: traffic to an unknown IP in it is rejected */
-	__u32 flags; /* reserved, 0 */
+	__u32 flags; /* KX_CFG_F_* */
 	__be32 node_ip; /* source of SNATed NodePort traffic: the node's InternalIP */
 	__u32 uplink_ifindex; /* where replies of external flows leave */
 	__u32 n_node_addrs; /* node_addrs[0..n) */
 	__be32 node_addrs[KX_NODE_ADDRS]; /* where node ports answer */
 	__u64 netns_cookie; /* the node's network namespace: the sock_* programs act there only */
 };
+
+/*
+ * kx_config.flags. KX_CFG_F_POLICY: NetworkPolicy may isolate a pod of this
+ * node (some namespace has a policy, or a pod here has a set): only then do
+ * first packets look their pods up in kx_pol_ep, so a cluster without
+ * policies pays nothing for them. Set before any set is written, cleared
+ * after the last is gone.
+ */
+#define KX_CFG_F_POLICY (1 << 0)
 
 /*
  * Key of kx_sock_rev: a host socket (its cookie) that a sock_* program sent

@@ -32,7 +32,7 @@ static __always_inline int deliver_local(struct kx_ctx *ctx, const struct pkt *p
 	struct ethhdr *eth = ctx_data(ctx);
 	__u32 why;
 
-	if (!judged && (why = policy_new_flow(p, NULL, policy_ep(ep->addr))))
+	if (!judged && policy_active() && (why = policy_new_flow(p, NULL, policy_ep(ep->addr))))
 		return drop(ctx, why);
 	if (via == KX_VIA_VETH)
 		return TC_ACT_OK;

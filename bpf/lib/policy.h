@@ -7,17 +7,27 @@
  * after service DNAT: the peer of egress is the backend, the port the
  * backend's. An allowed flow gets conntrack entries (KX_CT_F_POLICY when no
  * service NATs it) whenever either end is isolated, so its later packets and
- * its replies pass unjudged, whatever the other end's policy. ICMP is not
+ * its replies pass unjudged, whatever the other end's policy (a reply entry
+ * only where the replies would otherwise be judged). ICMP is not
  * judged (as kube-router: echo and errors pass), nor are later fragments
  * (they carry no ports, and without their first one nothing reassembles).
  */
 #ifndef KX_BPF_POLICY_H
 #define KX_BPF_POLICY_H
 
+#include "config.h"
 #include "ct.h"
 #include "maps.h"
 #include "parse.h"
 #include "stats.h"
+
+/* May NetworkPolicy isolate any pod of this node (KX_CFG_F_POLICY)? One load of a hot line. */
+static __always_inline bool policy_active(void)
+{
+	struct kx_config *c = config_get();
+
+	return c && (c->flags & KX_CFG_F_POLICY);
+}
 
 /* The policy sets of local pod addr, or NULL when no policy selects it either way. */
 static __always_inline const struct kx_pol_ep *policy_ep(__be32 addr)
@@ -86,6 +96,7 @@ static __always_inline bool policy_judges(const struct pkt *p)
 static __always_inline __u32 policy_verdict(const struct kx_pol_ep *src, const struct kx_pol_ep *dst,
 					    __be32 saddr, __be32 daddr, __be16 dport, __u8 proto)
 {
+	bool judged = false;
 	__u32 set;
 
 	if (src && (set = src->set[KX_POL_DIR_EGRESS])) {
@@ -94,6 +105,7 @@ static __always_inline __u32 policy_verdict(const struct kx_pol_ep *src, const s
 		policy_count(set, ok);
 		if (!ok)
 			return KX_STAT_DROP_POLICY_EGRESS;
+		judged = true;
 	}
 	if (dst && (set = dst->set[KX_POL_DIR_INGRESS])) {
 		bool ok = policy_allows(set, saddr, proto, dport);
@@ -101,22 +113,25 @@ static __always_inline __u32 policy_verdict(const struct kx_pol_ep *src, const s
 		policy_count(set, ok);
 		if (!ok)
 			return KX_STAT_DROP_POLICY_INGRESS;
+		judged = true;
 	}
-	if (src || dst)
+	if (judged)
 		stat_add(KX_STAT_POLICY_ALLOWED, 0);
 	return 0;
 }
 
 /*
- * The entries of an allowed flow no service NATs: the reply's first, only
- * where no other flow's entry holds its tuple (a service flow's or a
- * hostPort's reply there already lets the replies pass; a closed policy
- * flow's is written over), then the forward one. Each
- * names the other end as its "NAT", so kx_ct_twin_key pairs them for the
- * agent's GC. A full table only costs the flow its shortcut: its next
- * packet is judged again.
+ * The entries of an allowed flow no service NATs. The forward one always:
+ * the flow's later packets pass on it. The reply's only when a policy
+ * would judge the replies (the destination isolated for egress, or the
+ * source for ingress): one insert, not two, for most first packets. It goes
+ * in only where no other flow's entry holds its tuple (a service flow's or
+ * a hostPort's reply there already lets the replies pass; a closed policy
+ * flow's is written over). Each names the other end as its "NAT", so
+ * kx_ct_twin_key pairs them for the agent's GC. A full table only costs the
+ * flow its shortcut: its next packet is judged again.
  */
-static __always_inline void policy_ct_create(const struct pkt *p)
+static __always_inline void policy_ct_create(const struct pkt *p, bool reply)
 {
 	struct kx_ct_val *old;
 	struct kx_ct_val v = {
@@ -129,10 +144,10 @@ static __always_inline void policy_ct_create(const struct pkt *p)
 	struct kx_ct_key k;
 
 	ct_key_reversed(p, &k);
-	if (ct_put(&k, &v, BPF_NOEXIST)) {
+	if (reply && ct_put(&k, &v, BPF_NOEXIST)) {
 		old = bpf_map_lookup_elem(&kx_ct, &k);
-		if (old && (old->flags & KX_CT_F_POLICY)) /* this tuple's earlier flow, closed */
-			*old = v;
+		if (old && (old->flags & KX_CT_F_POLICY) && (old->flags & KX_CT_F_CLOSING))
+			*old = v; /* this tuple's earlier flow, closed */
 	}
 	ct_key_of(p, &k);
 	v.dir = KX_CT_FORWARD;
@@ -141,20 +156,31 @@ static __always_inline void policy_ct_create(const struct pkt *p)
 
 /*
  * Judge the first packet here of a flow no service NATs (no conntrack entry
- * let it through), from src to dst (each a policy_ep() or NULL). 0 to go
- * on (entries made when either end is isolated), else the drop reason.
+ * let it through), from src to dst (each a policy_ep() or NULL). What no
+ * set judges this way passes; a TCP packet of that kind that opens nothing
+ * (a reply, a flow older than its pod's isolation) leaves no entry either:
+ * nothing will judge its flow's later packets this way. 0 to go on, else
+ * the drop reason.
  */
 static __always_inline __u32 policy_new_flow(const struct pkt *p, const struct kx_pol_ep *src,
 					     const struct kx_pol_ep *dst)
 {
+	bool judged = (src && src->set[KX_POL_DIR_EGRESS]) || (dst && dst->set[KX_POL_DIR_INGRESS]);
+	bool reply = (src && src->set[KX_POL_DIR_INGRESS]) || (dst && dst->set[KX_POL_DIR_EGRESS]);
 	__u32 why;
 
 	if ((!src && !dst) || !policy_judges(p))
 		return 0;
-	why = policy_verdict(src, dst, p->saddr.v4, p->daddr.v4, p->dport, p->l4_proto);
-	if (!why && p->has_ports)
-		policy_ct_create(p);
-	return why;
+	if (judged) {
+		why = policy_verdict(src, dst, p->saddr.v4, p->daddr.v4, p->dport, p->l4_proto);
+		if (why)
+			return why;
+	} else if (p->l4_proto == IPPROTO_TCP && !pkt_is_syn(p)) {
+		return 0;
+	}
+	if (p->has_ports)
+		policy_ct_create(p, reply);
+	return 0;
 }
 
 #endif /* KX_BPF_POLICY_H */

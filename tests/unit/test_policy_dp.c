@@ -49,7 +49,8 @@ static int setup(void **state)
 static int fresh_maps(void **state)
 {
 	struct fx *f = *state;
-	struct kx_config c = { .n_node_addrs = 1, .node_addrs = { ip4(NODE) } };
+	struct kx_config c = { .flags = KX_CFG_F_POLICY, .n_node_addrs = 1,
+			       .node_addrs = { ip4(NODE) } };
 	uint32_t zero = 0;
 
 	kx_fx_reset(f->skel);
@@ -157,6 +158,18 @@ static void test_pods_no_policy_selects_get_no_entries(void **state)
 	assert_int_equal(stat_packets(f, KX_STAT_POLICY_ALLOWED), 0);
 }
 
+static void test_nothing_judged_while_no_policy_is_in_force_here(void **state)
+{
+	struct kx_config c = { .n_node_addrs = 1, .node_addrs = { ip4(NODE) } };
+	struct fx *f = *state;
+	uint32_t zero = 0;
+
+	pod_sets(f, B, 2, 3);
+	assert_int_equal(bpf_map_update_elem(f->m.config, &zero, &c, BPF_ANY), 0);
+	assert_int_equal(tcp(f, f->from_pod, A, 40000, B, 80, SYN), TC_ACT_REDIRECT);
+	assert_int_equal(ct_entries(f), 0);
+}
+
 static void test_default_deny_ingress_drops_at_every_way_in(void **state)
 {
 	struct fx *f = *state;
@@ -189,21 +202,21 @@ static void test_ingress_allowed_by_peer_and_port_only(void **state)
 	set_row(f, 2, 0, IPPROTO_TCP, 80, 80);
 	set_peer(f, 2, A, 32, 1);
 	assert_int_equal(tcp(f, f->from_pod, A, 40000, B, 80, SYN), TC_ACT_REDIRECT);
-	/* the verdict is kept: both directions' entries, rewriting nothing */
+	/* the verdict is kept in a forward entry rewriting nothing; no policy
+	 * judges the replies (B's egress, A's ingress): no reply entry */
 	assert_int_equal(ct_get(f, IPPROTO_TCP, A, 40000, B, 80, &v), 0);
 	assert_int_equal(v.dir, KX_CT_FORWARD);
 	assert_true(v.flags & KX_CT_F_POLICY);
 	assert_addr(v.nat_addr, B);
-	assert_int_equal(ct_get(f, IPPROTO_TCP, B, 80, A, 40000, &v), 0);
-	assert_int_equal(v.dir, KX_CT_REPLY);
-	assert_true(v.flags & KX_CT_F_POLICY);
+	assert_int_not_equal(ct_get(f, IPPROTO_TCP, B, 80, A, 40000, &v), 0);
+	assert_int_equal(tcp(f, f->from_pod, B, 80, A, 40000, SYNACK), TC_ACT_REDIRECT);
 	/* another port, another protocol, another peer: denied */
 	assert_int_equal(tcp(f, f->from_pod, A, 40001, B, 81, SYN), TC_ACT_SHOT);
 	assert_int_equal(udp(f, f->from_pod, A, 40002, B, 80), TC_ACT_SHOT);
 	assert_int_equal(tcp(f, f->from_pod, C, 40003, B, 80, SYN), TC_ACT_SHOT);
 	assert_int_equal(stat_packets(f, KX_STAT_DROP_POLICY_INGRESS), 3);
 	assert_int_equal(stat_packets(f, KX_STAT_POLICY_ALLOWED), 1);
-	assert_int_equal(ct_entries(f), 2);
+	assert_int_equal(ct_entries(f), 1);
 }
 
 static void test_replies_pass_the_servers_egress_deny(void **state)
@@ -356,7 +369,7 @@ static void test_mid_stream_packet_judged_like_a_first_one(void **state)
 	set_peer(f, 2, A, 32, 1);
 	/* a flow older than B's isolation: allowed ones are picked up, others cut */
 	assert_int_equal(tcp(f, f->from_pod, A, 40000, B, 80, ACK), TC_ACT_REDIRECT);
-	assert_int_equal(ct_entries(f), 2);
+	assert_int_equal(ct_entries(f), 1);
 	assert_int_equal(tcp(f, f->from_pod, C, 40000, B, 80, ACK), TC_ACT_SHOT);
 }
 
@@ -622,6 +635,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_pods_no_policy_selects_get_no_entries),
+		T(test_nothing_judged_while_no_policy_is_in_force_here),
 		T(test_default_deny_ingress_drops_at_every_way_in),
 		T(test_ingress_allowed_by_peer_and_port_only),
 		T(test_replies_pass_the_servers_egress_deny),

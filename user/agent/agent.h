@@ -89,6 +89,8 @@ static inline uint64_t agent_mono_ns(void)
 
 /* node.c: the node around the maps. */
 void agent_node_init(struct agent *a);
+/* KX_CFG_F_POLICY in kx_config: on before any policy set is written, off once none is. */
+void agent_config_policy(struct agent *a, bool on);
 void agent_check_port_range(void);
 void agent_setup_node(struct agent *a, const struct kx_table *t);
 

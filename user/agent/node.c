@@ -203,6 +203,20 @@ static void attach_cgroup(struct agent *a)
 		pr_info("cgroup %s: sock_connect4/sendmsg4/recvmsg4/getpeername4 attached", dir);
 }
 
+void agent_config_policy(struct agent *a, bool on)
+{
+	struct kx_err err;
+	uint32_t flags = on ? a->cfg.flags | KX_CFG_F_POLICY : a->cfg.flags & ~KX_CFG_F_POLICY;
+
+	if (flags == a->cfg.flags)
+		return;
+	a->cfg.flags = flags;
+	if (write_config(a, &err))
+		pr_warn("%s", err.msg);
+	else
+		pr_info("NetworkPolicy %s on this node", on ? "in force" : "not in force: no policy");
+}
+
 /*
  * At start: report what kube-router left on the node, then kx_config (the
  * Service CIDR, the node's netns cookie) and the cgroup hooks.

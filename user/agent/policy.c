@@ -127,6 +127,7 @@ int agent_apply_policy(struct agent *a, struct k8s_state *st, const char *source
 {
 	struct k8s_state kept = { 0 };
 	struct k8s_refusals refused = { 0 };
+	bool in_force;
 	struct kx_pol_sync_stats ss;
 	struct kx_pol_table t;
 	struct kx_err err;
@@ -137,9 +138,14 @@ int agent_apply_policy(struct agent *a, struct k8s_state *st, const char *source
 		pr_warn("%s: policies not compiled, the last ones stay: %s", source, err.msg);
 		return -1;
 	}
+	in_force = t.n_ns > 0 || t.n_sets > 0;
+	if (in_force)
+		agent_config_policy(a, true); /* before a pod points at a set */
 	ret = kx_pol_sync_apply(a->pol_syncer, &a->maps, &t, st, &refused, &ss, &err);
 	if (ret)
 		pr_warn("%s: %s", source, err.msg);
+	if (!in_force && !ret)
+		agent_config_policy(a, false);
 	json_object_clear(a->pol_refused);
 	for (size_t i = 0; i < t.refused.n; i++)
 		json_object_set_new(a->pol_refused, t.refused.v[i].object,
