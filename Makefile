@@ -26,7 +26,7 @@ DEB_PKGS := clang llvm libclang-rt-14-dev make pkg-config gcc libc6-dev bpftool 
 	podman runc conmon debootstrap
 # What `make bench` needs on top (kept out of check: nginx's install starts it
 # on machines with an init system).
-BENCH_PKGS := wrk nginx-light iperf3 sockperf gnuplot-nox nftables iptables time ipvsadm
+BENCH_PKGS := wrk nginx-light iperf3 sockperf gnuplot-nox nftables iptables ipset time ipvsadm
 
 PKGS := libbpf libelf zlib libnl-3.0 libnl-route-3.0 jansson libcurl yaml-0.1 libmicrohttpd
 USER_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \

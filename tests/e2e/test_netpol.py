@@ -230,6 +230,10 @@ def test_invalid_policy_refused_alone(model):
             assert [r["object"] for r in refused] == ["x/bad"], refused
             assert "spec.podSelector.matchExpressions[0].operator" in refused[0]["reason"]
             assert "Like" in refused[0]["reason"]
+            log = node.log_lines()  # one line each: the refused one, the applied one
+            bad = [l for l in log if "x/bad" in l and "refused" in l]
+            assert bad and "spec.podSelector.matchExpressions[0].operator" in bad[-1], log[-20:]
+            assert any("policy x/good applied: Ingress, selects" in l for l in log), log[-20:]
     finally:
         model.reset()
 
@@ -261,5 +265,9 @@ def test_cli_lists_and_explains(model):
         assert "verdict: denied" in no
         here = node.kxdp("policy", "explain", node.node_ip, a + ":80").stdout
         assert "the node itself always reaches its pods" in here and "verdict: allowed" in here
+        metrics = node.agent_get("/metrics")
+        line = next(l for l in metrics.splitlines() if l.startswith(
+            'kxdp_policy_flows_total{policy="x/allow-b",direction="ingress",verdict="denied"}'))
+        assert int(line.split()[-1]) > 0, line
     finally:
         model.reset()
