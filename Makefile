@@ -124,7 +124,7 @@ $(BUILD)/kxdp: $(call bin_objs,$(CLI_SRCS))
 	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkxdp.a $(USER_HDRS) tests/unit/testlib.h tests/unit/bpftest.h \
-		tests/unit/polfix.h
+		tests/unit/polfix.h tests/unit/polrand.h
 	@mkdir -p $(@D)
 	$(msg) TEST $@
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka

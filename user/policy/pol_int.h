@@ -39,6 +39,11 @@ const struct k8s_np_peer *pol_rule_peers(const struct k8s_np_rule *r, size_t *n)
 bool pol_peer_ns_admits(const struct k8s_netpol *np, const struct k8s_np_peer *peer, const char *ns,
 			const struct k8s_labels *ns_labels);
 bool pol_peer_labels_admit(const struct k8s_np_peer *peer, const struct k8s_labels *l);
+bool pol_peer_has_pod(const struct k8s_netpol *np, const struct k8s_np_peer *peer,
+		      const struct k8s_pod *q, const struct k8s_labels *ns_labels);
+bool pol_rule_admits_pod(const struct k8s_netpol *np, const struct k8s_np_rule *r,
+			 const struct k8s_pod *q, const struct k8s_labels *ns_labels);
+bool pol_rule_has_named(const struct k8s_np_rule *r);
 uint32_t pol_net(uint32_t addr, uint8_t len);
 bool pol_prefix_holds(uint32_t net, uint8_t len, uint32_t addr);
 bool pol_block_admits(const struct k8s_np_peer *peer, uint32_t addr);
