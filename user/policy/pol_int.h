@@ -111,5 +111,18 @@ struct pol_set_input {
 
 /* 0, or -1 out of memory. s->policies is left to the caller; n_wanted: distinct rows. */
 int pol_set_flatten(const struct pol_set_input *in, struct kx_pol_set *s, size_t *n_wanted);
+/*
+ * What rule r (of a policy of set s, direction in->dir, ingress named ports
+ * on in->target) gives, as bits of s's rows: *peers every address its peers
+ * admit gets, *to_dst what its named egress ports give the pods of dst
+ * (ones its peers admit). -1 when a row is none of s's (then s's rows would
+ * change). in->cache and in->scratch are not read.
+ */
+int pol_rule_bits(const struct pol_set_input *in, const struct kx_pol_set *s,
+		  const struct k8s_np_rule *r, const struct u32_vec *dst, uint64_t *peers,
+		  uint64_t *to_dst);
+
+/* compile.c: whether two sets have the same content (direction, deny_all, rows, prefixes). */
+bool pol_set_equal(const struct kx_pol_set *x, const struct kx_pol_set *y);
 
 #endif /* KX_POL_INT_H */

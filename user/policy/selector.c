@@ -165,7 +165,7 @@ bool pol_peer_labels_admit(const struct k8s_np_peer *peer, const struct k8s_labe
 	return !peer->has_pod_sel || pol_sel_match(&peer->pod_sel, l);
 }
 
-/* Whether a PODS peer of np matches endpoint pod q (ns_labels: its namespace's): namespace AND pod. */
+/* Whether a PODS peer of np matches endpoint pod q (ns_labels: its namespace's): ns AND pod. */
 bool pol_peer_has_pod(const struct k8s_netpol *np, const struct k8s_np_peer *peer,
 		      const struct k8s_pod *q, const struct k8s_labels *ns_labels)
 {
@@ -173,7 +173,7 @@ bool pol_peer_has_pod(const struct k8s_netpol *np, const struct k8s_np_peer *pee
 	       pol_peer_labels_admit(peer, &q->labels);
 }
 
-/* Whether rule r of np admits endpoint pod q: a peer's selectors, an ipBlock, or no peers at all. */
+/* Whether rule r of np admits endpoint pod q: a peer's selectors, an ipBlock, or no peers. */
 bool pol_rule_admits_pod(const struct k8s_netpol *np, const struct k8s_np_rule *r,
 			 const struct k8s_pod *q, const struct k8s_labels *ns_labels)
 {
