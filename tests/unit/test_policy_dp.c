@@ -579,14 +579,14 @@ static void test_sync_compares_sets_field_by_field(void **state)
 {
 	const char *two[] = { A, C };
 	struct fx *f = *state;
-	struct kx_pol_syncer *s;
+	struct kx_err err = { "" };
+	struct kx_pol_syncer *s = kx_pol_syncer_new(&f->m, &err);
 	struct kx_pol_sync_stats st;
 	struct table_fx x;
-	struct kx_err err;
 	uint16_t id;
 
-	s = kx_pol_syncer_new(&f->m, &err);
-	assert_non_null(s);
+	if (!s)
+		fail_msg("%s", err.msg);
 	table_of(&x, two, 2, 80);
 	sync_table(f, s, &x.t);
 	id = set_of(f, B, KX_POL_DIR_INGRESS);

@@ -139,20 +139,26 @@ static long long slash32(const struct kx_pol_table *t, enum kx_pol_dir dir, cons
 	return -1;
 }
 
+/* Policy id: the pods podsel selects admit ingress TCP 80 from the pods peers selects. */
+static void allow_80_from(struct fx *c, const char *id, const char *podsel, const char *peers)
+{
+	struct k8s_np_rule *r = fx_rule(c, fx_policy(c, id, podsel, "Ingress"), IN);
+
+	fx_from_pods(c, r, peers, NULL);
+	fx_port(r, P_TCP, 80, 0);
+}
+
 /* Local pod "ns0/srv" admitting ingress TCP 80 from app=web, and remote pods. */
 static struct fx *web_cluster(void)
 {
 	struct fx *c = fx_new(8, 2, 4);
-	struct k8s_np_rule *r;
 
 	fx_ns(c, "ns0", "");
 	fx_pod(c, "ns0/srv", "n1", "10.0.0.1", "app=srv");
 	fx_pod(c, "ns0/web", "n2", "10.0.1.1", "app=web");
 	fx_pod(c, "ns0/db", "n2", "10.0.1.2", "app=db");
 	fx_pod(c, "ns0/new", "n2", NULL, "app=web");
-	r = fx_rule(c, fx_policy(c, "ns0/allow-web", "app=srv", "Ingress"), IN);
-	fx_from_pods(c, r, "app=web", NULL);
-	fx_port(r, P_TCP, 80, 0);
+	allow_80_from(c, "ns0/allow-web", "app=srv", "app=web");
 	return c;
 }
 
@@ -277,19 +283,14 @@ static void test_local_pod_or_deny_all_takes_a_build(void **unused)
 static struct fx *two_sets_cluster(const char *r1_labels)
 {
 	struct fx *c = fx_new(8, 2, 4);
-	struct k8s_np_rule *r;
 
 	fx_ns(c, "ns0", "");
 	fx_pod(c, "ns0/a", "n1", "10.0.0.1", "app=a");
 	fx_pod(c, "ns0/b", "n1", "10.0.0.2", "app=b");
 	fx_pod(c, "ns0/r1", "n2", "10.0.1.1", r1_labels);
 	fx_pod(c, "ns0/r2", "n2", "10.0.1.2", "team=y");
-	r = fx_rule(c, fx_policy(c, "ns0/pa", "app=a", "Ingress"), IN);
-	fx_from_pods(c, r, "role=x", NULL);
-	fx_port(r, P_TCP, 80, 0);
-	r = fx_rule(c, fx_policy(c, "ns0/pb", "app=b", "Ingress"), IN);
-	fx_from_pods(c, r, "team=y", NULL);
-	fx_port(r, P_TCP, 80, 0);
+	allow_80_from(c, "ns0/pa", "app=a", "role=x");
+	allow_80_from(c, "ns0/pb", "app=b", "team=y");
 	return c;
 }
 

@@ -426,19 +426,28 @@ static struct kx_pol_set set_patched(const struct patch *pt, size_t i)
 	return s;
 }
 
+/* Whether sets i and j could be equal once patched: direction and sizes. */
+static bool sets_alike(const struct patch *pt, size_t i, size_t j)
+{
+	const struct kx_pol_set *x = &pt->t->sets[i], *y = &pt->t->sets[j];
+	size_t nx = pt->fresh[i] ? pt->n_fresh[i] : x->n_prefixes;
+	size_t ny = pt->fresh[j] ? pt->n_fresh[j] : y->n_prefixes;
+
+	return i != j && x->dir == y->dir && x->n_rows == y->n_rows && nx == ny;
+}
+
 /* Whether a rewritten set equals another set: the build would share one. */
 static bool sets_merge(const struct patch *pt)
 {
 	for (size_t i = 0; i < pt->t->n_sets; i++) {
-		struct kx_pol_set x;
+		for (size_t j = 0; pt->fresh[i] && j < pt->t->n_sets; j++) {
+			struct kx_pol_set x, y;
 
-		if (!pt->fresh[i])
-			continue;
-		x = set_patched(pt, i);
-		for (size_t j = 0; j < pt->t->n_sets; j++) {
-			struct kx_pol_set y = set_patched(pt, j);
-
-			if (j != i && pol_set_equal(&x, &y))
+			if (!sets_alike(pt, i, j))
+				continue;
+			x = set_patched(pt, i);
+			y = set_patched(pt, j);
+			if (pol_set_equal(&x, &y))
 				return true;
 		}
 	}
