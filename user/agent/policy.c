@@ -19,7 +19,7 @@ static void policy_key(const struct k8s_state *st, uint32_t i, char *out, size_t
 	snprintf(out, n, "%s/%s", st->netpols[i].ns, st->netpols[i].name);
 }
 
-/* How many pods of this node each policy selects: count[2 * policy + direction] (NULL: no memory). */
+/* How many pods of this node each policy selects: count[2 * policy + dir] (NULL: no memory). */
 static size_t *selected_counts(const struct kx_pol_table *t, size_t n_netpols)
 {
 	size_t *count = calloc(2 * n_netpols + 1, sizeof(*count));
