@@ -105,10 +105,12 @@ struct kx_pol_pod_change {
  * rewritten.
  *
  * 0 when done. KX_POL_PATCH_FULL, t untouched, when it takes a build: a
- * changed pod is or was an endpoint of node (a selection changes), its named
- * egress ports would change a set's rows, t has a deny_all set, sets would
- * merge (equal content) or split (pods of different policies sharing one),
- * or an index is not in st. -1 with err when memory runs out, t untouched.
+ * changed pod is or was an endpoint of node (a selection changes), it starts
+ * or stops giving a set rows through a named egress port or gives others (a
+ * set's rows could change: asked even where another pod gives the same), t
+ * has a deny_all set, sets would merge (equal content) or split (pods of
+ * different policies sharing one), or an index is not in st. -1 with err
+ * when memory runs out, t untouched.
  */
 int kx_policy_patch_pods(const struct k8s_state *st, const char *node,
 			 const struct kx_pol_pod_change *changes, size_t n, struct kx_pol_table *t,
