@@ -124,10 +124,18 @@ $(BUILD)/kxdp: $(call bin_objs,$(CLI_SRCS))
 	$(Q)$(CC) -o $@ $^ $(USER_LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkxdp.a $(USER_HDRS) tests/unit/testlib.h tests/unit/bpftest.h \
-		tests/unit/polfix.h
+		tests/unit/polfix.h tests/unit/polrand.h
 	@mkdir -p $(@D)
 	$(msg) TEST $@
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
+
+# The agent's policy path links the agent's own policy.c (not in the library).
+$(BUILD)/tests/test_agent_policy: tests/unit/test_agent_policy.c $(BUILD)/user/agent/policy.o \
+		$(BUILD)/libkxdp.a $(USER_HDRS) tests/unit/testlib.h tests/unit/bpftest.h
+	@mkdir -p $(@D)
+	$(msg) TEST $@
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/user/agent/policy.o \
+		$(BUILD)/libkxdp.a $(USER_LDLIBS) -lcmocka
 
 unit: all $(UNIT_TESTS)
 e2e: all

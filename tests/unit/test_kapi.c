@@ -3,7 +3,8 @@
  * The API client without a network: kubeconfig and in-cluster config, and
  * the watch stream split into events, applied to the store and marked dirty
  * per Service, with malformed, oversized and invalid events skipped; policy's
- * kinds (Pods, slimmed, Namespaces, NetworkPolicies) marked apart.
+ * kinds (Pods, slimmed, Namespaces, NetworkPolicies) marked apart, Pods
+ * changed in place by name.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -346,6 +347,54 @@ static void test_policy_kinds_mark_policy_not_services(void **state)
 	assert_false(k->dirty);
 }
 
+static void test_pods_changed_in_place_named_apart(void **state)
+{
+	struct kapi *k = *state;
+	const char *ns = "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Namespace\","
+			 "\"metadata\":{\"name\":\"shop\"}}}\n";
+	struct k8s_state st, kept;
+	struct kx_err err;
+	uint32_t at[1];
+
+	/* a new pod: everything again */
+	feed_in_pieces(k, &k->w[KAPI_PODS], FULL_POD("ADDED", "5", "web", "True"), 64);
+	assert_true(k->policy_dirty && k->policy_full);
+	assert_int_equal(json_object_size(k->dirty_pods), 0);
+	assert_int_equal(kapi_take_policy(k, &kept, &err), 0);
+	assert_false(k->policy_dirty || k->policy_full);
+	/* its labels changed: that pod alone, decoded alone */
+	feed_in_pieces(k, &k->w[KAPI_PODS], FULL_POD("MODIFIED", "6", "db", "True"), 64);
+	assert_true(k->policy_dirty);
+	assert_false(k->policy_full);
+	assert_non_null(json_object_get(k->dirty_pods, "shop/web-1"));
+	assert_int_equal(kapi_take_changed_pods(k, &st, &err), 0);
+	assert_false(k->policy_dirty);
+	assert_int_equal(json_object_size(k->dirty_pods), 0);
+	assert_int_equal(st.n_pods, 1);
+	assert_int_equal(st.n_namespaces + st.n_netpols, 0);
+	assert_string_equal(st.pods[0].labels.v[0].value, "db");
+	/* swapped into the state kept from the last take: the old version comes back */
+	assert_int_equal(k8s_state_swap_pods(&kept, &st, at), 0);
+	assert_int_equal(at[0], 0);
+	assert_string_equal(kept.pods[0].labels.v[0].value, "db");
+	assert_string_equal(st.pods[0].labels.v[0].value, "web");
+	k8s_state_free(&st);
+	/* a pod the state does not have: nothing moved */
+	kept.pods[0].name[0] = 'x';
+	feed_in_pieces(k, &k->w[KAPI_PODS], FULL_POD("MODIFIED", "7", "web", "True"), 64);
+	assert_int_equal(kapi_take_changed_pods(k, &st, &err), 0);
+	assert_int_equal(k8s_state_swap_pods(&kept, &st, at), -1);
+	assert_string_equal(kept.pods[0].labels.v[0].value, "db");
+	k8s_state_free(&st);
+	k8s_state_free(&kept);
+	/* a Namespace, a pod deleted: everything again */
+	kapi_feed(k, &k->w[KAPI_NAMESPACES], ns, strlen(ns));
+	assert_true(k->policy_full);
+	k->policy_full = false;
+	feed_in_pieces(k, &k->w[KAPI_PODS], FULL_POD("DELETED", "8", "web", "True"), 64);
+	assert_true(k->policy_full);
+}
+
 static void test_refused_pod_listed_with_its_field(void **state)
 {
 	struct kapi *k = *state;
@@ -381,6 +430,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test(test_slim_pod_keeps_what_the_decoder_reads),
 		cmocka_unit_test_setup_teardown(test_policy_kinds_mark_policy_not_services, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pods_changed_in_place_named_apart, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_refused_pod_listed_with_its_field, setup,
 						teardown),

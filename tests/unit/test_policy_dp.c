@@ -561,6 +561,49 @@ static void test_synced_table_judges_and_changes_in_place(void **state)
 	kx_pol_syncer_free(s);
 }
 
+/* Table x's rows and prefixes with the padding between their fields anything, as compiled. */
+static void garble_padding(struct table_fx *x, const char **peers, uint16_t port)
+{
+	memset(x->set.rows, 0xa5, sizeof(x->set.rows));
+	memset(x->prefixes, 0xa5, sizeof(x->prefixes));
+	x->set.rows[0].proto = IPPROTO_TCP;
+	x->set.rows[0].port_lo = x->set.rows[0].port_hi = port;
+	for (size_t i = 0; i < x->set.n_prefixes; i++) {
+		x->prefixes[i].addr = ip4(peers[i]);
+		x->prefixes[i].len = 32;
+		x->prefixes[i].rows = 1;
+	}
+}
+
+static void test_sync_compares_sets_field_by_field(void **state)
+{
+	const char *two[] = { A, C };
+	struct fx *f = *state;
+	struct kx_err err = { "" };
+	struct kx_pol_syncer *s = kx_pol_syncer_new(&f->m, &err);
+	struct kx_pol_sync_stats st;
+	struct table_fx x;
+	uint16_t id;
+
+	if (!s)
+		fail_msg("%s", err.msg);
+	table_of(&x, two, 2, 80);
+	sync_table(f, s, &x.t);
+	id = set_of(f, B, KX_POL_DIR_INGRESS);
+	/* compiled again, the same: nothing written */
+	garble_padding(&x, two, 80);
+	st = sync_table(f, s, &x.t);
+	assert_int_equal(st.sets_written + st.prefixes_written + st.prefixes_deleted + st.pods_written, 0);
+	/* a peer less: its prefix deleted in place, not the set written anew */
+	x.set.n_prefixes = 1;
+	st = sync_table(f, s, &x.t);
+	assert_int_equal(st.sets_written, 0);
+	assert_int_equal(st.prefixes_written, 0);
+	assert_int_equal(st.prefixes_deleted, 1);
+	assert_int_equal(set_of(f, B, KX_POL_DIR_INGRESS), id);
+	kx_pol_syncer_free(s);
+}
+
 static void test_sync_keeps_a_wired_pod_waiting_for_its_policy(void **state)
 {
 	struct fx *f = *state;
@@ -652,6 +695,7 @@ int main(void)
 		T(test_hostport_flow_through_the_stack_judged),
 		T(test_counted_per_set),
 		T(test_synced_table_judges_and_changes_in_place),
+		T(test_sync_compares_sets_field_by_field),
 		T(test_sync_keeps_a_wired_pod_waiting_for_its_policy),
 		T(test_sets_that_do_not_fit_fail_closed_and_are_reported),
 	};

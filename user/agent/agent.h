@@ -64,14 +64,32 @@ struct agent {
 	struct kx_pol_syncer *pol_syncer; /* mirror of the policy maps */
 	json_t *pol_refused; /* "ns/name" -> why that NetworkPolicy is not (wholly) in force */
 	json_t *pol_lines; /* "ns/name" -> its last logged line, so only changes are logged */
+	/* the Pods, Namespaces, NetworkPolicies last compiled (explain reads them: see metrics.h) */
+	struct k8s_state pol_state;
+	struct kx_pol_table pol_table; /* compiled from pol_state for this node */
+	bool pol_current; /* pol_table is pol_state's, pol_state the last take's: pods patch in */
 };
+
+/*
+ * More Pods changed at once than this: the policies are compiled afresh, not
+ * patched (a patch costs about one build's 1/500 per pod with 1,000 policies
+ * each way over 10,000 pods, and finding each pod in the kept state is linear).
+ */
+#define AGENT_PATCH_MAX 64
 
 /*
  * policy.c: compile and program the NetworkPolicies of st; 0, or -1 (the
  * last ones stay). st's Pods, Namespaces and NetworkPolicies are taken (kept
- * for /policy/explain).
+ * for /policy/explain and the next patch).
  */
 int agent_apply_policy(struct agent *a, struct k8s_state *st, const char *source);
+/*
+ * Only Pods changed in place since the last policy take (k->dirty_pods, no
+ * k->policy_full): decode those, patch them into the kept state and table,
+ * program. 0 or -1 as agent_apply_policy; 1 when it takes a whole take
+ * (kapi_take_policy) instead, nothing changed.
+ */
+int agent_apply_policy_pods(struct agent *a, struct kapi *k);
 
 /* The signal that ends the main loop (0: none yet); main.c's handler sets it. */
 extern volatile sig_atomic_t agent_stop;
@@ -109,7 +127,7 @@ void agent_reattach_pods(struct agent *a);
 int agent_apply_objects(struct agent *a, const struct k8s_state *ks, const char *source);
 int agent_apply_state(struct agent *a);
 int agent_apply_incremental(struct agent *a, struct kapi *k);
-/* Pod, Namespace or NetworkPolicy events: every policy compiled afresh. */
+/* Pod, Namespace or NetworkPolicy events: pods patched in, or every policy compiled afresh. */
 int agent_apply_policy_api(struct agent *a, struct kapi *k);
 void agent_report_refusals(struct agent *a, struct kapi *k);
 

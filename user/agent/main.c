@@ -35,6 +35,7 @@ static void agent_serve(struct agent *a)
 	struct kx_err err;
 
 	a->metrics = kx_metrics_new(&a->maps);
+	kx_metrics_set_policy_state(a->metrics, &a->pol_state); /* for /policy/explain */
 	a->svc_refused = json_object();
 	a->pol_refused = json_object();
 	a->pol_lines = json_object();
@@ -52,6 +53,8 @@ static void agent_free(struct agent *a)
 {
 	kx_health_stop(a->health);
 	kx_metrics_free(a->metrics);
+	k8s_state_free(&a->pol_state);
+	kx_pol_table_free(&a->pol_table);
 	json_decref(a->svc_refused);
 	json_decref(a->pol_refused);
 	json_decref(a->pol_lines);

@@ -42,7 +42,7 @@ struct kx_metrics {
 	char *refused_json; /* /refused */
 	unsigned long refused[N_REFUSED_KINDS]; /* by refused_kinds[] */
 	json_t *policy; /* /policy: the pods of this node, their sets and policies */
-	struct k8s_state pol_state; /* the Pods, Namespaces, NetworkPolicies last applied */
+	const struct k8s_state *pol_state; /* the agent's Pods, Namespaces, NetworkPolicies */
 };
 
 struct kx_metrics *kx_metrics_new(const struct kx_maps *m)
@@ -64,7 +64,6 @@ void kx_metrics_free(struct kx_metrics *x)
 	free(x->entries);
 	free(x->refused_json);
 	json_decref(x->policy);
-	k8s_state_free(&x->pol_state);
 	free(x);
 }
 
@@ -198,20 +197,25 @@ char *kx_metrics_policy_json(struct kx_metrics *x)
 	return text;
 }
 
-void kx_metrics_set_policy_state(struct kx_metrics *x, struct k8s_state *st)
+void kx_metrics_set_policy_state(struct kx_metrics *x, const struct k8s_state *st)
 {
-	struct k8s_state old;
+	kx_metrics_policy_lock(x);
+	if (x)
+		x->pol_state = st;
+	kx_metrics_policy_unlock(x);
+}
 
-	if (!x) {
-		k8s_state_free(st);
-		return;
-	}
-	pthread_mutex_lock(&x->lock);
-	old = x->pol_state;
-	x->pol_state = *st;
-	pthread_mutex_unlock(&x->lock);
-	memset(st, 0, sizeof(*st));
-	k8s_state_free(&old);
+/* Explain waits while the agent changes the policy state. */
+void kx_metrics_policy_lock(struct kx_metrics *x)
+{
+	if (x)
+		pthread_mutex_lock(&x->lock);
+}
+
+void kx_metrics_policy_unlock(struct kx_metrics *x)
+{
+	if (x)
+		pthread_mutex_unlock(&x->lock);
 }
 
 /* The policy endpoint (a pod, not hostNetwork, not finished) holding addr, or -1. */
@@ -271,16 +275,18 @@ static json_t *explain_dir(const struct k8s_state *st, int32_t pod, enum kx_pol_
 char *kx_metrics_policy_explain(struct kx_metrics *x, uint32_t src, uint32_t dst, uint8_t proto,
 				uint16_t port)
 {
+	static const struct k8s_state none;
+	const struct k8s_state *st;
 	json_t *o;
 	char *text;
 	int32_t s, d;
 
 	pthread_mutex_lock(&x->lock);
-	s = pod_at(&x->pol_state, src);
-	d = pod_at(&x->pol_state, dst);
-	o = json_pack("{s:o, s:o}", "egress",
-		      explain_dir(&x->pol_state, s, KX_POL_EGRESS, dst, proto, port), "ingress",
-		      explain_dir(&x->pol_state, d, KX_POL_INGRESS, src, proto, port));
+	st = x->pol_state ? x->pol_state : &none;
+	s = pod_at(st, src);
+	d = pod_at(st, dst);
+	o = json_pack("{s:o, s:o}", "egress", explain_dir(st, s, KX_POL_EGRESS, dst, proto, port),
+		      "ingress", explain_dir(st, d, KX_POL_INGRESS, src, proto, port));
 	pthread_mutex_unlock(&x->lock);
 	text = json_dumps(o, JSON_COMPACT);
 	json_decref(o);

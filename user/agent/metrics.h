@@ -32,8 +32,14 @@ char *kx_metrics_refused_json(struct kx_metrics *x);
 void kx_metrics_set_policy(struct kx_metrics *x, json_t *view);
 /* /policy as JSON text, malloc'd. */
 char *kx_metrics_policy_json(struct kx_metrics *x);
-/* The objects policies were last compiled from (taken over: st is left empty), for explain. */
-void kx_metrics_set_policy_state(struct kx_metrics *x, struct k8s_state *st);
+/*
+ * The objects policies were last compiled from, for explain (NULL: none).
+ * st stays the caller's, who changes it only between kx_metrics_policy_lock
+ * and kx_metrics_policy_unlock: explain reads it on the HTTP thread.
+ */
+void kx_metrics_set_policy_state(struct kx_metrics *x, const struct k8s_state *st);
+void kx_metrics_policy_lock(struct kx_metrics *x);
+void kx_metrics_policy_unlock(struct kx_metrics *x);
 /*
  * /policy/explain: the reference verdict, with the policy and rule, of a
  * connection src -> dst:port/proto (network order addresses, host order

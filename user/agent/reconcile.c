@@ -154,15 +154,20 @@ static int apply_owner(struct agent *a, struct kapi *k, const char *owner)
 		st.backends_removed);
 	return ret;
 }
-/* Pod, Namespace or NetworkPolicy events: the policies compiled afresh from those kinds. */
+/* Pod, Namespace or NetworkPolicy events: pods changed in place patched in, else all compiled. */
 int agent_apply_policy_api(struct agent *a, struct kapi *k)
 {
 	struct k8s_state ks;
 	struct kx_err err;
-	int ret;
+	int ret = agent_apply_policy_pods(a, k);
 
+	if (ret <= 0) {
+		agent_report_refusals(a, k);
+		return ret;
+	}
 	if (kapi_take_policy(k, &ks, &err)) {
 		pr_warn("policy objects rejected, the last policies stay: %s", err.msg);
+		a->pol_current = false;
 		return -1;
 	}
 	ret = agent_apply_policy(a, &ks, "API policy");

@@ -148,16 +148,29 @@ uint16_t kx_pol_sync_id(const struct kx_pol_syncer *s, size_t i)
 	return i < s->n_set_ids ? s->set_ids[i] : KX_POL_SET_DENY;
 }
 
+/* Whether id d holds set's rows: field by field (the padding of a row is anything). */
 static bool same_rows(const struct pol_id *d, const struct kx_pol_set *set)
 {
-	return d->dir == set->dir && d->n_rows == set->n_rows &&
-	       !memcmp(d->rows, set->rows, set->n_rows * sizeof(set->rows[0]));
+	if (d->dir != set->dir || d->n_rows != set->n_rows)
+		return false;
+	for (size_t i = 0; i < set->n_rows; i++)
+		if (d->rows[i].proto != set->rows[i].proto ||
+		    d->rows[i].port_lo != set->rows[i].port_lo ||
+		    d->rows[i].port_hi != set->rows[i].port_hi)
+			return false;
+	return true;
 }
 
+/* Whether id d holds set exactly: its rows, then every prefix and its value. */
 static bool same_content(const struct pol_id *d, const struct kx_pol_set *set)
 {
-	return same_rows(d, set) && d->n_prefixes == set->n_prefixes &&
-	       !memcmp(d->prefixes, set->prefixes, set->n_prefixes * sizeof(set->prefixes[0]));
+	if (!same_rows(d, set) || d->n_prefixes != set->n_prefixes)
+		return false;
+	for (size_t i = 0; i < set->n_prefixes; i++)
+		if (kx_pol_prefix_cmp(&d->prefixes[i], &set->prefixes[i]) ||
+		    d->prefixes[i].rows != set->prefixes[i].rows)
+			return false;
+	return true;
 }
 
 /* An unclaimed id holding exactly set, or 0. */

@@ -1026,3 +1026,30 @@ void k8s_state_move_policy(struct k8s_state *from, struct k8s_state *to)
 	from->netpols = NULL;
 	from->n_pods = from->n_namespaces = from->n_netpols = 0;
 }
+
+/* The index in st of the pod of p's namespace and name, or -1. */
+static int64_t pod_index(const struct k8s_state *st, const struct k8s_pod *p)
+{
+	for (size_t i = 0; i < st->n_pods; i++)
+		if (!strcmp(st->pods[i].name, p->name) && !strcmp(st->pods[i].ns, p->ns))
+			return (int64_t)i;
+	return -1;
+}
+
+int k8s_state_swap_pods(struct k8s_state *st, struct k8s_state *fresh, uint32_t *at)
+{
+	for (size_t i = 0; i < fresh->n_pods; i++) {
+		int64_t j = pod_index(st, &fresh->pods[i]);
+
+		if (j < 0)
+			return -1;
+		at[i] = (uint32_t)j;
+	}
+	for (size_t i = 0; i < fresh->n_pods; i++) {
+		struct k8s_pod was = st->pods[at[i]];
+
+		st->pods[at[i]] = fresh->pods[i];
+		fresh->pods[i] = was;
+	}
+	return 0;
+}

@@ -252,6 +252,12 @@ int k8s_decode_string(const char *text, struct k8s_state *st, struct kx_err *err
 void k8s_state_free(struct k8s_state *st);
 /* Move from's Pods, Namespaces and NetworkPolicies into to (emptied first); from keeps the rest. */
 void k8s_state_move_policy(struct k8s_state *from, struct k8s_state *to);
+/*
+ * Each pod of fresh put in st in place of st's pod of its namespace and
+ * name, which goes to fresh instead: fresh->pods[i] is then the version
+ * st->pods[at[i]] replaced. -1, nothing moved, when one is not in st.
+ */
+int k8s_state_swap_pods(struct k8s_state *st, struct k8s_state *fresh, uint32_t *at);
 /* "a.b.c.d/len": 1 IPv4 (addr network order), 0 IPv6, -1 invalid. */
 int kx_parse_cidr(const char *s, uint32_t *addr, uint8_t *len);
 

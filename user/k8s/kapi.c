@@ -166,13 +166,19 @@ static void mark_owner(struct kapi *k, enum kapi_kind kind, json_t *obj)
 		json_object_set_new(k->dirty_owners, owner, json_true());
 }
 
-/* An event changed the store: the policy mark, or the service state's (owners, Nodes). */
+/* A policy kind's event: a Pod changed in place is noted by key, anything else needs it all. */
+static void mark_policy(struct kapi *k, enum kapi_kind kind, const char *key, bool in_place)
+{
+	k->policy_dirty = true;
+	if (kind == KAPI_PODS && in_place)
+		json_object_set_new(k->dirty_pods, key, json_true());
+	else
+		k->policy_full = true;
+}
+
+/* An event changed the store: the service state's marks (owners, Nodes). */
 static void mark_changed(struct kapi *k, enum kapi_kind kind, json_t *old, json_t *obj)
 {
-	if (policy_kind(kind)) {
-		k->policy_dirty = true;
-		return;
-	}
 	if (old) /* a slice may have moved to another service */
 		mark_owner(k, kind, old);
 	mark_owner(k, kind, obj);
@@ -183,7 +189,7 @@ static void mark_changed(struct kapi *k, enum kapi_kind kind, json_t *old, json_
 static void mark_relisted(struct kapi *k, enum kapi_kind kind)
 {
 	if (policy_kind(kind))
-		k->policy_dirty = true;
+		k->policy_dirty = k->policy_full = true;
 	else
 		k->dirty = k->full_dirty = true;
 }
@@ -336,7 +342,10 @@ void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, si
 		} else if (!strcmp(type, "DELETED")) {
 			json_t *old = json_object_get(k->store[w->kind], key);
 
-			mark_changed(k, w->kind, old, obj);
+			if (policy_kind(w->kind))
+				mark_policy(k, w->kind, key, false);
+			else
+				mark_changed(k, w->kind, old, obj);
 			if (w->kind == KAPI_SLICES)
 				index_slice(k, key, old, NULL);
 			json_object_del(k->store[w->kind], key);
@@ -353,8 +362,10 @@ void kapi_handle_line(struct kapi *k, struct kapi_watch *w, const char *line, si
 			unrefuse(k, w->kind, key);
 			json_t *old = json_object_get(k->store[w->kind], key);
 
-			if (w->kind != KAPI_PODS || !pod_unchanged(old, obj))
+			if (!policy_kind(w->kind))
 				mark_changed(k, w->kind, old, obj);
+			else if (w->kind != KAPI_PODS || !pod_unchanged(old, obj))
+				mark_policy(k, w->kind, key, old != NULL);
 			if (w->kind == KAPI_SLICES)
 				index_slice(k, key, old, obj);
 			json_object_set(k->store[w->kind], key, obj);
@@ -619,8 +630,9 @@ int kapi_init(struct kapi *k, const struct kapi_conf *conf, struct kx_err *err)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	k->multi = curl_multi_init();
 	k->dirty_owners = json_object();
+	k->dirty_pods = json_object();
 	k->slices_of = json_object();
-	if (!k->multi || !k->dirty_owners || !k->slices_of) {
+	if (!k->multi || !k->dirty_owners || !k->dirty_pods || !k->slices_of) {
 		kx_errf(err, "curl: out of memory");
 		return -1;
 	}
@@ -654,6 +666,7 @@ void kapi_free(struct kapi *k)
 	if (k->multi)
 		curl_multi_cleanup(k->multi);
 	json_decref(k->dirty_owners);
+	json_decref(k->dirty_pods);
 	json_decref(k->slices_of);
 	kapi_conf_free(&k->conf);
 }
@@ -771,7 +784,23 @@ int kapi_take_policy(struct kapi *k, struct k8s_state *st, struct kx_err *err)
 {
 	json_t *items = items_of(k, KAPI_PODS, KAPI_NETPOLS);
 
+	k->policy_dirty = k->policy_full = false;
+	json_object_clear(k->dirty_pods);
+	return decode_items(items, st, err);
+}
+
+int kapi_take_changed_pods(struct kapi *k, struct k8s_state *st, struct kx_err *err)
+{
+	json_t *items = json_array(), *obj, *v;
+	const char *key;
+
+	json_object_foreach(k->dirty_pods, key, v) {
+		obj = json_object_get(k->store[KAPI_PODS], key);
+		if (obj)
+			json_array_append(items, obj);
+	}
 	k->policy_dirty = false;
+	json_object_clear(k->dirty_pods);
 	return decode_items(items, st, err);
 }
 

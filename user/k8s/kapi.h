@@ -59,6 +59,13 @@ struct kapi {
 	bool full_dirty; /* a list replaced a Service, slice or Node store: apply everything */
 	bool nodes_dirty; /* a Node changed: routes, CNI config */
 	bool policy_dirty; /* a Pod, Namespace or NetworkPolicy changed (never sets the above) */
+	/*
+	 * Since the last policy take: a Namespace or NetworkPolicy changed, a
+	 * Pod came or went, or a list replaced one of their stores. When not,
+	 * every change is a Pod's in place, and dirty_pods says which.
+	 */
+	bool policy_full;
+	json_t *dirty_pods; /* "ns/name" of Pods changed in place since the last policy take (a set) */
 	json_t *dirty_owners; /* "ns/name" of Services whose objects changed (a set) */
 	json_t *slices_of; /* "ns/name" of a Service -> {slice key: true} */
 	json_t *refused[KAPI_N]; /* "namespace/name" -> why its last version was refused */
@@ -88,8 +95,14 @@ int kapi_refusals(const struct kapi *k, struct k8s_refusals *r);
 const char *kapi_kind_name(enum kapi_kind kind);
 /* Only the Nodes; clears nodes_dirty. */
 int kapi_take_nodes(struct kapi *k, struct k8s_state *st, struct kx_err *err);
-/* Only the Pods, Namespaces and NetworkPolicies; clears policy_dirty. */
+/* Only the Pods, Namespaces and NetworkPolicies; clears policy_dirty, policy_full, dirty_pods. */
 int kapi_take_policy(struct kapi *k, struct k8s_state *st, struct kx_err *err);
+/*
+ * Only the Pods of dirty_pods (their versions now; one gone from the store
+ * is left out); clears policy_dirty and dirty_pods. For when policy_full is
+ * false: then they are all that changed since the last policy take.
+ */
+int kapi_take_changed_pods(struct kapi *k, struct k8s_state *st, struct kx_err *err);
 /*
  * What the store keeps of a Pod (a new reference): kind, apiVersion,
  * metadata.{name,namespace,labels,resourceVersion,uid},

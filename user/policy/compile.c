@@ -131,8 +131,8 @@ static uint64_t set_hash(const struct kx_pol_set *s)
 	return h;
 }
 
-/* Whether two sets have the same content. */
-static bool set_equal(const struct kx_pol_set *x, const struct kx_pol_set *y)
+/* Whether two sets have the same content: the build shares one set, the patch falls back. */
+bool pol_set_equal(const struct kx_pol_set *x, const struct kx_pol_set *y)
 {
 	if (x->dir != y->dir || x->deny_all != y->deny_all || x->n_rows != y->n_rows ||
 	    x->n_prefixes != y->n_prefixes)
@@ -189,7 +189,7 @@ static int32_t set_add(struct build *b, struct kx_pol_set *s, const struct u32_v
 	uint64_t h = set_hash(s);
 
 	for (size_t i = 0; i < t->n_sets; i++) {
-		if (b->set_hash[i] != h || !set_equal(&t->sets[i], s))
+		if (b->set_hash[i] != h || !pol_set_equal(&t->sets[i], s))
 			continue;
 		free(s->prefixes);
 		return policies_merge(&t->sets[i], pols) ? -1 : (int32_t)i;

@@ -18,23 +18,6 @@ struct probe {
 	uint16_t port;
 };
 
-/* Whether endpoint pod q is one a PODS peer of np matches (namespace AND pod). */
-static bool pods_peer_has(const struct probe *pr, const struct k8s_netpol *np,
-			  const struct k8s_np_peer *peer, const struct k8s_pod *q)
-{
-	return pol_peer_ns_admits(np, peer, q->ns, pol_ns_labels(pr->st, q->ns)) &&
-	       pol_peer_labels_admit(peer, &q->labels);
-}
-
-/* Whether one peer admits endpoint pod q: by its selectors, or its address in an ipBlock. */
-static bool peer_admits_pod(const struct probe *pr, const struct k8s_netpol *np,
-			    const struct k8s_np_peer *peer, const struct k8s_pod *q)
-{
-	if (peer->kind == K8S_PEER_BLOCK)
-		return pol_block_admits(peer, q->addr);
-	return peer->kind == K8S_PEER_PODS && pods_peer_has(pr, np, peer, q);
-}
-
 /* Whether one peer admits the probe's address: an ipBlock holds it, or a pod it matches has it. */
 static bool peer_admits_addr(const struct probe *pr, const struct k8s_netpol *np,
 			     const struct k8s_np_peer *peer)
@@ -44,7 +27,8 @@ static bool peer_admits_addr(const struct probe *pr, const struct k8s_netpol *np
 	for (size_t i = 0; peer->kind == K8S_PEER_PODS && i < pr->st->n_pods; i++) {
 		const struct k8s_pod *q = &pr->st->pods[i];
 
-		if (pol_endpoint(q) && q->addr == pr->peer && pods_peer_has(pr, np, peer, q))
+		if (pol_endpoint(q) && q->addr == pr->peer &&
+		    pol_peer_has_pod(np, peer, q, pol_ns_labels(pr->st, q->ns)))
 			return true;
 	}
 	return false;
@@ -56,16 +40,6 @@ static bool rule_admits_addr(const struct probe *pr, const struct k8s_netpol *np
 {
 	for (size_t i = 0; i < r->n_peers; i++)
 		if (peer_admits_addr(pr, np, &r->peers[i]))
-			return true;
-	return !r->n_peers;
-}
-
-/* Whether some peer of rule r admits endpoint pod q (a rule without peers: any). */
-static bool rule_admits_pod(const struct probe *pr, const struct k8s_netpol *np,
-			    const struct k8s_np_rule *r, const struct k8s_pod *q)
-{
-	for (size_t i = 0; i < r->n_peers; i++)
-		if (peer_admits_pod(pr, np, &r->peers[i], q))
 			return true;
 	return !r->n_peers;
 }
@@ -87,7 +61,7 @@ static bool named_dst_allows(const struct probe *pr, const struct k8s_netpol *np
 		const struct k8s_pod *q = &pr->st->pods[i];
 
 		if (pol_endpoint(q) && q->addr == pr->peer && named_on(q, e, pr->port) &&
-		    rule_admits_pod(pr, np, r, q))
+		    pol_rule_admits_pod(np, r, q, pol_ns_labels(pr->st, q->ns)))
 			return true;
 	}
 	return false;

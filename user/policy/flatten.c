@@ -22,12 +22,14 @@
 struct flat {
 	const struct pol_set_input *in;
 	struct kx_pol_set *s;
+	const struct kx_pol_set *fixed; /* pol_rule_bits: the set whose rows give the bits */
 	struct kx_pol_row *cand; /* pass A: every row given, repeats included */
 	size_t n_cand, cap_cand;
 	size_t cap_prefixes;
 	bool rule_gives;    /* pass B: the rule walked gives rows to its peers */
 	uint64_t rule_mask; /* pass C: which rows */
-	int err;	    /* -1: out of memory */
+	uint64_t dst_mask;  /* pol_rule_bits: the rows its named egress ports give */
+	int err;	    /* -1: out of memory; pol_rule_bits: a row not fixed */
 };
 
 /* Where walk_rule sends each row: to the rule's peers (pod POL_NO_POD) or to one pod. */
@@ -287,6 +289,33 @@ static void rule_values(struct flat *f, const struct k8s_np_rule *r,
 {
 	if (f->rule_mask)
 		each_peer(f, r, rp, value_add_pod, value_add_block);
+}
+
+/* pol_rule_bits: a row's bit, for the rule's peers or its destination pods; one not fixed fails. */
+static void emit_bits(struct flat *f, struct kx_pol_row row, uint32_t pod)
+{
+	uint64_t bit = row_bit(f->fixed, row);
+
+	if (!bit)
+		f->err = -1;
+	if (pod == POL_NO_POD)
+		f->rule_mask |= bit;
+	else
+		f->dst_mask |= bit;
+}
+
+/* The rows one rule of set s gives, as s's bits: to its peers, and to the pods dst names. */
+int pol_rule_bits(const struct pol_set_input *in, const struct kx_pol_set *s,
+		  const struct k8s_np_rule *r, const struct u32_vec *dst, uint64_t *peers,
+		  uint64_t *to_dst)
+{
+	struct pol_rule_peers rp = {.dst = *dst};
+	struct flat f = {.in = in, .fixed = s};
+
+	walk_rule(&f, r, &rp, emit_bits);
+	*peers = f.rule_mask;
+	*to_dst = f.dst_mask;
+	return f.err;
 }
 
 /*

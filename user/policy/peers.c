@@ -191,15 +191,6 @@ static int block_pods(const struct pol_index *ix, const struct k8s_np_peer *peer
 	return 0;
 }
 
-/* Whether a rule has a named port (egress: resolved per destination pod). */
-static bool rule_has_named(const struct k8s_np_rule *r)
-{
-	for (size_t i = 0; i < r->n_ports; i++)
-		if (r->ports[i].name[0])
-			return true;
-	return false;
-}
-
 /* Every endpoint pod a rule's peers admit, once each: where its named ports resolve. */
 static int rule_dst(const struct pol_index *ix, const struct k8s_np_rule *r,
 		    struct pol_rule_peers *rp)
@@ -231,7 +222,7 @@ static int rule_fill(const struct pol_index *ix, const struct k8s_netpol *np,
 		if (r->peers[i].kind == K8S_PEER_PODS &&
 		    peer_pods(ix, np, &r->peers[i], &rp->pods[i]))
 			return -1;
-	if (dir == KX_POL_EGRESS && rule_has_named(r))
+	if (dir == KX_POL_EGRESS && pol_rule_has_named(r))
 		return rule_dst(ix, r, rp);
 	return 0;
 }
@@ -252,7 +243,7 @@ int pol_cache_fill(const struct pol_index *ix, uint32_t policy, enum kx_pol_dir 
 	for (size_t i = 0; i < n; i++) {
 		if (rule_fill(ix, np, &rules[i], dir, &c->rules[dir][i]))
 			return -1;
-		if (dir == KX_POL_INGRESS && rule_has_named(&rules[i]))
+		if (dir == KX_POL_INGRESS && pol_rule_has_named(&rules[i]))
 			c->named_ingress = true;
 	}
 	return 0;

@@ -39,6 +39,11 @@ const struct k8s_np_peer *pol_rule_peers(const struct k8s_np_rule *r, size_t *n)
 bool pol_peer_ns_admits(const struct k8s_netpol *np, const struct k8s_np_peer *peer, const char *ns,
 			const struct k8s_labels *ns_labels);
 bool pol_peer_labels_admit(const struct k8s_np_peer *peer, const struct k8s_labels *l);
+bool pol_peer_has_pod(const struct k8s_netpol *np, const struct k8s_np_peer *peer,
+		      const struct k8s_pod *q, const struct k8s_labels *ns_labels);
+bool pol_rule_admits_pod(const struct k8s_netpol *np, const struct k8s_np_rule *r,
+			 const struct k8s_pod *q, const struct k8s_labels *ns_labels);
+bool pol_rule_has_named(const struct k8s_np_rule *r);
 uint32_t pol_net(uint32_t addr, uint8_t len);
 bool pol_prefix_holds(uint32_t net, uint8_t len, uint32_t addr);
 bool pol_block_admits(const struct k8s_np_peer *peer, uint32_t addr);
@@ -106,5 +111,18 @@ struct pol_set_input {
 
 /* 0, or -1 out of memory. s->policies is left to the caller; n_wanted: distinct rows. */
 int pol_set_flatten(const struct pol_set_input *in, struct kx_pol_set *s, size_t *n_wanted);
+/*
+ * What rule r (of a policy of set s, direction in->dir, ingress named ports
+ * on in->target) gives, as bits of s's rows: *peers every address its peers
+ * admit gets, *to_dst what its named egress ports give the pods of dst
+ * (ones its peers admit). -1 when a row is none of s's (then s's rows would
+ * change). in->cache and in->scratch are not read.
+ */
+int pol_rule_bits(const struct pol_set_input *in, const struct kx_pol_set *s,
+		  const struct k8s_np_rule *r, const struct u32_vec *dst, uint64_t *peers,
+		  uint64_t *to_dst);
+
+/* compile.c: whether two sets have the same content (direction, deny_all, rows, prefixes). */
+bool pol_set_equal(const struct kx_pol_set *x, const struct kx_pol_set *y);
 
 #endif /* KX_POL_INT_H */

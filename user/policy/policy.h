@@ -86,6 +86,36 @@ int kx_policy_build(const struct k8s_state *st, const char *node, struct kx_pol_
 		    struct kx_err *err);
 void kx_pol_table_free(struct kx_pol_table *t);
 
+/* One pod changed in place, for kx_policy_patch_pods. */
+struct kx_pol_pod_change {
+	uint32_t pod; /* its index into st->pods (its version now) */
+	const struct k8s_pod *was; /* its version the table was built from */
+};
+
+#define KX_POL_PATCH_FULL 1 /* kx_policy_patch_pods: only kx_policy_build can say it */
+
+/*
+ * Bring t, what kx_policy_build made for node of a state S, to what it makes
+ * of st, where st is S but for the pods of changes[] (each at the same index,
+ * the same namespace and name; its labels, address, phase or ports changed
+ * in place): the other pods, the Namespaces and the NetworkPolicies are S's,
+ * in S's order. Then t equals kx_policy_build(st, node) field for field: the
+ * same pods, sets in the same order, prefixes, policies, namespaces and
+ * refusals. Only the /32s of the addresses a changed pod held or holds are
+ * rewritten.
+ *
+ * 0 when done. KX_POL_PATCH_FULL, t untouched, when it takes a build: a
+ * changed pod is or was an endpoint of node (a selection changes), it starts
+ * or stops giving a set rows through a named egress port or gives others (a
+ * set's rows could change: asked even where another pod gives the same), t
+ * has a deny_all set, sets would merge (equal content) or split (pods of
+ * different policies sharing one), or an index is not in st. -1 with err
+ * when memory runs out, t untouched.
+ */
+int kx_policy_patch_pods(const struct k8s_state *st, const char *node,
+			 const struct kx_pol_pod_change *changes, size_t n, struct kx_pol_table *t,
+			 struct kx_err *err);
+
 /* The order of a set's prefixes: by address (host order), then length (a qsort comparator). */
 int kx_pol_prefix_cmp(const void *a, const void *b);
 

@@ -165,6 +165,38 @@ bool pol_peer_labels_admit(const struct k8s_np_peer *peer, const struct k8s_labe
 	return !peer->has_pod_sel || pol_sel_match(&peer->pod_sel, l);
 }
 
+/* Whether a PODS peer of np matches endpoint pod q (ns_labels: its namespace's): ns AND pod. */
+bool pol_peer_has_pod(const struct k8s_netpol *np, const struct k8s_np_peer *peer,
+		      const struct k8s_pod *q, const struct k8s_labels *ns_labels)
+{
+	return pol_peer_ns_admits(np, peer, q->ns, ns_labels) &&
+	       pol_peer_labels_admit(peer, &q->labels);
+}
+
+/* Whether rule r of np admits endpoint pod q: a peer's selectors, an ipBlock, or no peers. */
+bool pol_rule_admits_pod(const struct k8s_netpol *np, const struct k8s_np_rule *r,
+			 const struct k8s_pod *q, const struct k8s_labels *ns_labels)
+{
+	for (size_t i = 0; i < r->n_peers; i++) {
+		const struct k8s_np_peer *peer = &r->peers[i];
+
+		if (peer->kind == K8S_PEER_BLOCK && pol_block_admits(peer, q->addr))
+			return true;
+		if (peer->kind == K8S_PEER_PODS && pol_peer_has_pod(np, peer, q, ns_labels))
+			return true;
+	}
+	return !r->n_peers;
+}
+
+/* Whether a rule has a named port entry (its rows depend on a pod's container ports). */
+bool pol_rule_has_named(const struct k8s_np_rule *r)
+{
+	for (size_t i = 0; i < r->n_ports; i++)
+		if (r->ports[i].name[0])
+			return true;
+	return false;
+}
+
 /* The network of addr/len: host bits cleared (network order). */
 uint32_t pol_net(uint32_t addr, uint8_t len)
 {
