@@ -81,6 +81,15 @@ static __always_inline void policy_count(__u32 set, bool allowed)
 		__sync_fetch_and_add(&c->denied, 1);
 }
 
+/* Set's verdict on peer, counted per set. */
+static __always_inline bool policy_judge(__u32 set, __be32 peer, __u8 proto, __be16 port)
+{
+	bool ok = policy_allows(set, peer, proto, port);
+
+	policy_count(set, ok);
+	return ok;
+}
+
 /* Is p a packet policy judges? ICMP and later fragments are not (see the top). */
 static __always_inline bool policy_judges(const struct pkt *p)
 {
@@ -96,26 +105,14 @@ static __always_inline bool policy_judges(const struct pkt *p)
 static __always_inline __u32 policy_verdict(const struct kx_pol_ep *src, const struct kx_pol_ep *dst,
 					    __be32 saddr, __be32 daddr, __be16 dport, __u8 proto)
 {
-	bool judged = false;
-	__u32 set;
+	__u32 egress = src ? src->set[KX_POL_DIR_EGRESS] : 0;
+	__u32 ingress = dst ? dst->set[KX_POL_DIR_INGRESS] : 0;
 
-	if (src && (set = src->set[KX_POL_DIR_EGRESS])) {
-		bool ok = policy_allows(set, daddr, proto, dport);
-
-		policy_count(set, ok);
-		if (!ok)
-			return KX_STAT_DROP_POLICY_EGRESS;
-		judged = true;
-	}
-	if (dst && (set = dst->set[KX_POL_DIR_INGRESS])) {
-		bool ok = policy_allows(set, saddr, proto, dport);
-
-		policy_count(set, ok);
-		if (!ok)
-			return KX_STAT_DROP_POLICY_INGRESS;
-		judged = true;
-	}
-	if (judged)
+	if (egress && !policy_judge(egress, daddr, proto, dport))
+		return KX_STAT_DROP_POLICY_EGRESS;
+	if (ingress && !policy_judge(ingress, saddr, proto, dport))
+		return KX_STAT_DROP_POLICY_INGRESS;
+	if (egress || ingress)
 		stat_add(KX_STAT_POLICY_ALLOWED, 0);
 	return 0;
 }
