@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include "testlib.h"
 #include "k8s/k8s.h"
+#include "policy/policy.h"
 
 static void decode_fixture(struct k8s_state *st)
 {
@@ -346,10 +347,107 @@ static void test_bad_object_refused_alone_in_one_line(void **unused)
 	}
 }
 
+/* Row i of set s is (proto, lo, hi). */
+static void assert_row(const struct kx_pol_set *s, size_t i, uint8_t proto, uint16_t lo, uint16_t hi)
+{
+	assert_true(i < s->n_rows);
+	assert_int_equal(s->rows[i].proto, proto);
+	assert_int_equal(s->rows[i].port_lo, lo);
+	assert_int_equal(s->rows[i].port_hi, hi);
+}
+
+/* Prefix i of set s is addr/len with the row mask rows. */
+static void assert_prefix(const struct kx_pol_set *s, size_t i, const char *addr, uint8_t len,
+			  uint64_t rows)
+{
+	assert_true(i < s->n_prefixes);
+	assert_addr(s->prefixes[i].addr, addr);
+	assert_int_equal(s->prefixes[i].len, len);
+	assert_int_equal(s->prefixes[i].rows, rows);
+}
+
+/* The fixture compiled for node1, web-1 given the label track=value ("" = none). */
+static void compile_fixture(struct k8s_state *st, struct kx_pol_table *t, const char *track)
+{
+	struct kx_err err = { "" };
+
+	decode_fixture(st);
+	for (size_t i = 0; track[0] && i < st->n_pods; i++) {
+		struct k8s_labels *l = &st->pods[i].labels;
+
+		if (strcmp(st->pods[i].name, "web-1"))
+			continue;
+		l->v = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+		l->v[l->n++] = (struct k8s_label){ strdup("track"), strdup(track) }; /* after "tier": sorted */
+	}
+	if (kx_policy_build(st, "node1", t, &err))
+		fail_msg("build: %s", err.msg);
+}
+
+static void test_fixture_compiled_rows_and_prefixes(void **state)
+{
+	struct kx_pol_table t;
+	struct k8s_state st;
+	const struct kx_pol_set *in, *eg;
+
+	/* web-1 (10.1.0.5) is node1's only endpoint (proxy is hostNetwork):
+	 * default-deny, egress-rules and egress-empty select it; egress-empty
+	 * opens every ingress, egress-rules every egress */
+	compile_fixture(&st, &t, "");
+	assert_int_equal(t.n_pods, 1);
+	assert_addr(t.pods[0].addr, "10.1.0.5");
+	in = &t.sets[t.pods[0].set[KX_POL_INGRESS]];
+	eg = &t.sets[t.pods[0].set[KX_POL_EGRESS]];
+	assert_int_equal(in->n_rows, 1);
+	assert_row(in, 0, 0, 0, 65535);
+	assert_int_equal(in->n_prefixes, 1);
+	assert_prefix(in, 0, "0.0.0.0", 0, 1);
+	assert_int_equal(in->n_policies, 3);
+	assert_int_equal(eg->n_rows, 1);
+	assert_prefix(eg, 0, "0.0.0.0", 0, 1);
+	assert_int_equal(eg->n_policies, 1);
+	assert_int_equal(t.n_ns, 1);
+	assert_string_equal(t.ns[0].name, "shop");
+	assert_int_equal(t.ns[0].dirs, 1 << KX_POL_INGRESS | 1 << KX_POL_EGRESS);
+	kx_pol_table_free(&t);
+	k8s_state_free(&st);
+
+	/* track=stable: all-shapes selects it too. Ingress rows: every protocol
+	 * (its second rule, and egress-empty), TCP 80, TCP 8000-8080, every SCTP
+	 * port (the named UDP port "dns" is not web-1's); its ipBlock except's
+	 * /16 and /24 admit only the every-protocol row, web-1's own /32 (a peer
+	 * by namespace team=a) all four */
+	compile_fixture(&st, &t, "stable");
+	in = &t.sets[t.pods[0].set[KX_POL_INGRESS]];
+	eg = &t.sets[t.pods[0].set[KX_POL_EGRESS]];
+	assert_int_equal(in->n_rows, 4);
+	assert_row(in, 0, 0, 0, 65535);
+	assert_row(in, 1, IPPROTO_TCP, 80, 80);
+	assert_row(in, 2, IPPROTO_TCP, 8000, 8080);
+	assert_row(in, 3, IPPROTO_SCTP, 0, 65535);
+	assert_int_equal(in->n_prefixes, 5);
+	assert_prefix(in, 0, "0.0.0.0", 0, 0x1);
+	assert_prefix(in, 1, "10.0.0.0", 8, 0xf);
+	assert_prefix(in, 2, "10.1.0.0", 16, 0x1);
+	assert_prefix(in, 3, "10.1.0.5", 32, 0xf);
+	assert_prefix(in, 4, "10.2.3.0", 24, 0x1);
+	assert_int_equal(in->n_policies, 4);
+	/* egress: every protocol anywhere (egress-rules), UDP 53 but to 169.254/16 */
+	assert_int_equal(eg->n_rows, 2);
+	assert_row(eg, 0, 0, 0, 65535);
+	assert_row(eg, 1, IPPROTO_UDP, 53, 53);
+	assert_int_equal(eg->n_prefixes, 2);
+	assert_prefix(eg, 0, "0.0.0.0", 0, 0x3);
+	assert_prefix(eg, 1, "169.254.0.0", 16, 0x1);
+	kx_pol_table_free(&t);
+	k8s_state_free(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pods),
+		cmocka_unit_test(test_fixture_compiled_rows_and_prefixes),
 		cmocka_unit_test(test_namespaces_get_their_name_label),
 		cmocka_unit_test(test_policy_selectors_and_peers),
 		cmocka_unit_test(test_policy_ports),
