@@ -219,6 +219,14 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+class Server(ThreadingHTTPServer):
+    """A thread per request; a listen backlog as deep as a real API
+    server's: the default (5) overflows when every agent's watches (six
+    kinds each) reconnect at once, and a dropped SYN costs a second or more."""
+    daemon_threads = True
+    request_queue_size = 256
+
+
 def control():
     for line in sys.stdin:
         try:
@@ -270,8 +278,7 @@ def main():
         STORE.events = []  # a fresh server: history starts now
         STORE.oldest = 0
     host, port = a.listen.rsplit(":", 1)
-    srv = ThreadingHTTPServer((host, int(port)), Handler)
-    srv.daemon_threads = True
+    srv = Server((host, int(port)), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(a.cert, a.key)
     srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
