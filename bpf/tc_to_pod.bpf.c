@@ -55,7 +55,9 @@ int tc_to_pod(struct __sk_buff *skb)
 	if (p.l4_proto == IPPROTO_ICMP && icmp_error_revnat(skb, &p) < 0)
 		return drop(skb, KX_STAT_DROP_REWRITE);
 	from_pod = endpoint_lookup(p.saddr.v4);
-	if (p.has_ports) {
+	/* a pod's packet through the stack (a hostPort) is looked up only for
+	 * policy's sake: without policy here it costs what it did */
+	if (p.has_ports && (!from_pod || policy_active())) {
 		ct = ct_arrival_hit(&p);
 		if (ct && !from_pod && ct_apply(skb, &p, ct))
 			return drop(skb, KX_STAT_DROP_REWRITE);
